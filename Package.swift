@@ -1,0 +1,82 @@
+// swift-tools-version: 6.2
+
+import PackageDescription
+
+let package = Package(
+    name: "swift-user-domain",
+    products: [
+        .library(name: "UserDomain", targets: ["UserDomain"]),
+        .library(name: "UserPorts", targets: ["UserPorts"]),
+        .library(name: "UserPortsTesting", targets: ["UserPortsTesting"]),
+        .library(name: "UserInMemory", targets: ["UserInMemory"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // The pure core: values, rules, events, errors. Foundation at most, no I/O.
+        .target(
+            name: "UserDomain",
+            path: "Sources/Domain"
+        ),
+        // What the core needs (driven ports) and what it offers (use cases, the outbox relay).
+        .target(
+            name: "UserPorts",
+            dependencies: [
+                "UserDomain",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Ports"
+        ),
+        // The contract suite every store adapter runs, and recording fakes.
+        .target(
+            name: "UserPortsTesting",
+            dependencies: ["UserDomain", "UserPorts"],
+            path: "Sources/PortsTesting"
+        ),
+        // Actor-based adapters: for tests and for embedding without a database.
+        .target(
+            name: "UserInMemory",
+            dependencies: ["UserDomain", "UserPorts"],
+            path: "Sources/Adapters/InMemory"
+        ),
+
+        .testTarget(
+            name: "UserDomainTests",
+            dependencies: ["UserDomain"]
+        ),
+        .testTarget(
+            name: "UserPortsTests",
+            dependencies: [
+                "UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "UserPortsTestingTests",
+            dependencies: ["UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory"]
+        ),
+        .testTarget(
+            name: "UserInMemoryTests",
+            dependencies: ["UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory"]
+        ),
+    ]
+)
+
+// The same language settings for every target of ours (after swift-log's Package.swift).
+for target in package.targets where [.regular, .test, .executable].contains(target.type) {
+    var settings = target.swiftSettings ?? []
+    settings.append(.swiftLanguageMode(.v6))
+    // Require `any` for existential types (SE-0335).
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    // Only what a file imports is visible in it (SE-0444).
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    // Imports are internal unless marked `public import` (SE-0409): no accidental API leaks.
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    target.swiftSettings = settings
+}

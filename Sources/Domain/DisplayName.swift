@@ -1,0 +1,73 @@
+import Foundation
+
+/// A validated display name: what other people see for a user.
+///
+/// The name is trimmed of surrounding whitespace and normalised to Unicode NFC, so that a name typed with
+/// composed or decomposed accents is stored, compared and counted the same way. It holds 1 to 100 characters
+/// (extended grapheme clusters, what a person counts) and no control characters (tabs, line breaks, C0/C1
+/// controls, line and paragraph separators). Format characters such as the zero-width joiner of emoji
+/// sequences are allowed.
+public struct DisplayName: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// The normalised name.
+    public let value: String
+
+    /// The longest name accepted, in characters.
+    public static let maximumLength = 100
+
+    /// Validates and normalises a display name.
+    ///
+    /// - Throws: ``UserError/invalidDisplayName(_:)`` with the ``Problem`` found.
+    public init(_ raw: String) throws(UserError) {
+        let value = raw.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
+        if value.isEmpty { throw .invalidDisplayName(.empty) }
+        for scalar in value.unicodeScalars {
+            switch scalar.properties.generalCategory {
+            case .control, .lineSeparator, .paragraphSeparator, .surrogate:
+                throw .invalidDisplayName(.controlCharacter)
+            default:
+                continue
+            }
+        }
+        if value.count > Self.maximumLength { throw .invalidDisplayName(.tooLong) }
+        self.value = value
+    }
+
+    /// The name.
+    public var description: String { value }
+
+    /// What is wrong with a display name that was refused.
+    public enum Problem: String, Sendable, Hashable, Codable, CustomStringConvertible {
+        /// Nothing but whitespace was given.
+        case empty
+        /// Longer than ``DisplayName/maximumLength`` characters.
+        case tooLong
+        /// A tab, line break or other control character.
+        case controlCharacter
+
+        /// A sentence a person can read.
+        public var description: String {
+            switch self {
+            case .empty: "The display name is empty."
+            case .tooLong: "The display name is longer than \(DisplayName.maximumLength) characters."
+            case .controlCharacter: "The display name contains a control character or a line break."
+            }
+        }
+    }
+
+    /// Decodes and validates a name from a string.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let raw = try container.decode(String.self)
+        do {
+            try self.init(raw)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
+        }
+    }
+
+    /// Encodes the name as a string.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(value)
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+
+/// A validated e-mail address.
+///
+/// The address keeps the spelling the user typed (trimmed, Unicode NFC), because that is what people see
+/// and what mail is sent to. Uniqueness and lookups use ``canonical``, the lower-cased form, so
+/// `Ada@Example.com` and `ada@example.COM` are the same account.
+///
+/// Validation is practical rather than a full RFC 5322 parser: one `@`; a local part of 1–64 octets made of
+/// letters, digits, ``!#$%&'*+/=?^_`{|}~-`` and non-leading, non-trailing, non-consecutive dots; a domain of
+/// at least two dot-separated labels of letters, digits and inner hyphens (Unicode letters are allowed for
+/// internationalised addresses); at most 254 octets in all; no whitespace or control characters. Quoted local
+/// parts and IP-literal domains are refused: real sign-ups do not use them and many mail systems reject them.
+///
+/// Two addresses are equal (`==`) when their spelling is equal; compare ``canonical`` to ignore case.
+public struct EmailAddress: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// The address as the user spelled it (trimmed and NFC-normalised).
+    public let value: String
+    /// The lower-cased form that uniqueness and lookups use.
+    public let canonical: String
+
+    /// The longest address accepted, in UTF-8 octets (RFC 5321's path limit less the angle brackets).
+    public static let maximumLength = 254
+    /// The longest local part accepted, in UTF-8 octets.
+    public static let maximumLocalPartLength = 64
+
+    /// Validates and normalises an address.
+    ///
+    /// - Throws: ``UserError/invalidEmail(_:)`` with the ``Problem`` found.
+    public init(_ raw: String) throws(UserError) {
+        let value = raw.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
+        if let problem = Self.problem(in: value) {
+            throw .invalidEmail(problem)
+        }
+        self.value = value
+        self.canonical = value.lowercased()
+    }
+
+    /// The address as spelled.
+    public var description: String { value }
+
+    /// What is wrong with an address that was refused.
+    public enum Problem: String, Sendable, Hashable, Codable, CustomStringConvertible {
+        /// Nothing but whitespace was given.
+        case empty
+        /// Longer than ``EmailAddress/maximumLength`` octets.
+        case tooLong
+        /// A space, tab, line break or other control or separator character.
+        case invalidCharacter
+        /// No `@`.
+        case missingAtSign
+        /// More than one `@`.
+        case multipleAtSigns
+        /// Nothing before the `@`.
+        case emptyLocalPart
+        /// The part before the `@` is longer than ``EmailAddress/maximumLocalPartLength`` octets.
+        case localPartTooLong
+        /// The part before the `@` has a character that is not allowed, or a misplaced dot.
+        case invalidLocalPart
+        /// Nothing after the `@`.
+        case emptyDomain
+        /// The part after the `@` is not a host name of at least two labels.
+        case invalidDomain
+
+        /// A sentence a person can read; it never repeats the address.
+        public var description: String {
+            switch self {
+            case .empty: "The e-mail address is empty."
+            case .tooLong: "The e-mail address is longer than \(EmailAddress.maximumLength) characters."
+            case .invalidCharacter: "The e-mail address contains whitespace or a control character."
+            case .missingAtSign: "The e-mail address has no '@'."
+            case .multipleAtSigns: "The e-mail address has more than one '@'."
+            case .emptyLocalPart: "The e-mail address has nothing before the '@'."
+            case .localPartTooLong:
+                "The part before the '@' is longer than \(EmailAddress.maximumLocalPartLength) characters."
+            case .invalidLocalPart: "The part before the '@' contains a character that is not allowed."
+            case .emptyDomain: "The e-mail address has nothing after the '@'."
+            case .invalidDomain: "The part after the '@' is not a valid domain name."
+            }
+        }
+    }
+
+    /// Decodes and validates an address from a string.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let raw = try container.decode(String.self)
+        do {
+            try self.init(raw)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
+        }
+    }
+
+    /// Encodes the address as spelled.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(value)
+    }
+
+    private static func problem(in value: String) -> Problem? {
+        if value.isEmpty { return .empty }
+        if value.utf8.count > maximumLength { return .tooLong }
+        var atCount = 0
+        for scalar in value.unicodeScalars {
+            if scalar == "@" { atCount += 1 }
+            if scalar.properties.isWhitespace || isControlOrSeparator(scalar) { return .invalidCharacter }
+        }
+        if atCount == 0 { return .missingAtSign }
+        if atCount > 1 { return .multipleAtSigns }
+        let at = value.firstIndex(of: "@")!
+        let local = value[..<at]
+        let domain = value[value.index(after: at)...]
+        if local.isEmpty { return .emptyLocalPart }
+        if local.utf8.count > maximumLocalPartLength { return .localPartTooLong }
+        if !isValidLocalPart(local) { return .invalidLocalPart }
+        if domain.isEmpty { return .emptyDomain }
+        if !isValidDomain(domain) { return .invalidDomain }
+        return nil
+    }
+
+    private static func isControlOrSeparator(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator, .spaceSeparator, .surrogate, .unassigned,
+            .privateUse:
+            true
+        default:
+            false
+        }
+    }
+
+    private static let atext = Set("!#$%&'*+/=?^_`{|}~-".unicodeScalars)
+
+    private static func isValidLocalPart(_ local: Substring) -> Bool {
+        if local.first == "." || local.last == "." || local.contains("..") { return false }
+        return local.unicodeScalars.allSatisfy { scalar in
+            if scalar.isASCII {
+                return isASCIIAlphanumeric(scalar) || scalar == "." || atext.contains(scalar)
+            }
+            return isUnicodeWordScalar(scalar)
+        }
+    }
+
+    private static func isValidDomain(_ domain: Substring) -> Bool {
+        if domain.utf8.count > 253 { return false }
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2 else { return false }
+        for label in labels {
+            guard !label.isEmpty, label.utf8.count <= 63, label.first != "-", label.last != "-" else { return false }
+            let ok = label.unicodeScalars.allSatisfy { scalar in
+                scalar.isASCII ? (isASCIIAlphanumeric(scalar) || scalar == "-") : isUnicodeWordScalar(scalar)
+            }
+            guard ok else { return false }
+        }
+        // A top-level domain is never all digits (that would be an IP address written without brackets).
+        return !labels.last!.allSatisfy(\.isNumber)
+    }
+
+    private static func isASCIIAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+    }
+
+    private static func isUnicodeWordScalar(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter, .nonspacingMark,
+            .spacingMark, .enclosingMark, .decimalNumber, .letterNumber, .otherNumber:
+            true
+        default:
+            false
+        }
+    }
+}
