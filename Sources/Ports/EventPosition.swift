@@ -1,0 +1,36 @@
+public import UserDomain
+
+/// Where an event stands in a store's event log: positions grow with every committed event.
+///
+/// Positions are assigned by the store when it commits; later commits may hold lower positions than earlier
+/// ones in stores with concurrent writers, so a reader must never assume that nothing below the highest
+/// position it saw can still appear. The outbox relay reads "unpublished" events for that reason.
+public struct EventPosition: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
+    /// The position as stored.
+    public let rawValue: Int64
+
+    /// Wraps a stored position.
+    public init(rawValue: Int64) {
+        self.rawValue = rawValue
+    }
+
+    /// Orders by position.
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// The position as a decimal number.
+    public var description: String { String(rawValue) }
+}
+
+/// A committed event and its position in the store's event log.
+public struct OutboxEvent: Hashable, Sendable {
+    /// The event's position.
+    public let position: EventPosition
+    /// The event.
+    public let envelope: UserEventEnvelope
+
+    /// Creates an outbox entry.
+    public init(position: EventPosition, envelope: UserEventEnvelope) {
+        self.position = position
+        self.envelope = envelope
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+public import Logging
+public import UserDomain
+
+/// The use cases of the user domain: the commands that change users and the queries that read them.
+///
+/// The service is generic over its repository, so calls into the store are direct, not through an
+/// existential; `any` appears only at the wiring edge. Every command loads the user, applies the domain
+/// rule, and saves the new state with its events in one transaction at the version it loaded, so a
+/// concurrent change makes it fail with `UserError.versionConflict` instead of being overwritten.
+///
+/// Commands take an optional `expectedVersion`: the version the caller last saw (an HTTP `If-Match`). When
+/// given and the user has moved on, the command fails with a version conflict without applying anything.
+///
+/// Errors: `UserError` for broken rules and refused input, `UserStoreError` from the store.
+public struct UserService<Repository: UserRepository>: Sendable {
+    /// The store the service reads and writes.
+    public let repository: Repository
+    private let clock: any WallClock
+    private let identifiers: any IdentifierGenerator
+    private let logger: Logger
+
+    /// Creates the use cases over a repository.
+    ///
+    /// - Parameters:
+    ///   - repository: the store.
+    ///   - clock: the source of timestamps.
+    ///   - identifiers: the source of new user and event ids.
+    ///   - logger: where commands are logged (at `debug`); e-mail addresses are never logged.
+    public init(
+        repository: Repository,
+        clock: any WallClock = SystemWallClock(),
+        identifiers: any IdentifierGenerator = UUIDv7Generator.shared,
+        logger: Logger = Logger(label: "user-domain", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.repository = repository
+        self.clock = clock
+        self.identifiers = identifiers
+        self.logger = logger
+    }
+
+    // MARK: Commands
+
+    /// Registers a new, active user.
+    ///
+    /// - Returns: the user at version 1.
+    /// - Throws: `UserError.invalidEmail`, `UserError.invalidDisplayName`, `UserError.emailTaken`.
+    public func register(email: String, displayName: String) async throws -> User {
+        let email = try EmailAddress(email)
+        let displayName = try DisplayName(displayName)
+        let change = User.register(
+            id: identifiers.makeUserID(), email: email, displayName: displayName, at: clock.now(),
+            eventID: identifiers.makeEventID())
+        try await repository.save(change.user, expectedVersion: 0, events: change.events)
+        logger.debug("user registered", metadata: ["user.id": "\(change.user.id)"])
+        return change.user
+    }
+
+    /// Changes a user's display name; a no-op when it is already `displayName`.
+    ///
+    /// - Returns: the user after the change.
+    /// - Throws: `UserError.invalidDisplayName`, `.notFound`, `.versionConflict`, `.illegalTransition`
+    ///   (deactivated).
+    public func rename(_ id: UserID, to displayName: String, expectedVersion: Int? = nil) async throws -> User {
+        let displayName = try DisplayName(displayName)
+        return try await update(id, expectedVersion: expectedVersion, operation: "rename") { user, now, eventID in
+            try user.renamed(to: displayName, at: now, eventID: eventID)
+        }
+    }
+
+    /// Changes a user's e-mail address; a no-op when it is already spelled `email`. A change of letter case
+    /// only is a real change.
+    ///
+    /// - Returns: the user after the change.
+    /// - Throws: `UserError.invalidEmail`, `.emailTaken`, `.notFound`, `.versionConflict`,
+    ///   `.illegalTransition` (deactivated).
+    public func changeEmail(_ id: UserID, to email: String, expectedVersion: Int? = nil) async throws -> User {
+        let email = try EmailAddress(email)
+        return try await update(id, expectedVersion: expectedVersion, operation: "changeEmail") {
+            user, now, eventID in
+            try user.changingEmail(to: email, at: now, eventID: eventID)
+        }
+    }
+
+    /// Deactivates a user; a no-op when it is already deactivated.
+    ///
+    /// - Returns: the user after the change.
+    /// - Throws: `UserError.notFound`, `.versionConflict`.
+    public func deactivate(_ id: UserID, expectedVersion: Int? = nil) async throws -> User {
+        try await update(id, expectedVersion: expectedVersion, operation: "deactivate") { user, now, eventID in
+            user.deactivated(at: now, eventID: eventID)
+        }
+    }
+
+    /// Reactivates a user; a no-op when it is already active.
+    ///
+    /// - Returns: the user after the change.
+    /// - Throws: `UserError.notFound`, `.versionConflict`.
+    public func reactivate(_ id: UserID, expectedVersion: Int? = nil) async throws -> User {
+        try await update(id, expectedVersion: expectedVersion, operation: "reactivate") { user, now, eventID in
+            user.reactivated(at: now, eventID: eventID)
+        }
+    }
+
+    /// Deletes a user and frees its e-mail address.
+    ///
+    /// - Throws: `UserError.notFound`, `.versionConflict`.
+    public func delete(_ id: UserID, expectedVersion: Int? = nil) async throws {
+        let current = try await load(id, expectedVersion: expectedVersion)
+        let change = current.deleted(at: clock.now(), eventID: identifiers.makeEventID())
+        try await repository.delete(id: id, expectedVersion: current.version, events: change.events)
+        logger.debug("user deleted", metadata: ["user.id": "\(id)"])
+    }
+
+    // MARK: Queries
+
+    /// The user with this id.
+    ///
+    /// - Throws: `UserError.notFound` when there is none.
+    public func user(_ id: UserID) async throws -> User {
+        guard let user = try await repository.user(id: id) else { throw UserError.notFound(id) }
+        return user
+    }
+
+    /// The user with this e-mail address, compared without regard to letter case.
+    ///
+    /// - Returns: the user, or `nil` when none has it.
+    /// - Throws: `UserError.invalidEmail` when `email` is not an address.
+    public func user(email: String) async throws -> User? {
+        try await repository.user(email: try EmailAddress(email))
+    }
+
+    /// One page of users in id order.
+    ///
+    /// - Parameters:
+    ///   - cursor: the previous page's `nextCursor`, or `nil` for the first page.
+    ///   - limit: the page size, `1...UserPage.maximumLimit`.
+    /// - Throws: `UserError.invalidPageSize`.
+    public func users(after cursor: PageCursor? = nil, limit: Int = 50) async throws -> UserPage {
+        try UserPage.validate(limit: limit)
+        return try await repository.page(after: cursor, limit: limit)
+    }
+
+    // MARK: Helpers
+
+    private func load(_ id: UserID, expectedVersion: Int?) async throws -> User {
+        guard let current = try await repository.user(id: id) else { throw UserError.notFound(id) }
+        if let expectedVersion, expectedVersion != current.version {
+            throw UserError.versionConflict(id, expected: expectedVersion, actual: current.version)
+        }
+        return current
+    }
+
+    private func update(
+        _ id: UserID,
+        expectedVersion: Int?,
+        operation: String,
+        _ apply: (User, Date, UUID) throws -> UserChange
+    ) async throws -> User {
+        let current = try await load(id, expectedVersion: expectedVersion)
+        let change = try apply(current, clock.now(), identifiers.makeEventID())
+        guard !change.isNoOp else { return current }
+        try await repository.save(change.user, expectedVersion: current.version, events: change.events)
+        logger.debug(
+            "user changed",
+            metadata: ["user.id": "\(id)", "operation": "\(operation)", "user.version": "\(change.user.version)"])
+        return change.user
+    }
+}
