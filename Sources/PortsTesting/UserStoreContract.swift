@@ -1,0 +1,614 @@
+import Foundation
+import UserDomain
+public import UserPorts
+
+/// The contract every user store must honour, as a list of checks that run against a fresh store each.
+///
+/// Every adapter of this package runs the whole suite against a real instance (the in-memory actor, a
+/// SQLite file, a PostgreSQL server), and so can the author of a new adapter. The checks state what the
+/// ports document: lookups, case-insensitive e-mail uniqueness, keyset paging across concurrent inserts,
+/// optimistic versions on update and delete, events committed with the change and never without it, event
+/// order, and races (100 tasks registering one e-mail, 100 tasks renaming one user: exactly one wins).
+///
+/// With Swift Testing, one test case per check:
+///
+/// ```swift
+/// @Test(arguments: UserStoreContract.checks)
+/// func contract(_ check: UserStoreContract.Check) async throws {
+///     try await UserStoreContract { body in
+///         let store = MyUserStore()          // a fresh, empty store per check
+///         try await body(store)
+///         await store.close()                // clean up, also after a failure
+///     }.run(check)
+/// }
+/// ```
+///
+/// A failed expectation throws a ``ContractViolation`` naming the check; errors thrown by the store itself
+/// propagate unchanged.
+public struct UserStoreContract: Sendable {
+    /// Gives a check a fresh, empty store and cleans up after it: it calls `body` once with the store.
+    public typealias StoreProvider =
+        @Sendable (_ body: @Sendable (any UserStore) async throws -> Void) async throws -> Void
+
+    /// One named check of the contract.
+    public struct Check: Sendable, CustomStringConvertible {
+        /// What the check shows, as a sentence.
+        public let name: String
+        let body: @Sendable (Fixture) async throws -> Void
+
+        /// The name.
+        public var description: String { name }
+    }
+
+    private let provider: StoreProvider
+
+    /// Creates the suite over a provider of fresh stores.
+    public init(provider: @escaping StoreProvider) {
+        self.provider = provider
+    }
+
+    /// Runs one check against a fresh store.
+    ///
+    /// - Throws: ``ContractViolation`` when the store breaks the contract, or the store's own error.
+    public func run(_ check: Check) async throws {
+        try await provider { store in
+            try await check.body(Fixture(store: store, expect: Expectations(check: check.name)))
+        }
+    }
+
+    /// Runs every check, each against a fresh store, and returns the failures (empty when the store
+    /// passes).
+    public func runAll() async -> [(check: String, error: any Error)] {
+        var failures: [(check: String, error: any Error)] = []
+        for check in Self.checks {
+            do {
+                try await run(check)
+            } catch {
+                failures.append((check.name, error))
+            }
+        }
+        return failures
+    }
+
+    /// Every check, in a stable order.
+    public static let checks: [Check] =
+        lookupChecks + uniquenessChecks + versionChecks + deletionChecks + outboxChecks + pagingChecks
+        + concurrencyChecks + fidelityChecks
+}
+
+/// What a check works with: the store under test and helpers to make users.
+struct Fixture: Sendable {
+    let store: any UserStore
+    let expect: Expectations
+    private let clock = Ticker()
+
+    init(store: any UserStore, expect: Expectations) {
+        self.store = store
+        self.expect = expect
+    }
+
+    /// A strictly increasing time, 1 ms per call, with a millisecond fraction to show precision.
+    func now() -> Date {
+        Date(epochMilliseconds: clock.next())
+    }
+
+    static let ids = UUIDv7Generator()
+
+    /// A user id whose byte order follows `key`: `00000000-0000-4000-8000-` + 12 hex digits of `key`.
+    static func orderedID(_ key: Int) -> UserID {
+        let hex = String(key, radix: 16)
+        return UserID("00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - hex.count) + hex)!
+    }
+
+    static func uniqueEmail(_ prefix: String = "user") -> String {
+        "\(prefix).\(UUID().uuidString.prefix(8).lowercased())@example.com"
+    }
+
+    /// A registration (not yet saved).
+    func registration(id: UserID? = nil, email: String? = nil, name: String = "Test User") throws -> UserChange {
+        User.register(
+            id: id ?? Self.ids.makeUserID(), email: try EmailAddress(email ?? Self.uniqueEmail()),
+            displayName: try DisplayName(name), at: now(), eventID: Self.ids.makeEventID())
+    }
+
+    /// Registers and saves a user.
+    @discardableResult
+    func register(id: UserID? = nil, email: String? = nil, name: String = "Test User") async throws -> User {
+        let change = try registration(id: id, email: email, name: name)
+        try await store.save(change.user, expectedVersion: 0, events: change.events)
+        return change.user
+    }
+
+    /// Applies an operation to a user and saves it at the user's version.
+    func apply(_ user: User, _ operation: (User, Date, UUID) throws -> UserChange) async throws -> User {
+        let change = try operation(user, now(), Self.ids.makeEventID())
+        try await store.save(change.user, expectedVersion: user.version, events: change.events)
+        return change.user
+    }
+
+    func rename(_ user: User, _ name: String) async throws -> User {
+        try await apply(user) { user, now, id in try user.renamed(to: DisplayName(name), at: now, eventID: id) }
+    }
+
+    func allEvents() async throws -> [OutboxEvent] {
+        try await store.unpublishedEvents(limit: 1_000_000)
+    }
+
+    /// Every page from the start, at `limit` users a page.
+    func allPages(limit: Int) async throws -> [UserPage] {
+        var pages: [UserPage] = []
+        var cursor: PageCursor?
+        repeat {
+            let page = try await store.page(after: cursor, limit: limit)
+            pages.append(page)
+            cursor = page.nextCursor
+            try expect.that(pages.count < 10_000, "paging does not end")
+        } while cursor != nil
+        return pages
+    }
+}
+
+/// Milliseconds that grow by one per call.
+private final class Ticker: Sendable {
+    private let value = Locked<Int64>(1_764_000_000_000)
+
+    func next() -> Int64 {
+        value.withLock { value in
+            value += 1
+            return value
+        }
+    }
+}
+
+extension UserStoreContract {
+    static func check(_ name: String, _ body: @escaping @Sendable (Fixture) async throws -> Void) -> Check {
+        Check(name: name, body: body)
+    }
+
+    // MARK: Lookups
+
+    static let lookupChecks: [Check] = [
+        check("a saved user is found by id with every field intact") { f in
+            let user = try await f.register(email: "Grace.Hopper@Navy.mil", name: "Grace Hopper")
+            let found = try f.expect.unwrap(try await f.store.user(id: user.id), "user(id:)")
+            try f.expect.equal(found, user, "the user read back")
+            try f.expect.equal(found.version, 1, "version")
+            try f.expect.equal(found.status, .active, "status")
+        },
+        check("an unknown id finds nothing") { f in
+            try await f.register()
+            try f.expect.that(try await f.store.user(id: Fixture.ids.makeUserID()) == nil, "user(id:) of an unknown id")
+        },
+        check("lookup by e-mail ignores letter case and keeps the spelling") { f in
+            let user = try await f.register(email: "Ada.Lovelace@Example.COM")
+            for spelling in ["ada.lovelace@example.com", "ADA.LOVELACE@EXAMPLE.COM", "Ada.Lovelace@Example.COM"] {
+                let found = try f.expect.unwrap(
+                    try await f.store.user(email: EmailAddress(spelling)), "user(email: \(spelling))")
+                try f.expect.equal(found.id, user.id, "the user found by \(spelling)")
+                try f.expect.equal(found.email.value, "Ada.Lovelace@Example.COM", "the stored spelling")
+            }
+        },
+        check("an unknown e-mail finds nothing") { f in
+            try await f.register(email: "known@example.com")
+            let found = try await f.store.user(email: EmailAddress("unknown@example.com"))
+            try f.expect.that(found == nil, "user(email:) of an unknown address")
+        },
+    ]
+
+    // MARK: Uniqueness
+
+    static let uniquenessChecks: [Check] = [
+        check("an e-mail that differs only in letter case is taken") { f in
+            try await f.register(email: "A@x.io")
+            let second = try f.registration(email: "a@X.IO")
+            try await f.expect.throwsError(.emailTaken(second.user.email), "registering a@X.IO after A@x.io") {
+                try await f.store.save(second.user, expectedVersion: 0, events: second.events)
+            }
+        },
+        check("a taken e-mail writes neither the row nor its event") { f in
+            try await f.register(email: "taken@example.com")
+            let before = try await f.allEvents().count
+            let second = try f.registration(email: "TAKEN@example.com")
+            _ = try? await f.store.save(second.user, expectedVersion: 0, events: second.events)
+            try f.expect.that(try await f.store.user(id: second.user.id) == nil, "the refused user is not stored")
+            try f.expect.equal(try await f.allEvents().count, before, "events after the refused save")
+        },
+        check("changing to another user's e-mail is refused and changes nothing") { f in
+            try await f.register(email: "first@example.com")
+            let second = try await f.register(email: "second@example.com")
+            let before = try await f.allEvents().count
+            let change = try second.changingEmail(to: EmailAddress("FIRST@example.com"), at: f.now())
+            try await f.expect.throwsError(.emailTaken(change.user.email), "taking another user's address") {
+                try await f.store.save(change.user, expectedVersion: second.version, events: change.events)
+            }
+            try f.expect.equal(try await f.store.user(id: second.id), second, "the user after the refused change")
+            try f.expect.equal(try await f.allEvents().count, before, "events after the refused change")
+        },
+        check("changing only the letter case of one's own e-mail succeeds") { f in
+            let user = try await f.register(email: "case@example.com")
+            let changed = try await f.apply(user) { user, now, id in
+                try user.changingEmail(to: EmailAddress("Case@Example.com"), at: now, eventID: id)
+            }
+            let found = try f.expect.unwrap(try await f.store.user(email: EmailAddress("CASE@EXAMPLE.COM")), "lookup")
+            try f.expect.equal(found, changed, "the user after a case-only change")
+            try f.expect.equal(found.email.value, "Case@Example.com", "the new spelling")
+            try f.expect.equal(found.version, 2, "version after a case-only change")
+        },
+        check("an e-mail freed by a change can be registered again") { f in
+            let user = try await f.register(email: "old@example.com")
+            let changed = try await f.apply(user) { user, now, id in
+                try user.changingEmail(to: EmailAddress("new@example.com"), at: now, eventID: id)
+            }
+            try f.expect.that(
+                try await f.store.user(email: EmailAddress("old@example.com")) == nil, "old address lookup")
+            let other = try await f.register(email: "OLD@example.com")
+            try f.expect.equal(
+                try await f.store.user(email: EmailAddress("old@example.com"))?.id, other.id, "new owner")
+            try f.expect.equal(try await f.store.user(email: EmailAddress("new@example.com"))?.id, changed.id, "mover")
+        },
+        check("an e-mail freed by a deletion can be registered again") { f in
+            let user = try await f.register(email: "gone@example.com")
+            let deletion = user.deleted(at: f.now())
+            try await f.store.delete(id: user.id, expectedVersion: user.version, events: deletion.events)
+            let other = try await f.register(email: "Gone@Example.com")
+            try f.expect.equal(try await f.store.user(email: EmailAddress("gone@example.com"))?.id, other.id, "owner")
+        },
+    ]
+
+    // MARK: Versions
+
+    static let versionChecks: [Check] = [
+        check("inserting an id that exists is a version conflict") { f in
+            let user = try await f.register()
+            let again = try f.registration(id: user.id)
+            try await f.expect.throwsError(.versionConflict(user.id, expected: 0, actual: 1), "inserting twice") {
+                try await f.store.save(again.user, expectedVersion: 0, events: again.events)
+            }
+        },
+        check("an update at the current version is saved") { f in
+            let user = try await f.register(name: "Before")
+            let renamed = try await f.rename(user, "After")
+            let found = try f.expect.unwrap(try await f.store.user(id: user.id), "user(id:)")
+            try f.expect.equal(found, renamed, "the user after an update")
+            try f.expect.equal(found.version, 2, "version")
+            try f.expect.equal(found.createdAt, user.createdAt, "createdAt")
+            try f.expect.that(found.updatedAt > user.updatedAt, "updatedAt moves forward")
+        },
+        check("an update at a stale version is a conflict and changes nothing") { f in
+            let user = try await f.register(name: "Original")
+            let first = try await f.rename(user, "First")
+            let stale = try user.renamed(to: DisplayName("Stale"), at: f.now())
+            try await f.expect.throwsError(.versionConflict(user.id, expected: 1, actual: 2), "a stale update") {
+                try await f.store.save(stale.user, expectedVersion: 1, events: stale.events)
+            }
+            try f.expect.equal(try await f.store.user(id: user.id), first, "the user after the stale update")
+        },
+        check("a failed update leaves no event") { f in
+            let user = try await f.register()
+            _ = try await f.rename(user, "Second")
+            let before = try await f.allEvents()
+            let stale = try user.renamed(to: DisplayName("Stale"), at: f.now())
+            _ = try? await f.store.save(stale.user, expectedVersion: 1, events: stale.events)
+            try f.expect.equal(try await f.allEvents(), before, "events after a failed update")
+        },
+        check("an update of a missing user is not found") { f in
+            let ghost = try f.registration().user.renamed(to: DisplayName("Ghost"), at: f.now())
+            try await f.expect.throwsError(.notFound(ghost.user.id), "updating a missing user") {
+                try await f.store.save(ghost.user, expectedVersion: 1, events: ghost.events)
+            }
+            try f.expect.equal(try await f.allEvents().count, 0, "events after a failed update")
+        },
+        check("status changes are stored") { f in
+            let user = try await f.register()
+            let off = try await f.apply(user) { user, now, id in user.deactivated(at: now, eventID: id) }
+            try f.expect.equal(try await f.store.user(id: user.id)?.status, .deactivated, "status after deactivate")
+            let on = try await f.apply(off) { user, now, id in user.reactivated(at: now, eventID: id) }
+            try f.expect.equal(try await f.store.user(id: user.id), on, "the user after reactivate")
+        },
+    ]
+
+    // MARK: Deletion
+
+    static let deletionChecks: [Check] = [
+        check("a deleted user is gone from lookups and pages") { f in
+            let keep = try await f.register(email: "keep@example.com")
+            let user = try await f.register(email: "delete.me@example.com")
+            let deletion = user.deleted(at: f.now())
+            try await f.store.delete(id: user.id, expectedVersion: 1, events: deletion.events)
+            try f.expect.that(try await f.store.user(id: user.id) == nil, "lookup by id after delete")
+            try f.expect.that(
+                try await f.store.user(email: EmailAddress("delete.me@example.com")) == nil, "lookup by e-mail")
+            let page = try await f.store.page(after: nil, limit: 10)
+            try f.expect.equal(page.users.map(\.id), [keep.id], "page after delete")
+        },
+        check("a delete at a stale version is a conflict and keeps the user") { f in
+            let user = try await f.register()
+            let renamed = try await f.rename(user, "Renamed")
+            let before = try await f.allEvents()
+            let deletion = user.deleted(at: f.now())
+            try await f.expect.throwsError(.versionConflict(user.id, expected: 1, actual: 2), "a stale delete") {
+                try await f.store.delete(id: user.id, expectedVersion: 1, events: deletion.events)
+            }
+            try f.expect.equal(try await f.store.user(id: user.id), renamed, "the user after a stale delete")
+            try f.expect.equal(try await f.allEvents(), before, "events after a stale delete")
+        },
+        check("a delete of a missing user is not found") { f in
+            let ghost = try f.registration().user
+            try await f.expect.throwsError(.notFound(ghost.id), "deleting a missing user") {
+                try await f.store.delete(id: ghost.id, expectedVersion: 1, events: ghost.deleted(at: f.now()).events)
+            }
+            try f.expect.equal(try await f.allEvents().count, 0, "events after a failed delete")
+        },
+        check("a delete commits its event") { f in
+            let user = try await f.register()
+            let deletion = user.deleted(at: f.now())
+            let position = try await f.store.delete(id: user.id, expectedVersion: 1, events: deletion.events)
+            let last = try f.expect.unwrap(try await f.allEvents().last, "the last event")
+            try f.expect.equal(last.envelope, deletion.events[0], "the deletion event")
+            try f.expect.equal(position, last.position, "the position delete returned")
+            try f.expect.equal(last.envelope.userVersion, 2, "the deleted event's user version")
+        },
+    ]
+
+    // MARK: Outbox
+
+    static let outboxChecks: [Check] = [
+        check("a save commits its events with the change") { f in
+            let change = try f.registration(email: "Events@Example.com", name: "Eve")
+            let position = try await f.store.save(change.user, expectedVersion: 0, events: change.events)
+            let events = try await f.allEvents()
+            try f.expect.equal(events.map(\.envelope), change.events, "the outbox after one registration")
+            try f.expect.equal(position, events.last?.position, "the position save returned")
+        },
+        check("every event type survives the round trip") { f in
+            let user = try await f.register(email: "trip@example.com", name: "Trip")
+            var expected = try await f.allEvents().map(\.envelope)
+            var current = user
+            let steps: [@Sendable (User, Date, UUID) throws -> UserChange] = [
+                { u, n, i in try u.renamed(to: DisplayName("Trip Renamed"), at: n, eventID: i) },
+                { u, n, i in try u.changingEmail(to: EmailAddress("Trip@Elsewhere.org"), at: n, eventID: i) },
+                { u, n, i in u.deactivated(at: n, eventID: i) },
+                { u, n, i in u.reactivated(at: n, eventID: i) },
+            ]
+            for step in steps {
+                let change = try step(current, f.now(), Fixture.ids.makeEventID())
+                try await f.store.save(change.user, expectedVersion: current.version, events: change.events)
+                expected += change.events
+                current = change.user
+            }
+            let deletion = current.deleted(at: f.now())
+            try await f.store.delete(id: user.id, expectedVersion: current.version, events: deletion.events)
+            expected += deletion.events
+            let stored = try await f.allEvents().map(\.envelope)
+            try f.expect.equal(stored, expected, "the event log")
+            try f.expect.equal(stored.map(\.type), UserEvent.typeNames, "event types")
+        },
+        check("a save without events writes the change and no event") { f in
+            let change = try f.registration()
+            let position = try await f.store.save(change.user, expectedVersion: 0, events: [])
+            try f.expect.that(position == nil, "save without events returns no position")
+            try f.expect.equal(try await f.store.user(id: change.user.id), change.user, "the saved user")
+            try f.expect.equal(try await f.allEvents().count, 0, "events")
+        },
+        check("positions grow in commit order across users") { f in
+            var returned: [EventPosition] = []
+            for index in 0..<5 {
+                let change = try f.registration(id: Fixture.orderedID(100 - index))
+                returned.append(
+                    try f.expect.unwrap(
+                        try await f.store.save(change.user, expectedVersion: 0, events: change.events), "position"))
+            }
+            let events = try await f.allEvents()
+            try f.expect.equal(events.map(\.position), returned, "positions in the outbox")
+            try f.expect.equal(returned, returned.sorted(), "positions in commit order")
+            try f.expect.equal(Set(returned).count, 5, "distinct positions")
+        },
+        check("the events of one user are in version order") { f in
+            var user = try await f.register(name: "V1")
+            for version in 2...6 { user = try await f.rename(user, "V\(version)") }
+            let versions = try await f.allEvents().filter { $0.envelope.userID == user.id }.map(\.envelope.userVersion)
+            try f.expect.equal(versions, [1, 2, 3, 4, 5, 6], "user versions in position order")
+        },
+        check("published events are no longer unpublished and the limit is honoured") { f in
+            for _ in 0..<5 { try await f.register() }
+            let first = try await f.store.unpublishedEvents(limit: 2)
+            try f.expect.equal(first.count, 2, "events with limit 2")
+            try await f.store.markPublished(first.map(\.position))
+            let rest = try await f.store.unpublishedEvents(limit: 10)
+            try f.expect.equal(rest.count, 3, "unpublished after marking 2 of 5")
+            try f.expect.that(rest.allSatisfy { $0.position > first[1].position }, "the rest follows the first two")
+            try await f.store.markPublished(rest.map(\.position))
+            try f.expect.equal(try await f.store.unpublishedEvents(limit: 10).count, 0, "unpublished after all")
+        },
+        check("marking unknown or already published positions is harmless") { f in
+            try await f.register()
+            try await f.register()
+            let events = try await f.allEvents()
+            try f.expect.equal(events.count, 2, "events of two registrations")
+            try await f.store.markPublished([events[0].position])
+            try await f.store.markPublished([events[0].position, EventPosition(rawValue: 999_999)])
+            try f.expect.equal(try await f.allEvents(), [events[1]], "unpublished events")
+            try await f.store.markPublished([])
+        },
+        check("a commit with events raises the commit signal") { f in
+            let before = f.store.commitSignal.generation
+            try await f.register()
+            try f.expect.that(f.store.commitSignal.generation > before, "the signal's generation after a save")
+        },
+    ]
+
+    // MARK: Paging
+
+    static let pagingChecks: [Check] = [
+        check("an empty store has one empty last page") { f in
+            let page = try await f.store.page(after: nil, limit: 10)
+            try f.expect.that(page.users.isEmpty && page.nextCursor == nil, "the page of an empty store")
+        },
+        check("pages cover every user once, in id order") { f in
+            var ids: [UserID] = []
+            for key in [17, 3, 25, 9, 1, 12, 20, 5, 8, 22, 14, 2, 19, 11, 24, 6, 16, 4, 23, 10, 15, 7, 21, 13, 18] {
+                ids.append(try await f.register(id: Fixture.orderedID(key)).id)
+            }
+            let pages = try await f.allPages(limit: 10)
+            try f.expect.equal(pages.map(\.users.count), [10, 10, 5], "page sizes")
+            try f.expect.equal(pages.flatMap(\.users).map(\.id), ids.sorted(), "ids over all pages")
+        },
+        check("an exactly full last page has no next cursor") { f in
+            for key in 1...20 { try await f.register(id: Fixture.orderedID(key)) }
+            let pages = try await f.allPages(limit: 10)
+            try f.expect.equal(pages.map(\.users.count), [10, 10], "page sizes")
+            try f.expect.that(pages[0].nextCursor != nil && pages[1].nextCursor == nil, "cursors")
+        },
+        check("keyset paging shows users inserted after the cursor, not before") { f in
+            for key in stride(from: 10, through: 100, by: 10) { try await f.register(id: Fixture.orderedID(key)) }
+            let first = try await f.store.page(after: nil, limit: 3)
+            try f.expect.equal(first.users.map(\.id), [10, 20, 30].map(Fixture.orderedID), "first page")
+            try await f.register(id: Fixture.orderedID(5))
+            try await f.register(id: Fixture.orderedID(35))
+            try await f.register(id: Fixture.orderedID(105))
+            var seen = first.users.map(\.id)
+            var cursor = first.nextCursor
+            while let current = cursor {
+                let page = try await f.store.page(after: current, limit: 3)
+                seen += page.users.map(\.id)
+                cursor = page.nextCursor
+            }
+            let expected = [10, 20, 30, 35, 40, 50, 60, 70, 80, 90, 100, 105].map(Fixture.orderedID)
+            try f.expect.equal(seen, expected, "ids seen across pages with inserts between them")
+        },
+        check("keyset paging continues after the cursor's own user is deleted") { f in
+            var users: [User] = []
+            for key in 1...6 { users.append(try await f.register(id: Fixture.orderedID(key))) }
+            let first = try await f.store.page(after: nil, limit: 3)
+            try await f.store.delete(id: users[2].id, expectedVersion: 1, events: users[2].deleted(at: f.now()).events)
+            try await f.store.delete(id: users[3].id, expectedVersion: 1, events: users[3].deleted(at: f.now()).events)
+            let second = try await f.store.page(after: first.nextCursor, limit: 3)
+            try f.expect.equal(second.users.map(\.id), [5, 6].map(Fixture.orderedID), "the page after deletes")
+            try f.expect.that(second.nextCursor == nil, "the last page's cursor")
+        },
+        check("page sizes outside 1...maximumLimit are refused") { f in
+            try await f.register()
+            for limit in [0, -1, UserPage.maximumLimit + 1] {
+                try await f.expect.throwsError(.invalidPageSize(limit), "page(limit: \(limit))") {
+                    try await f.store.page(after: nil, limit: limit)
+                }
+            }
+            let page = try await f.store.page(after: nil, limit: UserPage.maximumLimit)
+            try f.expect.equal(page.users.count, 1, "the largest page size is accepted")
+        },
+        check("a cursor past every id gives an empty last page") { f in
+            try await f.register()
+            let last = UserID("ffffffff-ffff-ffff-ffff-ffffffffffff")!
+            let page = try await f.store.page(after: PageCursor(after: last), limit: 10)
+            try f.expect.that(page.users.isEmpty && page.nextCursor == nil, "the page after the largest id")
+        },
+    ]
+
+    // MARK: Concurrency
+
+    static let concurrencyChecks: [Check] = [
+        check("100 tasks registering one e-mail: exactly one wins") { f in
+            let spellings = ["race@example.com", "Race@Example.com", "RACE@EXAMPLE.COM", "race@EXAMPLE.com"]
+            let changes = try (0..<100).map { try f.registration(email: spellings[$0 % spellings.count]) }
+            let results = await withTaskGroup(of: (any Error)?.self) { group in
+                for change in changes {
+                    group.addTask {
+                        do {
+                            try await f.store.save(change.user, expectedVersion: 0, events: change.events)
+                            return nil
+                        } catch {
+                            return error
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            let wins = results.filter { $0 == nil }.count
+            let taken = results.filter {
+                if case .emailTaken? = $0 as? UserError { true } else { false }
+            }.count
+            try f.expect.equal(wins, 1, "registrations that succeeded")
+            try f.expect.equal(taken, 99, "registrations refused as e-mail taken")
+            let events = try await f.allEvents()
+            try f.expect.equal(events.count, 1, "events committed")
+            let winner = try f.expect.unwrap(try await f.store.user(email: EmailAddress("race@example.com")), "winner")
+            try f.expect.equal(events.first?.envelope.userID, winner.id, "the event's user")
+        },
+        check("100 tasks renaming one user at the same version: exactly one wins") { f in
+            let user = try await f.register(name: "Contended")
+            let changes = try (0..<100).map { try user.renamed(to: DisplayName("Winner \($0)"), at: f.now()) }
+            let results = await withTaskGroup(of: (any Error)?.self) { group in
+                for change in changes {
+                    group.addTask {
+                        do {
+                            try await f.store.save(change.user, expectedVersion: 1, events: change.events)
+                            return nil
+                        } catch {
+                            return error
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            try f.expect.equal(results.filter { $0 == nil }.count, 1, "renames that succeeded")
+            let conflicts = results.filter { $0 as? UserError == .versionConflict(user.id, expected: 1, actual: 2) }
+            try f.expect.equal(conflicts.count, 99, "renames refused as version conflicts")
+            let stored = try f.expect.unwrap(try await f.store.user(id: user.id), "the user")
+            try f.expect.equal(stored.version, 2, "version after the race")
+            let renames = try await f.allEvents().filter { $0.envelope.type == "user.renamed" }
+            try f.expect.equal(renames.count, 1, "rename events committed")
+            try f.expect.equal(
+                renames.first?.envelope.event, .renamed(displayName: stored.displayName, previous: user.displayName),
+                "the committed event matches the stored name")
+        },
+        check("concurrent registrations of distinct e-mails all succeed") { f in
+            let changes = try (0..<50).map { _ in try f.registration() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for change in changes {
+                    group.addTask { try await f.store.save(change.user, expectedVersion: 0, events: change.events) }
+                }
+                try await group.waitForAll()
+            }
+            let events = try await f.allEvents()
+            try f.expect.equal(events.count, 50, "events committed")
+            try f.expect.equal(Set(events.map(\.position)).count, 50, "distinct positions")
+            let pages = try await f.allPages(limit: 7)
+            try f.expect.equal(Set(pages.flatMap(\.users).map(\.id)), Set(changes.map(\.user.id)), "users stored")
+        },
+    ]
+
+    // MARK: Fidelity
+
+    static let fidelityChecks: [Check] = [
+        check("Unicode names and addresses are stored exactly") { f in
+            let user = try await f.register(email: "José.Núñez@Exämple.com", name: "Zoë 👩‍💻 Ōtsuka")
+            let found = try f.expect.unwrap(
+                try await f.store.user(email: EmailAddress("josé.núñez@exämple.COM")), "lookup")
+            try f.expect.equal(found, user, "the Unicode user read back")
+            try f.expect.equal(found.displayName.value, "Zoë 👩‍💻 Ōtsuka", "the name")
+        },
+        check("timestamps keep millisecond precision") { f in
+            let created = Date(timeIntervalSince1970: 1_700_000_000.123)
+            let change = User.register(
+                id: Fixture.ids.makeUserID(), email: try EmailAddress(Fixture.uniqueEmail()),
+                displayName: try DisplayName("Precise"), at: created)
+            try await f.store.save(change.user, expectedVersion: 0, events: change.events)
+            let found = try f.expect.unwrap(try await f.store.user(id: change.user.id), "user")
+            try f.expect.equal(found.createdAt.epochMilliseconds, 1_700_000_000_123, "createdAt in ms")
+            try f.expect.equal(found.updatedAt, change.user.updatedAt, "updatedAt")
+            try f.expect.equal(
+                try await f.allEvents().first?.envelope.occurredAt, created.roundedToMilliseconds, "occurredAt")
+        },
+        check("a long address and a 100-character name are stored exactly") { f in
+            let local = String(repeating: "l", count: 64)
+            let domain =
+                String(repeating: "d", count: 63) + "." + String(repeating: "e", count: 63) + "."
+                + String(repeating: "f", count: 58) + ".io"
+            let email = local + "@" + domain
+            let name = String(repeating: "é", count: 100)
+            let user = try await f.register(email: email, name: name)
+            try f.expect.equal(email.utf8.count, EmailAddress.maximumLength, "the test address length")
+            try f.expect.equal(try await f.store.user(id: user.id), user, "the user read back")
+        },
+    ]
+}

@@ -1,0 +1,121 @@
+import Testing
+import UserDomain
+import UserInMemory
+import UserPorts
+import UserPortsTesting
+
+/// A store that ignores versions: the kind of bug the contract suite exists to catch.
+actor VersionIgnoringStore: UserRepository, EventOutbox {
+    let inner: any UserStore = InMemoryUserStore()
+    nonisolated var commitSignal: CommitSignal { inner.commitSignal }
+
+    func user(id: UserID) async throws -> User? { try await inner.user(id: id) }
+    func user(email: EmailAddress) async throws -> User? { try await inner.user(email: email) }
+    func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
+        try await inner.page(after: cursor, limit: limit)
+    }
+    func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        let current = try await inner.user(id: user.id)
+        return try await inner.save(user, expectedVersion: current?.version ?? 0, events: events)
+    }
+    func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        guard let current = try await inner.user(id: id) else { throw UserError.notFound(id) }
+        return try await inner.delete(id: id, expectedVersion: current.version, events: events)
+    }
+    func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] { try await inner.unpublishedEvents(limit: limit) }
+    func markPublished(_ positions: [EventPosition]) async throws { try await inner.markPublished(positions) }
+}
+
+/// A store whose e-mail uniqueness is case-sensitive, with a check-then-insert race.
+actor CaseSensitiveStore: UserRepository, EventOutbox {
+    let inner: any UserStore = InMemoryUserStore()
+    var emails: Set<String> = []
+    nonisolated var commitSignal: CommitSignal { inner.commitSignal }
+
+    func user(id: UserID) async throws -> User? { try await inner.user(id: id) }
+    func user(email: EmailAddress) async throws -> User? {
+        let page = try await inner.page(after: nil, limit: UserPage.maximumLimit)
+        return page.users.first { $0.email.value == email.value }
+    }
+    func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
+        try await inner.page(after: cursor, limit: limit)
+    }
+    func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        if expectedVersion == 0, emails.contains(user.email.value) { throw UserError.emailTaken(user.email) }
+        emails.insert(user.email.value)
+        // Bypass the inner store's own (correct) uniqueness by giving it a unique canonical form.
+        let disguised = User(
+            id: user.id, email: try EmailAddress("\(user.id)@disguised.example"), displayName: user.displayName,
+            status: user.status, version: user.version, createdAt: user.createdAt, updatedAt: user.updatedAt)
+        return try await inner.save(disguised, expectedVersion: expectedVersion, events: events)
+    }
+    func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        try await inner.delete(id: id, expectedVersion: expectedVersion, events: events)
+    }
+    func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] { try await inner.unpublishedEvents(limit: limit) }
+    func markPublished(_ positions: [EventPosition]) async throws { try await inner.markPublished(positions) }
+}
+
+/// A store that writes the change but drops its events: no outbox.
+actor EventDroppingStore: UserRepository, EventOutbox {
+    let inner: any UserStore = InMemoryUserStore()
+    nonisolated var commitSignal: CommitSignal { inner.commitSignal }
+
+    func user(id: UserID) async throws -> User? { try await inner.user(id: id) }
+    func user(email: EmailAddress) async throws -> User? { try await inner.user(email: email) }
+    func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
+        try await inner.page(after: cursor, limit: limit)
+    }
+    func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        try await inner.save(user, expectedVersion: expectedVersion, events: [])
+    }
+    func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        try await inner.delete(id: id, expectedVersion: expectedVersion, events: [])
+    }
+    func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] { try await inner.unpublishedEvents(limit: limit) }
+    func markPublished(_ positions: [EventPosition]) async throws { try await inner.markPublished(positions) }
+}
+
+@Suite("The contract suite fails broken stores")
+struct BrokenStoresFailTheContractTests {
+    func failedChecks(_ provider: @escaping UserStoreContract.StoreProvider) async -> Set<String> {
+        let failures = await UserStoreContract(provider: provider).runAll()
+        for failure in failures {
+            // Every failure is the suite's own verdict, never a crash of the suite.
+            #expect(failure.error is ContractViolation, "\(failure.check): \(failure.error)")
+        }
+        return Set(failures.map(\.check))
+    }
+
+    @Test("a store that ignores versions fails the version and race checks")
+    func versionIgnoring() async {
+        let failed = await failedChecks { body in try await body(VersionIgnoringStore()) }
+        #expect(failed.contains("an update at a stale version is a conflict and changes nothing"))
+        #expect(failed.contains("a delete at a stale version is a conflict and keeps the user"))
+        #expect(failed.contains("inserting an id that exists is a version conflict"))
+        #expect(failed.contains("100 tasks renaming one user at the same version: exactly one wins"))
+        #expect(!failed.contains("a saved user is found by id with every field intact"))
+    }
+
+    @Test("a case-sensitive store fails the uniqueness checks")
+    func caseSensitive() async {
+        let failed = await failedChecks { body in try await body(CaseSensitiveStore()) }
+        #expect(failed.contains("an e-mail that differs only in letter case is taken"))
+        #expect(failed.contains("lookup by e-mail ignores letter case and keeps the spelling"))
+        #expect(failed.contains("100 tasks registering one e-mail: exactly one wins"))
+    }
+
+    @Test("a store that drops events fails the outbox checks")
+    func eventDropping() async {
+        let failed = await failedChecks { body in try await body(EventDroppingStore()) }
+        #expect(failed.contains("a save commits its events with the change"))
+        #expect(failed.contains("every event type survives the round trip"))
+        #expect(failed.contains("a delete commits its event"))
+    }
+
+    @Test("the correct in-memory store passes every check")
+    func correctStorePasses() async {
+        let failed = await failedChecks { body in try await body(InMemoryUserStore()) }
+        #expect(failed.isEmpty)
+    }
+}
