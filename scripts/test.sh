@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test of the package: the README's test command, and what CI runs.
+#
+#   scripts/test.sh            build and run all tests, then the concurrency suites under ThreadSanitizer
+#   SKIP_TSAN=1 scripts/test.sh   skip the ThreadSanitizer pass (faster local runs)
+#
+# It installs the system packages the build needs when they are missing (as root, through apt-get).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+install_packages() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    local sudo=()
+    [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+if command -v dpkg-query >/dev/null 2>&1; then
+    install_packages pkg-config
+fi
+
+log "swift build --build-tests"
+swift build --build-tests
+
+log "swift test"
+swift test --skip-build
+
+if [ "${SKIP_TSAN:-0}" != 1 ]; then
+    # The suites that race tasks against each other, under ThreadSanitizer (its own build folder).
+    log "swift test --sanitize=thread (concurrency suites)"
+    swift test --sanitize=thread --scratch-path .build-tsan \
+        --filter 'contract|OutboxRelay|CommitSignal|InMemoryEventBus|UUIDv7Generator'
+fi
