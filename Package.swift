@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "UserPorts", targets: ["UserPorts"]),
         .library(name: "UserPortsTesting", targets: ["UserPortsTesting"]),
         .library(name: "UserInMemory", targets: ["UserInMemory"]),
+        .library(name: "UserSQLite", targets: ["UserSQLite"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -45,6 +46,29 @@ let package = Package(
             path: "Sources/Adapters/InMemory"
         ),
 
+        // libsqlite3, found through pkg-config (Debian: libsqlite3-dev).
+        .systemLibrary(
+            name: "CSQLite",
+            path: "Sources/Adapters/CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        // The embedded store: one writer and a pool of readers in WAL mode, each on its own queue.
+        .target(
+            name: "UserSQLite",
+            dependencies: [
+                "CSQLite", "UserDomain", "UserPorts",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Adapters/SQLite"
+        ),
+        // A child process for the SQLite crash-durability test: registers users until it is killed.
+        .executableTarget(
+            name: "sqlite-crash-writer",
+            dependencies: ["UserSQLite", "UserPorts", "UserDomain"],
+            path: "Sources/Tools/SQLiteCrashWriter"
+        ),
+
         .testTarget(
             name: "UserDomainTests",
             dependencies: ["UserDomain"]
@@ -64,6 +88,12 @@ let package = Package(
         .testTarget(
             name: "UserInMemoryTests",
             dependencies: ["UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory"]
+        ),
+        .testTarget(
+            name: "UserSQLiteTests",
+            dependencies: [
+                "UserDomain", "UserPorts", "UserPortsTesting", "UserSQLite", "CSQLite", "sqlite-crash-writer",
+            ]
         ),
     ]
 )

@@ -32,6 +32,11 @@ public struct DisplayName: Hashable, Sendable, Codable, CustomStringConvertible 
         self.value = value
     }
 
+    /// Re-creates a name this package validated before, from a store it wrote; no validation.
+    package init(trustedValue value: String) {
+        self.value = value
+    }
+
     /// The name.
     public var description: String { value }
 

@@ -36,6 +36,12 @@ public struct EmailAddress: Hashable, Sendable, Codable, CustomStringConvertible
         self.canonical = value.lowercased()
     }
 
+    /// Re-creates an address this package validated before, from a store it wrote; no validation.
+    package init(trustedValue value: String, canonical: String) {
+        self.value = value
+        self.canonical = canonical
+    }
+
     /// The address as spelled.
     public var description: String { value }
 

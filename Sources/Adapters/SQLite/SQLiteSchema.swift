@@ -1,0 +1,81 @@
+import Foundation
+import UserDomain
+import UserPorts
+
+/// The store's schema, as versioned migrations recorded in `schema_migrations`.
+///
+/// Storage choices: ids are 16-byte BLOBs (the primary key of a `WITHOUT ROWID` table, compared byte-wise,
+/// which is `UserID`'s order); timestamps are INTEGER milliseconds since 1970 (the domain's precision);
+/// the event payload is the envelope's JSON. Tables are STRICT.
+enum SQLiteSchema {
+    /// Each migration runs once, in order, in the migrating transaction.
+    static let migrations: [(version: Int, sql: String)] = [
+        (
+            1,
+            """
+            CREATE TABLE users (
+                id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+                email TEXT NOT NULL,
+                email_canonical TEXT NOT NULL UNIQUE,
+                display_name TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('active', 'deactivated')),
+                version INTEGER NOT NULL CHECK (version >= 1),
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID;
+
+            CREATE TABLE user_events (
+                position INTEGER PRIMARY KEY AUTOINCREMENT,
+                event_id BLOB NOT NULL UNIQUE,
+                user_id BLOB NOT NULL,
+                user_version INTEGER NOT NULL,
+                type TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                occurred_at INTEGER NOT NULL,
+                published_at INTEGER
+            ) STRICT;
+
+            CREATE INDEX user_events_unpublished ON user_events (position) WHERE published_at IS NULL;
+            CREATE INDEX user_events_by_user ON user_events (user_id, user_version);
+            """
+        )
+    ]
+
+    /// The newest schema version this code knows.
+    static var latestVersion: Int { migrations.last?.version ?? 0 }
+
+    /// Brings the database to ``latestVersion`` under SQLite's write lock, so that several processes
+    /// opening one file at once migrate it exactly once.
+    ///
+    /// - Throws: `UserStoreError.incompatibleSchema` when the file was written by a newer schema.
+    static func migrate(_ connection: SQLiteConnection, path: String) throws {
+        try connection.writeTransaction {
+            try connection.execute(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version INTEGER PRIMARY KEY NOT NULL,
+                    applied_at INTEGER NOT NULL
+                ) STRICT
+                """)
+            let current = try connection.withStatement("SELECT coalesce(max(version), 0) FROM schema_migrations") {
+                statement in
+                try statement.step() ? Int(statement.int64(0)) : 0
+            }
+            if current > latestVersion {
+                throw UserStoreError(
+                    .incompatibleSchema,
+                    "The database \(path) has schema version \(current); this version of the package knows up to "
+                        + "\(latestVersion). Upgrade the package instead of opening it with an older one.")
+            }
+            for migration in migrations where migration.version > current {
+                try connection.execute(migration.sql)
+                try connection.withStatement("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)") {
+                    statement in
+                    try statement.bind(1, migration.version)
+                    try statement.bind(2, Date().epochMilliseconds)
+                    _ = try statement.step()
+                }
+            }
+        }
+    }
+}

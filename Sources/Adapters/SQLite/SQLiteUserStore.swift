@@ -1,0 +1,416 @@
+import CSQLite
+import Foundation
+public import Logging
+public import UserDomain
+public import UserPorts
+
+/// The user store over SQLite: the embedded default, one file, no server.
+///
+/// One writer connection and a pool of reader connections, in WAL mode so that readers never wait for the
+/// writer. Every connection lives on its own serial queue (``SQLiteWorker``), never on Swift's cooperative
+/// thread pool: a statement that waits on a lock or the disk blocks only its queue. Writes take the write
+/// lock at once (`BEGIN IMMEDIATE`) and wait up to the busy timeout for other processes; a change and its
+/// events commit in one transaction. Cancelling a task interrupts its running statement.
+///
+/// Open it with ``open(_:logger:)``; close it with ``close()``.
+public final class SQLiteUserStore: UserRepository, EventOutbox {
+    /// Raised after every commit of this store that appended events.
+    public let commitSignal = CommitSignal()
+    /// The configuration the store was opened with.
+    public let configuration: Configuration
+
+    private let writer: SQLiteWorker
+    private let readers: [SQLiteWorker]
+    private let nextReader = Locked(0)
+    private let logger: Logger
+
+    private init(configuration: Configuration, writer: SQLiteWorker, readers: [SQLiteWorker], logger: Logger) {
+        self.configuration = configuration
+        self.writer = writer
+        self.readers = readers
+        self.logger = logger
+    }
+
+    /// Opens (creating if needed) the database, applies missing migrations and opens the reader pool.
+    ///
+    /// A missing file is created, with its folder.
+    ///
+    /// - Throws: `UserStoreError`, naming the path: `.corrupt` for a file that is not a SQLite database
+    ///   (empty, text, truncated), `.invalidConfiguration` for a directory in place of the file,
+    ///   `.accessDenied` for a location that can't be written, `.unavailable` for a database locked by
+    ///   another connection past the busy timeout, `.incompatibleSchema` for a newer schema.
+    public static func open(
+        _ configuration: Configuration,
+        logger: Logger = Logger(label: "user-sqlite", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) async throws -> SQLiteUserStore {
+        let path = configuration.path
+        let inMemory = configuration.isInMemory
+        let writer = SQLiteWorker(label: "user-sqlite.writer")
+        do {
+            let setUp: @Sendable (SQLiteConnection) throws -> Void = { connection in
+                try configure(connection, configuration: configuration, readOnly: false)
+                if !inMemory {
+                    let mode = try connection.scalarText("PRAGMA journal_mode = WAL")
+                    guard mode?.lowercased() == "wal" else {
+                        throw UserStoreError(.internal, "The database \(path) could not be switched to WAL mode.")
+                    }
+                }
+                try SQLiteSchema.migrate(connection, path: path)
+            }
+            try await writer.open(
+                {
+                    if !inMemory { try SQLiteFileCheck.prepare(path: path, initialize: setUp) }
+                    // Only the file created above, or one that already existed, is opened: never created here.
+                    return try SQLiteConnection(
+                        path: path,
+                        flags: inMemory ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE)
+                }, setUp: setUp)
+        } catch {
+            await writer.close()
+            throw mapError(error, path: path, opening: true)
+        }
+        // An in-memory database exists once per connection: it is served by the writer alone.
+        var readers: [SQLiteWorker] = []
+        if !inMemory {
+            for index in 0..<max(1, configuration.readerCount) {
+                let reader = SQLiteWorker(label: "user-sqlite.reader\(index)")
+                do {
+                    try await reader.open {
+                        try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY)
+                    } setUp: { connection in
+                        try configure(connection, configuration: configuration, readOnly: true)
+                    }
+                } catch {
+                    await reader.close()
+                    for opened in readers { await opened.close() }
+                    await writer.close()
+                    throw mapError(error, path: path, opening: true)
+                }
+                readers.append(reader)
+            }
+        }
+        logger.debug(
+            "sqlite store opened",
+            metadata: ["path": "\(path)", "readers": "\(readers.count)", "synchronous": "\(configuration.synchronous)"])
+        return SQLiteUserStore(configuration: configuration, writer: writer, readers: readers, logger: logger)
+    }
+
+    /// Closes every connection. Operations started afterwards throw `UserStoreError` with code `closed`.
+    public func close() async {
+        for reader in readers { await reader.close() }
+        await writer.close()
+    }
+
+    private static func configure(_ connection: SQLiteConnection, configuration: Configuration, readOnly: Bool) throws {
+        let milliseconds =
+            configuration.busyTimeout.components.seconds * 1000
+            + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000
+        sqlite3_busy_timeout(connection.handle, Int32(clamping: milliseconds))
+        try connection.execute("PRAGMA foreign_keys = ON")
+        if readOnly {
+            try connection.execute("PRAGMA query_only = ON")
+        } else {
+            try connection.execute("PRAGMA synchronous = \(configuration.synchronous.rawValue.uppercased())")
+        }
+    }
+
+    // MARK: Running statements
+
+    /// Reads on a reader connection (the writer for an in-memory database), round robin.
+    private func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        let worker: SQLiteWorker
+        if readers.isEmpty {
+            worker = writer
+        } else {
+            let index = nextReader.withLock { next in
+                defer { next = next &+ 1 }
+                return next
+            }
+            worker = readers[index % readers.count]
+        }
+        return try await perform(on: worker, body)
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await perform(on: writer, body)
+    }
+
+    private func perform<T: Sendable>(
+        on worker: SQLiteWorker, _ body: @escaping @Sendable (SQLiteConnection) throws -> T
+    ) async throws -> T {
+        do {
+            return try await worker.perform(body)
+        } catch {
+            throw Self.mapError(error, path: configuration.path, opening: false)
+        }
+    }
+
+    // MARK: UserRepository
+
+    private static let userColumns =
+        "id, email, email_canonical, display_name, status, version, created_at, updated_at"
+
+    /// The user with this id, or `nil`.
+    public func user(id: UserID) async throws -> User? {
+        try await read { connection in
+            try connection.withStatement("SELECT \(Self.userColumns) FROM users WHERE id = ?1") { statement in
+                try statement.bind(1, id.uuid)
+                return try statement.step() ? try Self.decodeUser(statement) : nil
+            }
+        }
+    }
+
+    /// The user whose e-mail address has the same canonical form, or `nil`.
+    public func user(email: EmailAddress) async throws -> User? {
+        try await read { connection in
+            try connection.withStatement("SELECT \(Self.userColumns) FROM users WHERE email_canonical = ?1") {
+                statement in
+                try statement.bind(1, email.canonical)
+                return try statement.step() ? try Self.decodeUser(statement) : nil
+            }
+        }
+    }
+
+    /// A page of users in id order after the cursor.
+    public func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
+        try UserPage.validate(limit: limit)
+        let users = try await read { connection in
+            let sql =
+                cursor == nil
+                ? "SELECT \(Self.userColumns) FROM users ORDER BY id LIMIT ?1"
+                : "SELECT \(Self.userColumns) FROM users WHERE id > ?2 ORDER BY id LIMIT ?1"
+            return try connection.withStatement(sql) { statement in
+                try statement.bind(1, limit + 1)
+                if let cursor { try statement.bind(2, cursor.lastID.uuid) }
+                var users: [User] = []
+                users.reserveCapacity(min(limit + 1, 128))
+                while try statement.step() { users.append(try Self.decodeUser(statement)) }
+                return users
+            }
+        }
+        guard users.count > limit else { return UserPage(users: users, nextCursor: nil) }
+        let pageUsers = Array(users.prefix(limit))
+        return UserPage(users: pageUsers, nextCursor: PageCursor(after: pageUsers[limit - 1].id))
+    }
+
+    /// Inserts or updates a user and appends its events, in one transaction.
+    @discardableResult
+    public func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        let position = try await write { connection in
+            try connection.writeTransaction {
+                if expectedVersion == 0 {
+                    try Self.insert(user, connection)
+                } else {
+                    try Self.update(user, expectedVersion: expectedVersion, connection)
+                }
+                return try Self.append(events, connection)
+            }
+        }
+        if position != nil { commitSignal.signal() }
+        return position
+    }
+
+    /// Removes a user and appends its events, in one transaction.
+    @discardableResult
+    public func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        let position = try await write { connection in
+            try connection.writeTransaction {
+                try connection.withStatement("DELETE FROM users WHERE id = ?1 AND version = ?2") { statement in
+                    try statement.bind(1, id.uuid)
+                    try statement.bind(2, expectedVersion)
+                    _ = try statement.step()
+                }
+                if connection.changes == 0 {
+                    throw Self.missedVersion(id, expected: expectedVersion, connection)
+                }
+                return try Self.append(events, connection)
+            }
+        }
+        if position != nil { commitSignal.signal() }
+        return position
+    }
+
+    // MARK: EventOutbox
+
+    /// Unpublished events in position order, at most `limit`.
+    public func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] {
+        try await read { connection in
+            try connection.withStatement(
+                "SELECT position, payload FROM user_events WHERE published_at IS NULL ORDER BY position LIMIT ?1"
+            ) { statement in
+                try statement.bind(1, max(0, limit))
+                var events: [OutboxEvent] = []
+                while try statement.step() {
+                    let position = EventPosition(rawValue: statement.int64(0))
+                    let payload = Data(statement.text(1).utf8)
+                    guard let envelope = try? UserEventEnvelope(jsonData: payload) else {
+                        throw UserStoreError(
+                            .corrupt, "The event at position \(position) can't be decoded.")
+                    }
+                    events.append(OutboxEvent(position: position, envelope: envelope))
+                }
+                return events
+            }
+        }
+    }
+
+    /// Marks events published; unknown and already published positions are ignored.
+    public func markPublished(_ positions: [EventPosition]) async throws {
+        guard !positions.isEmpty else { return }
+        let now = Date().epochMilliseconds
+        try await write { connection in
+            try connection.writeTransaction {
+                try connection.withStatement(
+                    "UPDATE user_events SET published_at = ?2 WHERE position = ?1 AND published_at IS NULL"
+                ) { statement in
+                    for position in positions {
+                        try statement.bind(1, position.rawValue)
+                        try statement.bind(2, now)
+                        _ = try statement.step()
+                        statement.reset()
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: Statements
+
+    private static func insert(_ user: User, _ connection: SQLiteConnection) throws {
+        do {
+            try connection.withStatement(
+                """
+                INSERT INTO users (id, email, email_canonical, display_name, status, version, created_at, updated_at)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                """
+            ) { statement in
+                try bindUser(user, statement)
+                _ = try statement.step()
+            }
+        } catch let error as SQLiteError where error.isUniqueViolation {
+            // The id or the e-mail exists; an existing id is a version conflict whatever the e-mail.
+            if let actual = try version(of: user.id, connection) {
+                throw UserError.versionConflict(user.id, expected: 0, actual: actual)
+            }
+            throw UserError.emailTaken(user.email)
+        }
+    }
+
+    private static func update(_ user: User, expectedVersion: Int, _ connection: SQLiteConnection) throws {
+        do {
+            try connection.withStatement(
+                """
+                UPDATE users SET email = ?2, email_canonical = ?3, display_name = ?4, status = ?5, version = ?6,
+                    created_at = ?7, updated_at = ?8
+                WHERE id = ?1 AND version = ?9
+                """
+            ) { statement in
+                try bindUser(user, statement)
+                try statement.bind(9, expectedVersion)
+                _ = try statement.step()
+            }
+        } catch let error as SQLiteError where error.isUniqueViolation {
+            throw UserError.emailTaken(user.email)
+        }
+        if connection.changes == 0 {
+            throw missedVersion(user.id, expected: expectedVersion, connection)
+        }
+    }
+
+    private static func bindUser(_ user: User, _ statement: SQLiteStatement) throws {
+        try statement.bind(1, user.id.uuid)
+        try statement.bind(2, user.email.value)
+        try statement.bind(3, user.email.canonical)
+        try statement.bind(4, user.displayName.value)
+        try statement.bind(5, user.status.rawValue)
+        try statement.bind(6, user.version)
+        try statement.bind(7, user.createdAt.epochMilliseconds)
+        try statement.bind(8, user.updatedAt.epochMilliseconds)
+    }
+
+    /// The error for a write whose `WHERE version = ?` matched nothing.
+    private static func missedVersion(_ id: UserID, expected: Int, _ connection: SQLiteConnection) -> any Error {
+        do {
+            guard let actual = try version(of: id, connection) else { return UserError.notFound(id) }
+            return UserError.versionConflict(id, expected: expected, actual: actual)
+        } catch {
+            return error
+        }
+    }
+
+    private static func version(of id: UserID, _ connection: SQLiteConnection) throws -> Int? {
+        try connection.withStatement("SELECT version FROM users WHERE id = ?1") { statement in
+            try statement.bind(1, id.uuid)
+            return try statement.step() ? Int(statement.int64(0)) : nil
+        }
+    }
+
+    private static func append(_ events: [UserEventEnvelope], _ connection: SQLiteConnection) throws -> EventPosition? {
+        guard !events.isEmpty else { return nil }
+        try connection.withStatement(
+            """
+            INSERT INTO user_events (event_id, user_id, user_version, type, payload, occurred_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            """
+        ) { statement in
+            for event in events {
+                try statement.bind(1, event.eventID)
+                try statement.bind(2, event.userID.uuid)
+                try statement.bind(3, event.userVersion)
+                try statement.bind(4, event.type)
+                try statement.bind(5, String(decoding: event.jsonData(), as: UTF8.self))
+                try statement.bind(6, event.occurredAt.epochMilliseconds)
+                _ = try statement.step()
+                statement.reset()
+            }
+        }
+        return EventPosition(rawValue: connection.lastInsertRowID)
+    }
+
+    private static func decodeUser(_ statement: SQLiteStatement) throws -> User {
+        guard let uuid = statement.uuid(0), let status = UserStatus(rawValue: statement.text(4)) else {
+            throw UserStoreError(.corrupt, "A stored user row can't be decoded.")
+        }
+        return User(
+            id: UserID(uuid),
+            email: EmailAddress(trustedValue: statement.text(1), canonical: statement.text(2)),
+            displayName: DisplayName(trustedValue: statement.text(3)),
+            status: status,
+            version: Int(statement.int64(5)),
+            createdAt: Date(epochMilliseconds: statement.int64(6)),
+            updatedAt: Date(epochMilliseconds: statement.int64(7)))
+    }
+
+    // MARK: Errors
+
+    /// Translates SQLite's errors into the port's: domain errors and `UserStoreError` pass through,
+    /// `SQLITE_INTERRUPT` becomes `CancellationError`, the rest a `UserStoreError` that names the path and
+    /// keeps SQLite's error only as `underlying`.
+    static func mapError(_ error: any Error, path: String, opening: Bool) -> any Error {
+        guard let error = error as? SQLiteError else { return error }
+        let primary = error.primaryCode
+        switch primary {
+        case SQLITE_INTERRUPT:
+            return CancellationError()
+        case SQLITE_BUSY, SQLITE_LOCKED:
+            return UserStoreError(
+                .unavailable, "The database \(path) is locked by another connection.", underlying: error)
+        case SQLITE_NOTADB:
+            return UserStoreError(.corrupt, "The file \(path) is not a SQLite database.", underlying: error)
+        case SQLITE_CORRUPT:
+            return UserStoreError(.corrupt, "The database \(path) is corrupt.", underlying: error)
+        case SQLITE_READONLY, SQLITE_PERM, SQLITE_AUTH:
+            return UserStoreError(.accessDenied, "The database \(path) can't be written.", underlying: error)
+        case SQLITE_CANTOPEN:
+            return UserStoreError(.accessDenied, "The database \(path) can't be opened.", underlying: error)
+        case SQLITE_FULL:
+            return UserStoreError(.unavailable, "The disk holding \(path) is full.", underlying: error)
+        case SQLITE_IOERR:
+            return UserStoreError(.unavailable, "A disk I/O error occurred on \(path).", underlying: error)
+        default:
+            return UserStoreError(
+                .internal, opening ? "The database \(path) could not be opened." : "A SQLite operation failed.",
+                underlying: error)
+        }
+    }
+}

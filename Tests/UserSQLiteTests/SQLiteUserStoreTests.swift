@@ -1,0 +1,235 @@
+import CSQLite
+import Foundation
+import Testing
+import UserDomain
+import UserPorts
+@testable import UserSQLite
+
+@Suite("SQLiteUserStore")
+struct SQLiteUserStoreTests {
+    func expectStoreError(
+        _ code: UserStoreError.Code, mentioning path: String, sourceLocation: SourceLocation = #_sourceLocation,
+        _ body: () async throws -> Void
+    ) async {
+        do {
+            try await body()
+            Issue.record("expected UserStoreError \(code), but it succeeded", sourceLocation: sourceLocation)
+        } catch let error as UserStoreError {
+            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+            #expect(error.description.contains(path), "\(error)", sourceLocation: sourceLocation)
+            #expect(!error.description.contains("SELECT") && !error.description.contains("INSERT"))
+        } catch {
+            Issue.record("expected UserStoreError \(code), got \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("data survives closing and reopening; a missing folder is created")
+    func reopen() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("nested/deeper/users.sqlite").path
+            var store = try await SQLiteUserStore.open(.init(path: path, synchronous: .full))
+            let user = try await UserService(repository: store).register(email: "Ada@Example.com", displayName: "Ada")
+            await store.close()
+            store = try await SQLiteUserStore.open(.init(path: path))
+            #expect(try await store.user(id: user.id) == user)
+            #expect(try await store.unpublishedEvents(limit: 10).count == 1)
+            await store.close()
+        }
+    }
+
+    @Test("operations after close fail with code closed")
+    func closed() async throws {
+        let store = try await SQLiteUserStore.open(.init(path: ":memory:"))
+        await store.close()
+        await #expect(throws: UserStoreError(.closed, "The SQLite store is closed.")) {
+            try await store.user(id: UserID(UUID()))
+        }
+    }
+
+    @Test("an empty file is refused, not taken for a new database")
+    func emptyFile() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("users.sqlite").path
+            _ = FileManager.default.createFile(atPath: path, contents: Data())
+            await expectStoreError(.corrupt, mentioning: path) { _ = try await SQLiteUserStore.open(.init(path: path)) }
+        }
+    }
+
+    @Test("a text file is refused")
+    func textFile() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("users.sqlite").path
+            _ = FileManager.default.createFile(
+                atPath: path, contents: Data(String(repeating: "hello, world\n", count: 50).utf8))
+            await expectStoreError(.corrupt, mentioning: path) { _ = try await SQLiteUserStore.open(.init(path: path)) }
+        }
+    }
+
+    @Test("a truncated database is refused")
+    func truncatedFile() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("users.sqlite").path
+            let store = try await SQLiteUserStore.open(.init(path: path))
+            let service = UserService(repository: store)
+            for index in 0..<300 {
+                _ = try await service.register(
+                    email: "u\(index)@example.com", displayName: String(repeating: "n", count: 90))
+            }
+            await store.close()
+            // A clean close checkpoints the WAL into the file and removes it.
+            #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+            let handle = try #require(FileHandle(forUpdatingAtPath: path))
+            let size = try handle.seekToEnd()
+            try handle.truncate(atOffset: size / 2)
+            try handle.close()
+            await expectStoreError(.corrupt, mentioning: path) { _ = try await SQLiteUserStore.open(.init(path: path)) }
+        }
+    }
+
+    @Test("a directory in place of the file is refused")
+    func directoryInPlace() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("users.sqlite").path
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            await expectStoreError(.invalidConfiguration, mentioning: path) {
+                _ = try await SQLiteUserStore.open(.init(path: path))
+            }
+        }
+    }
+
+    @Test("a location that can't be written is refused")
+    func readOnlyLocation() async {
+        // /proc refuses new folders even to root, unlike a chmod-ed folder.
+        let path = "/proc/user-domain-test/users.sqlite"
+        await expectStoreError(.accessDenied, mentioning: path) {
+            _ = try await SQLiteUserStore.open(.init(path: path))
+        }
+    }
+
+    @Test("a database locked by another connection past the busy timeout is unavailable")
+    func locked() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("users.sqlite").path
+            let store = try await SQLiteUserStore.open(.init(path: path))
+            await store.close()
+            let other = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READWRITE)
+            try other.execute("BEGIN EXCLUSIVE")
+            await expectStoreError(.unavailable, mentioning: path) {
+                _ = try await SQLiteUserStore.open(.init(path: path, busyTimeout: .milliseconds(100)))
+            }
+            try other.execute("ROLLBACK")
+        }
+    }
+
+    @Test("a database from a newer schema version is refused")
+    func newerSchema() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("users.sqlite").path
+            let store = try await SQLiteUserStore.open(.init(path: path))
+            await store.close()
+            let other = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READWRITE)
+            try other.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)")
+            await expectStoreError(.incompatibleSchema, mentioning: path) {
+                _ = try await SQLiteUserStore.open(.init(path: path))
+            }
+        }
+    }
+
+    @Test("three stores opening one new file at once migrate it exactly once")
+    func concurrentMigration() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("users.sqlite").path
+            let stores = try await withThrowingTaskGroup(of: SQLiteUserStore.self) { group in
+                for _ in 0..<3 { group.addTask { try await SQLiteUserStore.open(.init(path: path, readerCount: 1)) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            for store in stores { await store.close() }
+            let connection = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY)
+            let rows = try connection.scalarText("SELECT count(*) || ':' || max(version) FROM schema_migrations")
+            #expect(rows == "1:\(SQLiteSchema.latestVersion)")
+        }
+    }
+
+    @Test("64 tasks mixing reads and writes, with a second store on the same file: no SQLITE_BUSY reaches a caller")
+    func noBusyUnderLoad() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("users.sqlite").path
+            let first = try await SQLiteUserStore.open(.init(path: path))
+            let second = try await SQLiteUserStore.open(.init(path: path))
+            let services = [UserService(repository: first), UserService(repository: second)]
+            let seed = try await services[0].register(email: "seed@example.com", displayName: "Seed")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<64 {
+                    group.addTask {
+                        let service = services[task % 2]
+                        for operation in 0..<50 {
+                            switch operation % 5 {
+                            case 0:
+                                _ = try await service.register(
+                                    email: "t\(task)-\(operation)@example.com", displayName: "T")
+                            case 1:
+                                _ = try await service.user(seed.id)
+                            case 2:
+                                _ = try await service.users(limit: 20)
+                            case 3:
+                                _ = try await service.user(email: "seed@example.com")
+                            default:
+                                // Racing renames may conflict; that is a domain outcome, not a busy error.
+                                do {
+                                    _ = try await service.rename(seed.id, to: "Seed \(task)-\(operation)")
+                                } catch UserError.versionConflict {}
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var count = 0
+            var cursor: PageCursor?
+            repeat {
+                let page = try await first.page(after: cursor, limit: 1000)
+                count += page.users.count
+                cursor = page.nextCursor
+            } while cursor != nil
+            #expect(count == 1 + 64 * 10)
+            await first.close()
+            await second.close()
+        }
+    }
+
+    @Test("cancelling a task interrupts its running statement, and the connection stays usable")
+    func cancellationInterrupts() async throws {
+        let worker = SQLiteWorker(label: "test")
+        try await worker.open {
+            try SQLiteConnection(path: ":memory:", flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        } setUp: { _ in
+        }
+        let started = ContinuousClock.now
+        let long = Task {
+            try await worker.perform { connection in
+                // Counts to a billion: minutes, unless interrupted.
+                try connection.scalarText(
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT max(x) FROM c"
+                )
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        long.cancel()
+        await #expect(throws: SQLiteError.self) { try await long.value }
+        #expect(ContinuousClock.now - started < .seconds(30))
+        let value = try await worker.perform { connection in try connection.scalarText("SELECT 42") }
+        #expect(value == "42")
+        await worker.close()
+    }
+
+    @Test("a cancelled store operation throws CancellationError")
+    func cancelledOperation() async throws {
+        let store = try await SQLiteUserStore.open(.init(path: ":memory:"))
+        let task = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await store.user(id: UserID(UUID()))
+        }
+        await #expect(throws: CancellationError.self) { try await task.value }
+        await store.close()
+    }
+}
