@@ -1,0 +1,24 @@
+// swift-tools-version: 6.2
+
+import PackageDescription
+
+// The benchmark tools, a package of their own so that they stay out of the library's products and its
+// dependency graph. Build and run with `-c release` (see README.md).
+let package = Package(
+    name: "swift-user-domain-benchmarks",
+    dependencies: [
+        .package(name: "swift-user-domain", path: "..")
+    ],
+    targets: [
+        .executableTarget(
+            name: "users-bench",
+            dependencies: [
+                .product(name: "UserDomain", package: "swift-user-domain"),
+                .product(name: "UserPorts", package: "swift-user-domain"),
+                .product(name: "UserInMemory", package: "swift-user-domain"),
+                .product(name: "UserSQLite", package: "swift-user-domain"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        )
+    ]
+)

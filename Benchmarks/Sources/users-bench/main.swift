@@ -1,0 +1,201 @@
+// users-bench: the users-v1 workload (../shared/WORKLOAD.md) through the repository port.
+//
+//   users-bench --store sqlite:/tmp/b.sqlite --users 20000 --lookups 100000
+//   users-bench --store memory:
+//
+// One JSON line per phase on stdout, nothing else; notes go to stderr.
+import Foundation
+import UserDomain
+import UserInMemory
+import UserPorts
+import UserSQLite
+
+struct Options {
+    var store = "memory:"
+    var users = 20_000
+    var lookups = 100_000
+
+    init(_ arguments: [String]) throws {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let argument = iterator.next() {
+            guard let value = iterator.next() else { throw BenchError("\(argument) needs a value") }
+            switch argument {
+            case "--store": store = value
+            case "--users": users = try Self.int(value)
+            case "--lookups": lookups = try Self.int(value)
+            default: throw BenchError("unknown option \(argument)")
+            }
+        }
+    }
+
+    static func int(_ text: String) throws -> Int {
+        guard let value = Int(text), value > 0 else { throw BenchError("\(text) is not a positive number") }
+        return value
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// SplitMix64, as WORKLOAD.md draws lookups.
+struct SplitMix64 {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A fresh, empty store for the URL; for a SQLite file, the file is recreated.
+func makeStore(_ url: String, fresh: Bool) async throws -> (
+    store: any UserStore, close: @Sendable () async -> Void, backend: String
+) {
+    if url == "memory:" {
+        let store = InMemoryUserStore()
+        return (store, {}, "memory")
+    }
+    if url.hasPrefix("sqlite:") {
+        let path = String(url.dropFirst("sqlite:".count))
+        if fresh {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        }
+        let store = try await SQLiteUserStore.open(.init(path: path))
+        return (store, { await store.close() }, "sqlite")
+    }
+    throw BenchError("unsupported store \(url) (memory:, sqlite:PATH)")
+}
+
+func workloadUser(_ i: Int) -> User {
+    let hex = String(i, radix: 16)
+    let id = UserID("00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - hex.count) + hex)!
+    let at = Date(timeIntervalSince1970: TimeInterval(1_700_000_000 + i))
+    return User(
+        id: id, email: try! EmailAddress("user\(i)@example.com"), displayName: try! DisplayName("User \(i)"),
+        status: .active, version: 1, createdAt: at, updatedAt: at)
+}
+
+func report(_ backend: String, _ phase: String, ops: Int, seconds: Double) {
+    let line =
+        #"{"peer":"swift-user-domain","backend":"\#(backend)","phase":"\#(phase)","ops":\#(ops),"seconds":\#(String(format: "%.3f", seconds)),"ops_per_s":\#(Int((Double(ops) / seconds).rounded()))}"#
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+func time(_ body: () async throws -> Int) async rethrows -> (Int, Double) {
+    let start = ContinuousClock.now
+    let ops = try await body()
+    let elapsed = ContinuousClock.now - start
+    return (ops, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+}
+
+func run(_ options: Options) async throws {
+    let n = options.users
+    let l = options.lookups
+    let users = (0..<n).map(workloadUser)
+    let ids = UUIDv7Generator()
+
+    // 1. insert: one user (and its registration event) per transaction.
+    let (store, close, backend) = try await makeStore(options.store, fresh: true)
+    let (inserted, insertSeconds) = try await time {
+        for user in users {
+            let event = UserEventEnvelope(
+                eventID: ids.makeEventID(), userID: user.id, userVersion: 1, occurredAt: user.createdAt,
+                event: .registered(email: user.email, displayName: user.displayName))
+            try await store.save(user, expectedVersion: 0, events: [event])
+        }
+        return users.count
+    }
+    report(backend, "insert", ops: inserted, seconds: insertSeconds)
+    FileHandle.standardError.write(Data("note: insertBatch needs the bulk-import API (benchmark issue)\n".utf8))
+
+    // 3. getById
+    var draw = SplitMix64(state: 42)
+    let lookupIDs = (0..<l).map { _ in users[Int(draw.next() % UInt64(n))].id }
+    let (found, getSeconds) = try await time {
+        var found = 0
+        for id in lookupIDs where try await store.user(id: id) != nil { found += 1 }
+        return found
+    }
+    precondition(found == l, "getById found \(found) of \(l)")
+    report(backend, "getById", ops: l, seconds: getSeconds)
+
+    // 4. getByEmail
+    draw = SplitMix64(state: 42)
+    let lookupEmails = (0..<l).map { _ in users[Int(draw.next() % UInt64(n))].email }
+    let (foundByEmail, emailSeconds) = try await time {
+        var found = 0
+        for email in lookupEmails where try await store.user(email: email) != nil { found += 1 }
+        return found
+    }
+    precondition(foundByEmail == l)
+    report(backend, "getByEmail", ops: l, seconds: emailSeconds)
+
+    // 5. update: rename every user once at version 1, with its event.
+    let (updated, updateSeconds) = try await time {
+        for (i, user) in users.enumerated() {
+            let change = try user.renamed(
+                to: DisplayName("Renamed \(i)"), at: Date(timeIntervalSince1970: 1_800_000_000),
+                eventID: ids.makeEventID())
+            try await store.save(change.user, expectedVersion: 1, events: change.events)
+        }
+        return users.count
+    }
+    report(backend, "update", ops: updated, seconds: updateSeconds)
+
+    // 6. listAll: keyset pages of 100.
+    let (listed, listSeconds) = try await time {
+        var count = 0
+        var cursor: PageCursor?
+        repeat {
+            let page = try await store.page(after: cursor, limit: 100)
+            count += page.users.count
+            cursor = page.nextCursor
+        } while cursor != nil
+        return count
+    }
+    precondition(listed == n)
+    report(backend, "listAll", ops: listed, seconds: listSeconds)
+
+    // 7. concurrentGet: 8 tasks, each L/8 lookups with its own draw.
+    let (concurrent, concurrentSeconds) = try await time {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for task in 0..<8 {
+                var draw = SplitMix64(state: 42 + UInt64(task))
+                let taskIDs = (0..<l / 8).map { _ in users[Int(draw.next() % UInt64(n))].id }
+                group.addTask {
+                    var found = 0
+                    for id in taskIDs where try await store.user(id: id) != nil { found += 1 }
+                    return found
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+    }
+    precondition(concurrent == l / 8 * 8)
+    report(backend, "concurrentGet", ops: concurrent, seconds: concurrentSeconds)
+    await close()
+}
+
+let options: Options
+do {
+    options = try Options(CommandLine.arguments)
+} catch {
+    FileHandle.standardError.write(Data("users-bench: \(error)\n".utf8))
+    exit(64)
+}
+let finished = DispatchSemaphore(value: 0)
+// The loops run in a detached task: awaits from main.swift's top level would hop through the main thread.
+Task.detached {
+    do {
+        try await run(options)
+    } catch {
+        FileHandle.standardError.write(Data("users-bench: \(error)\n".utf8))
+        exit(1)
+    }
+    finished.signal()
+}
+finished.wait()
