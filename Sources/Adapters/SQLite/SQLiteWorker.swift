@@ -1,27 +1,5 @@
 import CSQLite
-import Dispatch
 import UserPorts
-
-/// An executor that runs its jobs on one serial dispatch queue: a thread owned by the connection, never
-/// Swift's cooperative pool, so SQLite calls that wait (on a lock, on the disk) block only this queue.
-final class QueueExecutor: SerialExecutor {
-    private let queue: DispatchQueue
-
-    init(label: String) {
-        queue = DispatchQueue(label: label, qos: .userInitiated)
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        queue.async {
-            job.runSynchronously(on: self.asUnownedSerialExecutor())
-        }
-    }
-
-    func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-        UnownedSerialExecutor(ordinary: self)
-    }
-}
 
 /// Interrupts the statement of one operation when its task is cancelled, and no other.
 ///
@@ -34,6 +12,10 @@ final class SQLiteInterrupter: Sendable {
         var handle: UInt = 0
         var current: UInt64 = 0
         var nextID: UInt64 = 0
+        /// Operations registered and not yet ended.
+        var pending: Set<UInt64> = []
+        /// Operations cancelled before they began: they must not begin.
+        var cancelledEarly: Set<UInt64> = []
     }
 
     private let state = Locked(State())
@@ -41,19 +23,41 @@ final class SQLiteInterrupter: Sendable {
     func attach(_ handle: OpaquePointer) { state.withLock { $0.handle = UInt(bitPattern: Int(bitPattern: handle)) } }
     func detach() { state.withLock { $0.handle = 0 } }
 
+    /// Registers a new operation.
     func nextID() -> UInt64 {
         state.withLock { state in
             state.nextID += 1
+            state.pending.insert(state.nextID)
             return state.nextID
         }
     }
 
-    func begin(_ id: UInt64) { state.withLock { $0.current = id } }
-    func end() { state.withLock { $0.current = 0 } }
+    /// Marks `id` as running; `false` when it was cancelled before it began (then it must not run).
+    func begin(_ id: UInt64) -> Bool {
+        state.withLock { state in
+            if state.cancelledEarly.remove(id) != nil { return false }
+            state.current = id
+            return true
+        }
+    }
 
+    /// Ends `id`, run or not.
+    func end(_ id: UInt64) {
+        state.withLock { state in
+            if state.current == id { state.current = 0 }
+            state.pending.remove(id)
+            state.cancelledEarly.remove(id)
+        }
+    }
+
+    /// Interrupts `id` if it is running, or stops it from beginning if it has not begun yet.
     func interrupt(_ id: UInt64) {
         state.withLock { state in
-            if state.current == id, let handle = OpaquePointer(bitPattern: state.handle) { sqlite3_interrupt(handle) }
+            if state.current == id {
+                if let handle = OpaquePointer(bitPattern: state.handle) { sqlite3_interrupt(handle) }
+            } else if state.pending.contains(id) {
+                state.cancelledEarly.insert(id)
+            }
         }
     }
 }
@@ -89,10 +93,10 @@ actor SQLiteWorker {
     }
 
     private func run<T: Sendable>(_ id: UInt64, _ body: @Sendable (SQLiteConnection) throws -> T) throws -> T {
-        try Task.checkCancellation()
+        defer { interrupter.end(id) }
         guard let connection else { throw UserStoreError(.closed, "The SQLite store is closed.") }
-        interrupter.begin(id)
-        defer { interrupter.end() }
+        // Cancelled before it began (by the handler, or before `perform` was entered): never start it.
+        guard interrupter.begin(id), !Task.isCancelled else { throw CancellationError() }
         return try body(connection)
     }
 
