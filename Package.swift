@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "UserPortsTesting", targets: ["UserPortsTesting"]),
         .library(name: "UserInMemory", targets: ["UserInMemory"]),
         .library(name: "UserSQLite", targets: ["UserSQLite"]),
+        .library(name: "UserPostgres", targets: ["UserPostgres"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -62,6 +63,22 @@ let package = Package(
             ],
             path: "Sources/Adapters/SQLite"
         ),
+        // libpq, found through pkg-config (Debian: libpq-dev).
+        .systemLibrary(
+            name: "CLibPQ",
+            path: "Sources/Adapters/CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        // The shared store: a bounded pool of libpq connections, each on its own queue, and a LISTEN thread.
+        .target(
+            name: "UserPostgres",
+            dependencies: [
+                "CLibPQ", "UserDomain", "UserPorts",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Adapters/Postgres"
+        ),
         // A child process for the SQLite crash-durability test: registers users until it is killed.
         .executableTarget(
             name: "sqlite-crash-writer",
@@ -88,6 +105,10 @@ let package = Package(
         .testTarget(
             name: "UserInMemoryTests",
             dependencies: ["UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory"]
+        ),
+        .testTarget(
+            name: "UserPostgresTests",
+            dependencies: ["UserDomain", "UserPorts", "UserPortsTesting", "UserPostgres", "CLibPQ"]
         ),
         .testTarget(
             name: "UserSQLiteTests",

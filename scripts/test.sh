@@ -4,7 +4,8 @@
 #   scripts/test.sh            build and run all tests, then the concurrency suites under ThreadSanitizer
 #   SKIP_TSAN=1 scripts/test.sh   skip the ThreadSanitizer pass (faster local runs)
 #
-# It installs the system packages the build needs when they are missing (as root, through apt-get).
+# It installs the system packages the build and the tests need when they are missing (as root, through
+# apt-get), and starts (and at the end stops) the throwaway PostgreSQL servers the tests run against.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,26 @@ install_packages() {
 }
 
 if command -v dpkg-query >/dev/null 2>&1; then
-    install_packages pkg-config libsqlite3-dev
+    install_packages pkg-config libsqlite3-dev libpq-dev postgresql python3
+fi
+
+# Two throwaway PostgreSQL servers, stopped on exit: one shared by the PostgreSQL suites, one that the restart
+# test restarts. Set USERS_TEST_POSTGRES_URL (and the RESTART_ variables) to use servers of your own instead.
+cleanup() {
+    [ -n "${STARTED_MAIN:-}" ] && scripts/postgres-test-server.sh stop "$USERS_TEST_POSTGRES_DIR"
+    [ -n "${STARTED_RESTART:-}" ] && scripts/postgres-test-server.sh stop "$USERS_TEST_POSTGRES_RESTART_DIR"
+    return 0
+}
+trap cleanup EXIT
+if [ -z "${USERS_TEST_POSTGRES_URL:-}" ]; then
+    log "starting a throwaway PostgreSQL"
+    eval "$(scripts/postgres-test-server.sh start)"
+    STARTED_MAIN=1
+fi
+if [ -z "${USERS_TEST_POSTGRES_RESTART_URL:-}" ]; then
+    log "starting a throwaway PostgreSQL for the restart test"
+    eval "$(scripts/postgres-test-server.sh start RESTART_)"
+    STARTED_RESTART=1
 fi
 
 log "swift build --build-tests"

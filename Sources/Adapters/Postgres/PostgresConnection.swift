@@ -1,0 +1,118 @@
+import CLibPQ
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// One libpq connection: parameters are always bound (`PQexecParams`, `PQexecPrepared`), statements are
+/// prepared once per connection, results are read in place.
+///
+/// Not Sendable: a connection is owned by one ``PostgresWorker`` and used only on that worker's queue.
+final class PostgresConnection {
+    let handle: OpaquePointer
+    private var preparedNames: [String: String] = [:]
+
+    /// Connects (blocking) with a libpq connection string or URI.
+    init(conninfo: String) throws(PostgresError) {
+        guard let handle = PQconnectdb(conninfo) else {
+            throw PostgresError(sqlState: nil, message: "out of memory", connectionLost: true)
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines()
+            PQfinish(handle)
+            throw PostgresError(sqlState: nil, message: message, connectionLost: true)
+        }
+        // Server notices (NOTICE, WARNING) are not errors; libpq would print them to stderr.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        self.handle = handle
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE }
+
+    /// Runs a statement without parameters through the simple protocol (transaction control, DDL).
+    @discardableResult
+    func execute(_ sql: String) throws(PostgresError) -> PostgresResult {
+        try check(PQexec(handle, sql))
+    }
+
+    /// Runs a statement with text parameters, preparing it on this connection the first time.
+    @discardableResult
+    func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
+        let name: String
+        if let existing = preparedNames[sql] {
+            name = existing
+        } else {
+            name = "s\(preparedNames.count)"
+            _ = try check(PQprepare(handle, name, sql, Int32(parameters.count), nil))
+            preparedNames[sql] = name
+        }
+        let result = withCStrings(parameters) { values in
+            PQexecPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0)
+        }
+        return try check(result)
+    }
+
+    /// The cancel handle of this connection, usable from any thread.
+    func makeCancel() -> OpaquePointer? {
+        PQgetCancel(handle)
+    }
+
+    private func check(_ result: OpaquePointer?) throws(PostgresError) -> PostgresResult {
+        switch result.map(PQresultStatus) {
+        case PGRES_COMMAND_OK?, PGRES_TUPLES_OK?, PGRES_EMPTY_QUERY?:
+            return PostgresResult(result!)
+        default:
+            let error = PostgresError(result: result, connection: handle)
+            PQclear(result)
+            throw error
+        }
+    }
+}
+
+/// A query's result, cleared when released. Values are read in place, in text format.
+final class PostgresResult {
+    let handle: OpaquePointer
+
+    init(_ handle: OpaquePointer) {
+        self.handle = handle
+    }
+
+    deinit {
+        PQclear(handle)
+    }
+
+    var rowCount: Int { Int(PQntuples(handle)) }
+
+    /// Rows affected by an INSERT, UPDATE or DELETE.
+    var affectedRows: Int { Int(String(cString: PQcmdTuples(handle))) ?? 0 }
+
+    func isNull(_ row: Int, _ column: Int) -> Bool {
+        PQgetisnull(handle, Int32(row), Int32(column)) == 1
+    }
+
+    func string(_ row: Int, _ column: Int) -> String {
+        let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
+        guard let pointer = PQgetvalue(handle, Int32(row), Int32(column)) else { return "" }
+        return pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
+            String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+        }
+    }
+
+    func int64(_ row: Int, _ column: Int) -> Int64 {
+        guard let pointer = PQgetvalue(handle, Int32(row), Int32(column)) else { return 0 }
+        return strtoll(pointer, nil, 10)
+    }
+}
+
+/// Calls `body` with a C array of NUL-terminated copies of `strings` (NULL for `nil`), freed afterwards.
+private func withCStrings<T>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> T) -> T {
+    let copies: [UnsafeMutablePointer<CChar>?] = strings.map { $0.flatMap { strdup($0) } }
+    defer { copies.forEach { free($0) } }
+    return copies.map { $0.map { UnsafePointer($0) } }.withUnsafeBufferPointer { body($0.baseAddress) }
+}

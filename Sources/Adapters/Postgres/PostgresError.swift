@@ -1,0 +1,51 @@
+import CLibPQ
+
+/// A failed libpq call: the SQLSTATE (when the server sent one), the server's primary message and the
+/// violated constraint's name.
+///
+/// The primary message never contains bound values (PostgreSQL puts them in DETAIL, which is never read
+/// here), and connection messages are passed through ``PostgresURL/redact(_:)`` so that the password never
+/// appears. Kept for debugging only; callers see `UserStoreError`.
+struct PostgresError: Error, Sendable, CustomStringConvertible {
+    /// The five-character SQLSTATE, e.g. `23505`; `nil` for client-side failures (connection lost).
+    let sqlState: String?
+    /// The primary message.
+    let message: String
+    /// The name of the violated constraint, for integrity errors.
+    let constraint: String?
+    /// Whether the connection is unusable after the failure.
+    let connectionLost: Bool
+
+    var description: String {
+        "PostgreSQL error \(sqlState ?? "-----"): \(message)" + (constraint.map { " (constraint \($0))" } ?? "")
+    }
+
+    /// The error of a failed result on `connection`.
+    init(result: OpaquePointer?, connection: OpaquePointer) {
+        func field(_ code: UInt8) -> String? {
+            guard let result, let value = PQresultErrorField(result, Int32(code)) else { return nil }
+            return String(cString: value)
+        }
+        self.sqlState = field(UInt8(ascii: "C"))
+        self.message =
+            field(UInt8(ascii: "M"))
+            ?? String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines()
+        self.constraint = field(UInt8(ascii: "n"))
+        self.connectionLost = PQstatus(connection) != CONNECTION_OK
+    }
+
+    init(sqlState: String?, message: String, constraint: String? = nil, connectionLost: Bool) {
+        self.sqlState = sqlState
+        self.message = message
+        self.constraint = constraint
+        self.connectionLost = connectionLost
+    }
+}
+
+extension String {
+    func trimmingTrailingNewlines() -> String {
+        var text = self
+        while text.last?.isNewline == true { text.removeLast() }
+        return text
+    }
+}

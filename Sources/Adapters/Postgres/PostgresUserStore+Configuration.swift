@@ -1,0 +1,41 @@
+extension PostgresUserStore {
+    /// How to connect to PostgreSQL and size the pool.
+    public struct Configuration: Sendable, Hashable {
+        /// `postgres://user:pass@host:port/db?sslmode=…`; query parameters pass through to libpq (a unix
+        /// socket folder as `host=/run/postgresql`, `sslmode`, `options`, …).
+        public var url: String
+        /// Connections kept open when idle.
+        public var minimumConnections: Int
+        /// The most connections open at once.
+        public var maximumConnections: Int
+        /// How long an operation waits for a free connection before failing with `unavailable`.
+        public var acquireTimeout: Duration
+        /// How long a new connection may take (libpq `connect_timeout`, whole seconds, unless the URL sets it).
+        public var connectTimeout: Duration
+        /// Idle connections beyond the minimum are closed after this long.
+        public var maximumIdleTime: Duration
+        /// Whether to keep a LISTEN connection that wakes the relay on commits of every process. Turn it off
+        /// behind a pooler that does not support LISTEN (PgBouncer in transaction mode); the relay then
+        /// polls.
+        public var listensForCommits: Bool
+
+        /// Creates a configuration.
+        public init(
+            url: String,
+            minimumConnections: Int = 1,
+            maximumConnections: Int = 10,
+            acquireTimeout: Duration = .seconds(5),
+            connectTimeout: Duration = .seconds(5),
+            maximumIdleTime: Duration = .seconds(60),
+            listensForCommits: Bool = true
+        ) {
+            self.url = url
+            self.minimumConnections = minimumConnections
+            self.maximumConnections = maximumConnections
+            self.acquireTimeout = acquireTimeout
+            self.connectTimeout = connectTimeout
+            self.maximumIdleTime = maximumIdleTime
+            self.listensForCommits = listensForCommits
+        }
+    }
+}

@@ -1,0 +1,357 @@
+import CLibPQ
+import Foundation
+public import Logging
+public import UserDomain
+public import UserPorts
+
+/// The user store over PostgreSQL (libpq): several app instances can share one database.
+///
+/// A bounded pool of connections, each on its own serial queue so that blocking libpq calls never run on
+/// Swift's cooperative thread pool; statements are prepared once per connection and parameters are always
+/// bound. A change and its events commit in one transaction, which also sends `NOTIFY user_events`; a
+/// dedicated LISTEN connection raises ``commitSignal`` for commits of every process. Uniqueness violations
+/// (SQLSTATE 23505) become `UserError.emailTaken`; a lost connection becomes `UserStoreError` code
+/// `unavailable`, and the pool reconnects (with backoff) once the server is back. Cancelling a task cancels
+/// its running query.
+///
+/// Open it with ``open(_:logger:)``; close it with ``close()``.
+public final class PostgresUserStore: UserRepository, EventOutbox {
+    /// Raised when this or another process commits events (through LISTEN/NOTIFY).
+    public let commitSignal: CommitSignal
+    /// The URL with its password replaced by `***`: safe to log.
+    public let redactedURL: String
+
+    private let url: PostgresURL
+    private let pool: PostgresPool
+    private let listener: PostgresListener?
+    private let logger: Logger
+
+    private init(
+        url: PostgresURL, pool: PostgresPool, listener: PostgresListener?, signal: CommitSignal, logger: Logger
+    ) {
+        self.commitSignal = signal
+        self.url = url
+        self.redactedURL = url.redacted
+        self.pool = pool
+        self.listener = listener
+        self.logger = logger
+    }
+
+    /// Connects, applies missing migrations (under an advisory lock) and starts the LISTEN connection.
+    ///
+    /// - Throws: `UserStoreError` with the password redacted: `.invalidConfiguration` for a malformed URL
+    ///   or a database that does not exist, `.accessDenied` for refused credentials, `.unavailable` for a
+    ///   server that can't be reached or a host that can't be resolved, `.incompatibleSchema` for a newer
+    ///   schema.
+    public static func open(
+        _ configuration: Configuration,
+        logger: Logger = Logger(label: "user-postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) async throws -> PostgresUserStore {
+        let url = try PostgresURL(configuration.url, connectTimeout: configuration.connectTimeout)
+        let pool = PostgresPool(
+            url: url,
+            settings: .init(
+                minimumConnections: max(0, configuration.minimumConnections),
+                maximumConnections: max(1, configuration.maximumConnections),
+                acquireTimeout: configuration.acquireTimeout,
+                maximumIdleTime: configuration.maximumIdleTime),
+            logger: logger)
+        let redacted = url.redacted
+        do {
+            try await withConnection(pool: pool, url: url) { connection in
+                try PostgresSchema.migrate(connection, redactedURL: redacted)
+            }
+        } catch {
+            await pool.close()
+            throw error
+        }
+        let signal = CommitSignal()
+        let listener =
+            configuration.listensForCommits ? PostgresListener(url: url, signal: signal, logger: logger) : nil
+        logger.debug("postgres store opened", metadata: ["url": "\(redacted)"])
+        return PostgresUserStore(url: url, pool: pool, listener: listener, signal: signal, logger: logger)
+    }
+
+    /// Stops listening and closes every connection. Operations afterwards throw `UserStoreError` code
+    /// `closed`.
+    public func close() async {
+        if let listener {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    listener.stop()
+                    continuation.resume()
+                }
+            }
+        }
+        await pool.close()
+    }
+
+    // MARK: Running statements
+
+    private func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws
+        -> T
+    {
+        try await Self.withConnection(pool: pool, url: url, body)
+    }
+
+    /// Runs `body` on a pooled connection, returns the connection, and maps errors at the boundary.
+    private static func withConnection<T: Sendable>(
+        pool: PostgresPool, url: PostgresURL, _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        let worker = try await pool.acquire()
+        do {
+            let result = try await worker.perform(body)
+            await pool.release(worker)
+            return result
+        } catch {
+            await pool.release(worker)
+            if let error = error as? PostgresError, error.connectionLost { await pool.invalidateIdle() }
+            throw PostgresErrors.map(error, url: url, connecting: false)
+        }
+    }
+
+    /// A read, retried once on a fresh connection when the one it got had lost its server (a read can't
+    /// have changed anything).
+    private func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        do {
+            return try await withConnection(body)
+        } catch let error as UserStoreError where error.code == .unavailable {
+            return try await withConnection(body)
+        }
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws
+        -> T
+    {
+        try await withConnection { connection in
+            try connection.execute("BEGIN")
+            do {
+                let result = try body(connection)
+                try connection.execute("COMMIT")
+                return result
+            } catch {
+                if PQtransactionStatus(connection.handle) != PQTRANS_IDLE { _ = try? connection.execute("ROLLBACK") }
+                throw error
+            }
+        }
+    }
+
+    // MARK: UserRepository
+
+    private static let userColumns = """
+        id::text, email, email_canonical, display_name, status, version, \
+        (extract(epoch FROM created_at) * 1000)::int8, (extract(epoch FROM updated_at) * 1000)::int8
+        """
+
+    /// The user with this id, or `nil`.
+    public func user(id: UserID) async throws -> User? {
+        try await read { connection in
+            let result = try connection.query(
+                "SELECT \(Self.userColumns) FROM users WHERE id = $1::uuid", [id.description])
+            return result.rowCount == 0 ? nil : try Self.decodeUser(result, row: 0)
+        }
+    }
+
+    /// The user whose e-mail address has the same canonical form, or `nil`.
+    public func user(email: EmailAddress) async throws -> User? {
+        try await read { connection in
+            let result = try connection.query(
+                "SELECT \(Self.userColumns) FROM users WHERE email_canonical = $1", [email.canonical])
+            return result.rowCount == 0 ? nil : try Self.decodeUser(result, row: 0)
+        }
+    }
+
+    /// A page of users in id order after the cursor.
+    public func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
+        try UserPage.validate(limit: limit)
+        let users = try await read { connection in
+            let result =
+                if let cursor {
+                    try connection.query(
+                        "SELECT \(Self.userColumns) FROM users WHERE id > $2::uuid ORDER BY id LIMIT $1::integer",
+                        [String(limit + 1), cursor.lastID.description])
+                } else {
+                    try connection.query(
+                        "SELECT \(Self.userColumns) FROM users ORDER BY id LIMIT $1::integer", [String(limit + 1)])
+                }
+            return try (0..<result.rowCount).map { try Self.decodeUser(result, row: $0) }
+        }
+        guard users.count > limit else { return UserPage(users: users, nextCursor: nil) }
+        let pageUsers = Array(users.prefix(limit))
+        return UserPage(users: pageUsers, nextCursor: PageCursor(after: pageUsers[limit - 1].id))
+    }
+
+    /// Inserts or updates a user and appends its events, in one transaction.
+    @discardableResult
+    public func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        let position: EventPosition?
+        if expectedVersion == 0 {
+            position = try await withConnection { connection in
+                try connection.execute("BEGIN")
+                do {
+                    try connection.query(
+                        """
+                        INSERT INTO users (id, email, email_canonical, display_name, status, version, created_at,
+                            updated_at)
+                        VALUES ($1::uuid, $2, $3, $4, $5, $6::integer, to_timestamp($7::int8 / 1000.0),
+                            to_timestamp($8::int8 / 1000.0))
+                        """, Self.userParameters(user))
+                    let position = try Self.append(events, connection)
+                    try connection.execute("COMMIT")
+                    return position
+                } catch let error as PostgresError where error.sqlState == "23505" {
+                    // The id or the e-mail exists; an existing id is a version conflict whatever the e-mail.
+                    try connection.execute("ROLLBACK")
+                    if let actual = try Self.version(of: user.id, connection) {
+                        throw UserError.versionConflict(user.id, expected: 0, actual: actual)
+                    }
+                    throw UserError.emailTaken(user.email)
+                } catch {
+                    if PQtransactionStatus(connection.handle) != PQTRANS_IDLE {
+                        _ = try? connection.execute("ROLLBACK")
+                    }
+                    throw error
+                }
+            }
+        } else {
+            position = try await transaction { connection in
+                let result: PostgresResult
+                do {
+                    result = try connection.query(
+                        """
+                        UPDATE users SET email = $2, email_canonical = $3, display_name = $4, status = $5,
+                            version = $6::integer, created_at = to_timestamp($7::int8 / 1000.0),
+                            updated_at = to_timestamp($8::int8 / 1000.0)
+                        WHERE id = $1::uuid AND version = $9::integer
+                        """, Self.userParameters(user) + [String(expectedVersion)])
+                } catch let error as PostgresError where error.sqlState == "23505" {
+                    throw UserError.emailTaken(user.email)
+                }
+                if result.affectedRows == 0 {
+                    throw Self.missedVersion(user.id, expected: expectedVersion, connection)
+                }
+                return try Self.append(events, connection)
+            }
+        }
+        if position != nil { commitSignal.signal() }
+        return position
+    }
+
+    /// Removes a user and appends its events, in one transaction.
+    @discardableResult
+    public func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        let position = try await transaction { connection in
+            let result = try connection.query(
+                "DELETE FROM users WHERE id = $1::uuid AND version = $2::integer",
+                [id.description, String(expectedVersion)])
+            if result.affectedRows == 0 {
+                throw Self.missedVersion(id, expected: expectedVersion, connection)
+            }
+            return try Self.append(events, connection)
+        }
+        if position != nil { commitSignal.signal() }
+        return position
+    }
+
+    // MARK: EventOutbox
+
+    /// Unpublished events in position order, at most `limit`.
+    public func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] {
+        try await read { connection in
+            let result = try connection.query(
+                """
+                SELECT position, payload::text FROM user_events WHERE published_at IS NULL
+                ORDER BY position LIMIT $1::integer
+                """, [String(max(0, limit))])
+            return try (0..<result.rowCount).map { row in
+                let position = EventPosition(rawValue: result.int64(row, 0))
+                guard let envelope = try? UserEventEnvelope(jsonData: Data(result.string(row, 1).utf8)) else {
+                    throw UserStoreError(.corrupt, "The event at position \(position) can't be decoded.")
+                }
+                return OutboxEvent(position: position, envelope: envelope)
+            }
+        }
+    }
+
+    /// Marks events published; unknown and already published positions are ignored.
+    public func markPublished(_ positions: [EventPosition]) async throws {
+        guard !positions.isEmpty else { return }
+        let list = "{" + positions.map { String($0.rawValue) }.joined(separator: ",") + "}"
+        try await withConnection { connection in
+            _ = try connection.query(
+                "UPDATE user_events SET published_at = now() WHERE position = ANY($1::int8[]) AND published_at IS NULL",
+                [list])
+        }
+    }
+
+    // MARK: Statements
+
+    private static func userParameters(_ user: User) -> [String?] {
+        [
+            user.id.description, user.email.value, user.email.canonical, user.displayName.value,
+            user.status.rawValue, String(user.version), String(user.createdAt.epochMilliseconds),
+            String(user.updatedAt.epochMilliseconds),
+        ]
+    }
+
+    private static func append(_ events: [UserEventEnvelope], _ connection: PostgresConnection) throws -> EventPosition?
+    {
+        var last: EventPosition?
+        for event in events {
+            // The NOTIFY is sent at commit, and only if the transaction commits.
+            let result = try connection.query(
+                """
+                WITH inserted AS (
+                    INSERT INTO user_events (event_id, user_id, user_version, type, payload, occurred_at)
+                    VALUES ($1::uuid, $2::uuid, $3::integer, $4, $5::jsonb, to_timestamp($6::int8 / 1000.0))
+                    RETURNING position
+                )
+                SELECT position, pg_notify('\(PostgresListener.channel)', '') FROM inserted
+                """,
+                [
+                    event.eventID.uuidString, event.userID.description, String(event.userVersion), event.type,
+                    String(decoding: event.jsonData(), as: UTF8.self), String(event.occurredAt.epochMilliseconds),
+                ])
+            last = EventPosition(rawValue: result.int64(0, 0))
+        }
+        return last
+    }
+
+    private static func missedVersion(_ id: UserID, expected: Int, _ connection: PostgresConnection) -> any Error {
+        do {
+            guard let actual = try version(of: id, connection) else { return UserError.notFound(id) }
+            return UserError.versionConflict(id, expected: expected, actual: actual)
+        } catch {
+            return error
+        }
+    }
+
+    private static func version(of id: UserID, _ connection: PostgresConnection) throws -> Int? {
+        let result = try connection.query("SELECT version FROM users WHERE id = $1::uuid", [id.description])
+        return result.rowCount == 0 ? nil : Int(result.int64(0, 0))
+    }
+
+    private static func decodeUser(_ result: PostgresResult, row: Int) throws -> User {
+        guard let id = UserID(result.string(row, 0)), let status = UserStatus(rawValue: result.string(row, 4)) else {
+            throw UserStoreError(.corrupt, "A stored user row can't be decoded.")
+        }
+        return User(
+            id: id,
+            email: EmailAddress(trustedValue: result.string(row, 1), canonical: result.string(row, 2)),
+            displayName: DisplayName(trustedValue: result.string(row, 3)),
+            status: status,
+            version: Int(result.int64(row, 5)),
+            createdAt: Date(epochMilliseconds: result.int64(row, 6)),
+            updatedAt: Date(epochMilliseconds: result.int64(row, 7)))
+    }
+}
+
+extension PostgresUserStore {
+    /// Holds a pooled connection in `pg_sleep` on the server: for tests of the pool and of cancellation.
+    func sleepOnServer(seconds: Double) async throws {
+        try await withConnection { connection in
+            _ = try connection.query("SELECT pg_sleep($1::float8)", [String(seconds)])
+        }
+    }
+}

@@ -1,0 +1,200 @@
+import CLibPQ
+import Foundation
+import Logging
+import Testing
+import UserDomain
+import UserPorts
+import UserPortsTesting
+@testable import UserPostgres
+
+@Suite("PostgresUserStore")
+struct PostgresUserStoreTests {
+    let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    func expectStoreError(
+        _ code: UserStoreError.Code, hiding secret: String, sourceLocation: SourceLocation = #_sourceLocation,
+        _ body: () async throws -> Void
+    ) async {
+        do {
+            try await body()
+            Issue.record("expected UserStoreError \(code), but it succeeded", sourceLocation: sourceLocation)
+        } catch let error as UserStoreError {
+            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+            #expect(!error.description.contains(secret), "\(error)", sourceLocation: sourceLocation)
+            #expect(
+                !error.debugDescription.contains(secret), "\(error.debugDescription)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("expected UserStoreError \(code), got \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("bad URLs and credentials give clear typed errors with the password redacted")
+    func badInput() async throws {
+        let base = try TestPostgres.url
+        let good = try #require(URLComponents(string: base))
+        let host = "\(good.host!):\(good.port!)"
+        let secret = "Sup3r-S3cret-Pa55"
+        await expectStoreError(.invalidConfiguration, hiding: secret) {
+            _ = try await PostgresUserStore.open(.init(url: "mysql://app:\(secret)@\(host)/users_test"))
+        }
+        await expectStoreError(.invalidConfiguration, hiding: secret) {
+            _ = try await PostgresUserStore.open(
+                .init(url: "postgres://app:\(secret)@\(host)/users_test?nosuchoption=1"))
+        }
+        await expectStoreError(.invalidConfiguration, hiding: secret) {
+            _ = try await PostgresUserStore.open(.init(url: "postgres://app:\(secret)@[::1/users_test"))
+        }
+        await expectStoreError(.accessDenied, hiding: secret) {
+            _ = try await PostgresUserStore.open(.init(url: "postgres://app:\(secret)@\(host)/users_test"))
+        }
+        await expectStoreError(.unavailable, hiding: secret) {
+            _ = try await PostgresUserStore.open(
+                .init(url: "postgres://app:\(secret)@no-such-host.invalid:5432/users_test", connectTimeout: .seconds(2))
+            )
+        }
+        let password = good.password!
+        await expectStoreError(.invalidConfiguration, hiding: password) {
+            _ = try await PostgresUserStore.open(.init(url: "postgres://app:\(password)@\(host)/no_such_database"))
+        }
+    }
+
+    @Test("the redacted URL hides the password in the user-info and in parameters")
+    func redaction() throws {
+        #expect(
+            PostgresURL.redactURL("postgres://u:p%40ss@h:5432/db?sslmode=require")
+                == "postgres://u:***@h:5432/db?sslmode=require")
+        #expect(
+            PostgresURL.redactURL("postgresql://u@h/db?password=xyz&sslmode=disable")
+                == "postgresql://u@h/db?password=***&sslmode=disable")
+        let url = try PostgresURL("postgres://u:hunter2@h/db", connectTimeout: .seconds(3))
+        #expect(url.redact("failed for hunter2") == "failed for ***")
+        #expect(url.conninfo.hasSuffix("?connect_timeout=3&application_name=swift-user-domain"))
+    }
+
+    @Test("a unix-socket URL works")
+    func unixSocket() async throws {
+        let url = try TestPostgres.environment("USERS_TEST_POSTGRES_SOCKET_URL")
+        try await TestPostgres.withStore(url) { store in
+            let user = try await UserService(repository: store).register(email: "socket@example.com", displayName: "S")
+            #expect(try await store.user(id: user.id) == user)
+            try await store.delete(id: user.id, expectedVersion: 1, events: user.deleted(at: Date()).events)
+        }
+    }
+
+    @Test("events that commit out of order are all delivered")
+    func outOfOrderCommits() async throws {
+        try await TestPostgres.withFreshSchema { url in
+            try await TestPostgres.withStore(url) { store in
+                let first = PostgresWriter(url: url)
+                let second = PostgresWriter(url: url)
+                let early = try first.beginAndInsert(email: "early@example.com")  // takes the lower position
+                let late = try second.beginAndInsert(email: "late@example.com")  // takes the higher one
+                #expect(early.position < late.position)
+                try second.commit()  // the higher commits first
+
+                let publisher = RecordingPublisher()
+                let relay = OutboxRelay(outbox: store, publisher: publisher, logger: logger)
+                #expect(try await relay.publishPendingEvents() == 1)
+                try first.commit()  // the lower commits last
+                #expect(try await relay.publishPendingEvents() == 1)
+                let delivered = await publisher.events.map(\.eventID)
+                #expect(Set(delivered) == [early.eventID, late.eventID])
+            }
+        }
+    }
+
+    @Test("three stores migrating one empty schema at once apply it exactly once")
+    func concurrentMigration() async throws {
+        try await TestPostgres.withFreshSchema { url in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<3 {
+                    group.addTask { try await TestPostgres.withStore(url) { _ in } }
+                }
+                try await group.waitForAll()
+            }
+            let connection = try PostgresConnection(conninfo: url)
+            let result = try connection.execute("SELECT count(*), max(version) FROM schema_migrations")
+            #expect(result.int64(0, 0) == 1)
+            #expect(result.int64(0, 1) == Int64(PostgresSchema.latestVersion))
+        }
+    }
+
+    @Test("a commit in one store wakes the LISTEN connection of another")
+    func listenNotify() async throws {
+        try await TestPostgres.withFreshSchema { url in
+            try await TestPostgres.withStore(url, listens: true) { listener in
+                try await TestPostgres.withStore(url) { writer in
+                    // Wait until the listener is connected: it raises the signal once when it is.
+                    _ = await listener.commitSignal.wait(after: 0, timeout: .seconds(10))
+                    let seen = listener.commitSignal.generation
+                    _ = try await UserService(repository: writer).register(email: "n@example.com", displayName: "N")
+                    #expect(await listener.commitSignal.wait(after: seen, timeout: .seconds(10)))
+                }
+            }
+        }
+    }
+
+    @Test("a full pool makes callers wait, then fail with unavailable after the acquire timeout")
+    func acquireTimeout() async throws {
+        try await TestPostgres.withFreshSchema { url in
+            // Hold the only connection with pg_sleep and ask for another.
+            let store = try await PostgresUserStore.open(
+                .init(url: url, maximumConnections: 1, acquireTimeout: .milliseconds(300), listensForCommits: false))
+            let blocker = Task { try await store.sleepOnServer(seconds: 2) }
+            try await Task.sleep(for: .milliseconds(200))
+            let started = ContinuousClock.now
+            await expectStoreError(.unavailable, hiding: "test-secret-pw") {
+                _ = try await store.user(id: UserID(UUID()))
+            }
+            #expect(ContinuousClock.now - started < .seconds(2))
+            try await blocker.value
+            #expect(try await store.user(id: UserID(UUID())) == nil)
+            await store.close()
+        }
+    }
+
+    @Test("cancelling a task cancels its running query")
+    func cancellation() async throws {
+        try await TestPostgres.withFreshSchema { url in
+            let store = try await PostgresUserStore.open(.init(url: url, listensForCommits: false))
+            let started = ContinuousClock.now
+            let sleeper = Task { try await store.sleepOnServer(seconds: 30) }
+            try await Task.sleep(for: .milliseconds(300))
+            sleeper.cancel()
+            await #expect(throws: CancellationError.self) { try await sleeper.value }
+            #expect(ContinuousClock.now - started < .seconds(10))
+            #expect(try await store.user(id: UserID(UUID())) == nil)
+            await store.close()
+        }
+    }
+}
+
+/// A raw connection that writes an event in a transaction it leaves open, for the out-of-order test.
+final class PostgresWriter {
+    let connection: PostgresConnection
+
+    init(url: String) {
+        connection = try! PostgresConnection(conninfo: url)
+    }
+
+    func beginAndInsert(email: String) throws -> (position: Int64, eventID: UUID) {
+        try connection.execute("BEGIN")
+        let user = User.register(
+            id: UserID(UUID()), email: try EmailAddress(email), displayName: try DisplayName("W"), at: Date())
+        let event = user.events[0]
+        let result = try connection.query(
+            """
+            INSERT INTO user_events (event_id, user_id, user_version, type, payload, occurred_at)
+            VALUES ($1::uuid, $2::uuid, 1, $3, $4::jsonb, now()) RETURNING position
+            """,
+            [
+                event.eventID.uuidString, event.userID.description, event.type,
+                String(decoding: event.jsonData(), as: UTF8.self),
+            ])
+        return (result.int64(0, 0), event.eventID)
+    }
+
+    func commit() throws {
+        try connection.execute("COMMIT")
+    }
+}

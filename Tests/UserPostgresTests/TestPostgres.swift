@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import UserPorts
+@testable import UserPostgres
+
+/// The PostgreSQL server the tests run against: started by `scripts/test.sh` (see
+/// `scripts/postgres-test-server.sh`), or a developer's own, named by `USERS_TEST_POSTGRES_URL`.
+enum TestPostgres {
+    struct NotConfigured: Error, CustomStringConvertible {
+        let variable: String
+        var description: String {
+            "\(variable) is not set: run the tests with scripts/test.sh, which starts a throwaway PostgreSQL, or "
+                + "point \(variable) at a server of your own."
+        }
+    }
+
+    static func environment(_ name: String) throws -> String {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+            throw NotConfigured(variable: name)
+        }
+        return value
+    }
+
+    static var url: String { get throws { try environment("USERS_TEST_POSTGRES_URL") } }
+
+    /// `url` with extra query parameters.
+    static func url(_ base: String, adding parameters: String) -> String {
+        base + (base.contains("?") ? "&" : "?") + parameters
+    }
+
+    /// Runs `body` with the URL of a fresh, empty schema (first on the search path), dropped afterwards.
+    static func withFreshSchema<T>(on server: String? = nil, _ body: (String) async throws -> T) async throws -> T {
+        let base = try server ?? url
+        let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        try run(base, "CREATE SCHEMA \(schema)")
+        defer { try? run(base, "DROP SCHEMA \(schema) CASCADE") }
+        return try await body(url(base, adding: "options=-csearch_path%3D\(schema)"))
+    }
+
+    /// Runs one statement on a connection of its own (blocking; test set-up only).
+    static func run(_ url: String, _ sql: String) throws {
+        let connection = try PostgresConnection(conninfo: url)
+        try connection.execute(sql)
+    }
+
+    /// Opens a store on `url` and closes it after `body`, also when `body` throws.
+    static func withStore<T>(
+        _ url: String, listens: Bool = false, maximumConnections: Int = 10, acquireTimeout: Duration = .seconds(5),
+        _ body: (PostgresUserStore) async throws -> T
+    ) async throws -> T {
+        let store = try await PostgresUserStore.open(
+            .init(
+                url: url, maximumConnections: maximumConnections, acquireTimeout: acquireTimeout,
+                listensForCommits: listens))
+        do {
+            let result = try await body(store)
+            await store.close()
+            return result
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}
