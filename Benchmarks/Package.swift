@@ -17,6 +17,7 @@ let package = Package(
                 .product(name: "UserPorts", package: "swift-user-domain"),
                 .product(name: "UserInMemory", package: "swift-user-domain"),
                 .product(name: "UserSQLite", package: "swift-user-domain"),
+                .product(name: "UserPostgres", package: "swift-user-domain"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         )

@@ -2,12 +2,14 @@
 //
 //   users-bench --store sqlite:/tmp/b.sqlite --users 20000 --lookups 100000
 //   users-bench --store memory:
+//   users-bench --store postgres://user:pass@127.0.0.1:5432/empty_database
 //
 // One JSON line per phase on stdout, nothing else; notes go to stderr.
 import Foundation
 import UserDomain
 import UserInMemory
 import UserPorts
+import UserPostgres
 import UserSQLite
 
 struct Options {
@@ -67,7 +69,12 @@ func makeStore(_ url: String, fresh: Bool) async throws -> (
         let store = try await SQLiteUserStore.open(.init(path: path))
         return (store, { await store.close() }, "sqlite")
     }
-    throw BenchError("unsupported store \(url) (memory:, sqlite:PATH)")
+    if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+        // The database must be empty: Benchmarks/run.sh creates a fresh one for each run.
+        let store = try await PostgresUserStore.open(.init(url: url, maximumConnections: 8, listensForCommits: false))
+        return (store, { await store.close() }, "postgres")
+    }
+    throw BenchError("unsupported store \(url) (memory:, sqlite:PATH, postgres://…)")
 }
 
 func workloadUser(_ i: Int) -> User {

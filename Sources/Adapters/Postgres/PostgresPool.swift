@@ -69,8 +69,7 @@ actor PostgresPool {
 
     /// Returns a connection: reused when it is healthy, closed otherwise.
     func release(_ worker: PostgresWorker) async {
-        let reusable = await worker.isReusable
-        guard reusable, !isClosed else {
+        guard worker.isReusable, !isClosed else {
             discard(worker)
             if !waiters.isEmpty, total < settings.maximumConnections, !isClosed {
                 // Replace it for the first waiter.

@@ -139,6 +139,8 @@ public final class PostgresUserStore: UserRepository, EventOutbox {
 
     // MARK: UserRepository
 
+    // `id::text` is named `id` in the result: an `ORDER BY` must say `users.id`, or it sorts the text of every
+    // row instead of walking the primary key.
     private static let userColumns = """
         id::text, email, email_canonical, display_name, status, version, \
         (extract(epoch FROM created_at) * 1000)::int8, (extract(epoch FROM updated_at) * 1000)::int8
@@ -169,11 +171,12 @@ public final class PostgresUserStore: UserRepository, EventOutbox {
             let result =
                 if let cursor {
                     try connection.query(
-                        "SELECT \(Self.userColumns) FROM users WHERE id > $2::uuid ORDER BY id LIMIT $1::integer",
+                        "SELECT \(Self.userColumns) FROM users WHERE id > $2::uuid ORDER BY users.id LIMIT $1::integer",
                         [String(limit + 1), cursor.lastID.description])
                 } else {
                     try connection.query(
-                        "SELECT \(Self.userColumns) FROM users ORDER BY id LIMIT $1::integer", [String(limit + 1)])
+                        "SELECT \(Self.userColumns) FROM users ORDER BY users.id LIMIT $1::integer", [String(limit + 1)]
+                    )
                 }
             return try (0..<result.rowCount).map { try Self.decodeUser(result, row: $0) }
         }

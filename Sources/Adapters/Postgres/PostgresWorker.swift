@@ -103,21 +103,26 @@ actor PostgresWorker {
         let connection = try PostgresConnection(conninfo: conninfo)
         canceller.attach(connection.makeCancel())
         self.connection = connection
+        reusable.withLock { $0 = true }
     }
 
     /// Whether the connection can be handed to the next caller: connected, idle, never sent a cancel.
-    var isReusable: Bool {
-        guard let connection else { return false }
-        return connection.isHealthy && !canceller.wasCancelled
-    }
+    /// Written on the worker's queue after every operation, read by the pool without a hop.
+    nonisolated var isReusable: Bool { reusable.withLock { $0 } }
+    private let reusable = Locked(false)
 
     func close() {
+        reusable.withLock { $0 = false }
         canceller.detach()
         connection = nil
     }
 
     private func run<T: Sendable>(_ id: UInt64, _ body: @Sendable (PostgresConnection) throws -> T) throws -> T {
-        defer { canceller.end(id) }
+        defer {
+            canceller.end(id)
+            let healthy = connection.map { $0.isHealthy && !canceller.wasCancelled } ?? false
+            reusable.withLock { $0 = healthy }
+        }
         guard let connection else {
             throw PostgresError(sqlState: nil, message: "the connection is closed", connectionLost: true)
         }
