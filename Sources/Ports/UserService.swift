@@ -82,6 +82,35 @@ public struct UserService<Repository: UserRepository>: Sendable {
         }
     }
 
+    /// Changes the display name and the e-mail address together, in one save: both changes and their events
+    /// commit atomically (the version grows by one per real change). A `nil` field is left as it is.
+    ///
+    /// - Returns: the user after the change; unchanged when both fields already hold the given values.
+    /// - Throws: `UserError.invalidDisplayName`, `.invalidEmail` (both checked before anything is written),
+    ///   `.emailTaken`, `.notFound`, `.versionConflict`, `.illegalTransition` (deactivated).
+    public func update(
+        _ id: UserID, displayName: String? = nil, email: String? = nil, expectedVersion: Int? = nil
+    ) async throws -> User {
+        let displayName = try displayName.map { try DisplayName($0) }
+        let email = try email.map { try EmailAddress($0) }
+        return try await update(id, expectedVersion: expectedVersion, operation: "update") { user, now, eventID in
+            var events: [UserEventEnvelope] = []
+            var next = user
+            if let displayName {
+                let change = try next.renamed(to: displayName, at: now, eventID: eventID)
+                next = change.user
+                events += change.events
+            }
+            if let email {
+                let change = try next.changingEmail(
+                    to: email, at: now, eventID: events.isEmpty ? eventID : identifiers.makeEventID())
+                next = change.user
+                events += change.events
+            }
+            return UserChange(user: next, events: events)
+        }
+    }
+
     /// Deactivates a user; a no-op when it is already deactivated.
     ///
     /// - Returns: the user after the change.

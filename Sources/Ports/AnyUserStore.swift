@@ -1,0 +1,49 @@
+public import UserDomain
+
+/// A store chosen at run time (by configuration), usable where a concrete `UserRepository & EventOutbox` is
+/// needed: `UserService<AnyUserStore>`. It forwards every call to the store it wraps.
+public struct AnyUserStore: UserRepository, EventOutbox {
+    /// The wrapped store.
+    public let base: any UserStore
+
+    /// Wraps a store.
+    public init(_ base: any UserStore) {
+        self.base = base
+    }
+
+    /// Forwards to the wrapped store.
+    public var commitSignal: CommitSignal { base.commitSignal }
+
+    /// Forwards to the wrapped store.
+    public func user(id: UserID) async throws -> User? { try await base.user(id: id) }
+
+    /// Forwards to the wrapped store.
+    public func user(email: EmailAddress) async throws -> User? { try await base.user(email: email) }
+
+    /// Forwards to the wrapped store.
+    public func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
+        try await base.page(after: cursor, limit: limit)
+    }
+
+    /// Forwards to the wrapped store.
+    @discardableResult
+    public func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        try await base.save(user, expectedVersion: expectedVersion, events: events)
+    }
+
+    /// Forwards to the wrapped store.
+    @discardableResult
+    public func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        try await base.delete(id: id, expectedVersion: expectedVersion, events: events)
+    }
+
+    /// Forwards to the wrapped store.
+    public func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] {
+        try await base.unpublishedEvents(limit: limit)
+    }
+
+    /// Forwards to the wrapped store.
+    public func markPublished(_ positions: [EventPosition]) async throws {
+        try await base.markPublished(positions)
+    }
+}
