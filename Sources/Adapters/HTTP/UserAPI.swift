@@ -1,0 +1,237 @@
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import NIOCore
+import UserDomain
+public import UserPorts
+
+/// The REST API of the user service, on Hummingbird 2.
+///
+/// Resource endpoints read and write the write model, so a client always reads its own writes:
+/// `POST /users`, `GET /users/{id}`, `GET /users?email=…`, `GET /users?limit=&cursor=`, `PATCH /users/{id}`
+/// (honouring `If-Match`), `POST /users/{id}/deactivate`, `POST /users/{id}/reactivate`,
+/// `DELETE /users/{id}`; plus `GET /health/live` and `GET /health/ready`. Every error is an RFC 9457
+/// problem (see ``Problem``); every response carries `X-Request-ID`.
+public struct UserAPI<Repository: UserRepository>: Sendable {
+    /// Limits and rules of the API.
+    public struct Configuration: Sendable, Hashable {
+        /// The largest request body accepted (413 above it).
+        public var maximumBodySize: Int
+        /// The page size when the request gives none.
+        public var defaultPageSize: Int
+        /// The largest page size a request may ask for (400 above it).
+        public var maximumPageSize: Int
+        /// Whether `PATCH` and `DELETE` must carry `If-Match` (428 without it).
+        public var requiresIfMatch: Bool
+
+        /// Creates a configuration.
+        public init(
+            maximumBodySize: Int = 64 * 1024, defaultPageSize: Int = 50, maximumPageSize: Int = 500,
+            requiresIfMatch: Bool = false
+        ) {
+            self.maximumBodySize = maximumBodySize
+            self.defaultPageSize = defaultPageSize
+            self.maximumPageSize = min(maximumPageSize, UserPage.maximumLimit)
+            self.requiresIfMatch = requiresIfMatch
+        }
+    }
+
+    private let service: UserService<Repository>
+    private let configuration: Configuration
+    private let readiness: @Sendable () async throws -> Void
+
+    /// Creates the API over the use cases.
+    ///
+    /// - Parameter readiness: what `GET /health/ready` checks; it throws when the service is not ready.
+    public init(
+        service: UserService<Repository>, configuration: Configuration = .init(),
+        readiness: @escaping @Sendable () async throws -> Void
+    ) {
+        self.service = service
+        self.configuration = configuration
+        self.readiness = readiness
+    }
+
+    /// A router with every route and the request-id and problem middleware.
+    public func makeRouter() -> Router<UserRequestContext> {
+        let router = Router(context: UserRequestContext.self)
+        router.add(middleware: RequestIDMiddleware())
+        addRoutes(to: router)
+        return router
+    }
+
+    /// Adds the routes to a router of the embedding application (which should add ``RequestIDMiddleware``).
+    public func addRoutes(to router: Router<UserRequestContext>) {
+        router.get("health/live") { _, _ in Self.json(["status": "ok"], status: .ok) }
+        router.get("health/ready") { _, _ in
+            do {
+                try await readiness()
+                return Self.json(["status": "ready"], status: .ok)
+            } catch {
+                throw Problem(
+                    .serviceUnavailable, code: "not-ready", title: "The service is not ready.",
+                    detail: "The user store can't be reached.", headers: [.retryAfter: "1"])
+            }
+        }
+        let users = router.group("users")
+        users.post { request, context in try await register(request, context) }
+        users.get { request, context in try await list(request, context) }
+        users.get(":id") { _, context in
+            let user = try await service.user(try Self.userID(context))
+            return try Self.userResponse(user, status: .ok)
+        }
+        users.patch(":id") { request, context in try await update(request, context) }
+        users.post(":id/deactivate") { request, context in
+            let user = try await service.deactivate(try Self.userID(context), expectedVersion: try ifMatch(request))
+            return try Self.userResponse(user, status: .ok)
+        }
+        users.post(":id/reactivate") { request, context in
+            let user = try await service.reactivate(try Self.userID(context), expectedVersion: try ifMatch(request))
+            return try Self.userResponse(user, status: .ok)
+        }
+        users.delete(":id") { request, context in
+            let id = try Self.userID(context)
+            let expected = try ifMatch(request, required: configuration.requiresIfMatch)
+            try await Self.preconditioned(expected) { try await service.delete(id, expectedVersion: expected) }
+            return Response(status: .noContent)
+        }
+    }
+
+    // MARK: Handlers
+
+    private func register(_ request: Request, _ context: UserRequestContext) async throws -> Response {
+        let body = try await decode(RegistrationRequest.self, request)
+        let user = try await service.register(email: body.email, displayName: body.displayName)
+        var response = try Self.userResponse(user, status: .created)
+        response.headers[.location] = "/users/\(user.id)"
+        return response
+    }
+
+    private func update(_ request: Request, _ context: UserRequestContext) async throws -> Response {
+        let id = try Self.userID(context)
+        let expected = try ifMatch(request, required: configuration.requiresIfMatch)
+        let body = try await decode(UpdateRequest.self, request)
+        let user = try await Self.preconditioned(expected) {
+            try await service.update(id, displayName: body.displayName, email: body.email, expectedVersion: expected)
+        }
+        return try Self.userResponse(user, status: .ok)
+    }
+
+    private func list(_ request: Request, _ context: UserRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        if let email = query["email"] {
+            let match = try await service.user(email: String(email))
+            return try Self.json(
+                PageRepresentation(items: match.map { [UserRepresentation($0)] } ?? [], nextCursor: nil))
+        }
+        var limit = configuration.defaultPageSize
+        if let text = query["limit"] {
+            guard let value = Int(text), (1...configuration.maximumPageSize).contains(value) else {
+                throw Problem.badRequest(
+                    "invalid-limit", "limit must be a whole number from 1 to \(configuration.maximumPageSize).",
+                    field: "limit")
+            }
+            limit = value
+        }
+        let cursor = try query["cursor"].map { try PageCursor(encoded: String($0)) }
+        let page = try await service.users(after: cursor, limit: limit)
+        var response = try Self.json(
+            PageRepresentation(items: page.users.map(UserRepresentation.init), nextCursor: page.nextCursor?.encoded))
+        if let next = page.nextCursor {
+            response.headers[HTTPField.Name("Link")!] = "</users?limit=\(limit)&cursor=\(next.encoded)>; rel=\"next\""
+        }
+        return response
+    }
+
+    // MARK: Helpers
+
+    /// Reads and decodes a JSON body: 415 for another content type, 413 above the size limit, 400 for
+    /// malformed JSON or missing fields.
+    private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        let contentType = request.headers[.contentType].map {
+            $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        guard contentType == "application/json" else {
+            throw Problem(
+                .unsupportedMediaType, code: "unsupported-media-type", title: "The body must be JSON.",
+                detail: "Send the body as application/json.")
+        }
+        let body = request.body
+        let buffer = try await body.collect(upTo: configuration.maximumBodySize)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            switch error {
+            case .keyNotFound(let key, _):
+                throw Problem.badRequest(
+                    "missing-field", "The field \(key.stringValue) is missing.", field: key.stringValue)
+            case .typeMismatch(_, let context), .valueNotFound(_, let context):
+                let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+                throw Problem.badRequest("wrong-type", "The field \(field) has the wrong type.", field: field)
+            default:
+                throw Problem.badRequest("malformed-json", "The body is not valid JSON.")
+            }
+        }
+    }
+
+    /// The version `If-Match` names, `nil` when absent or `*`.
+    ///
+    /// - Throws: 428 when required and absent; 400 when it is not an ETag of this API.
+    private func ifMatch(_ request: Request, required: Bool = false) throws -> Int? {
+        guard let value = request.headers[.ifMatch]?.trimmingCharacters(in: .whitespaces) else {
+            if required {
+                throw Problem(
+                    .preconditionRequired, code: "if-match-required", title: "If-Match is required.",
+                    detail: "Send If-Match with the ETag you last read.")
+            }
+            return nil
+        }
+        if value == "*" { return nil }
+        var tag = Substring(value)
+        if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
+        guard tag.count >= 3, tag.first == "\"", tag.last == "\"", let version = Int(tag.dropFirst().dropLast()) else {
+            throw Problem.badRequest("invalid-if-match", "If-Match must be an ETag of this API, like \"3\".")
+        }
+        return version
+    }
+
+    /// Runs a write that names a version: a version conflict is 412 (the precondition failed) when the
+    /// request sent If-Match, 409 otherwise.
+    private static func preconditioned<T>(_ expected: Int?, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch UserError.versionConflict(let id, let expectedVersion, let actual) where expected != nil {
+            throw Problem(
+                .preconditionFailed, code: "precondition-failed", title: "The user changed meanwhile.",
+                detail: UserError.versionConflict(id, expected: expectedVersion, actual: actual).description)
+        }
+    }
+
+    private static func userID(_ context: UserRequestContext) throws -> UserID {
+        let text = try context.parameters.require("id")
+        guard let id = UserID(text) else {
+            throw Problem(.notFound, code: "not-found", title: "No such user.", detail: "No user has the id \(text).")
+        }
+        return id
+    }
+
+    static func userResponse(_ user: User, status: HTTPResponse.Status) throws -> Response {
+        var response = try json(UserRepresentation(user), status: status)
+        response.headers[.eTag] = "\"\(user.version)\""
+        return response
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try JSONEncoder.sorted.encode(value)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func json(_ value: [String: String], status: HTTPResponse.Status) -> Response {
+        let data = (try? JSONEncoder.sorted.encode(value)) ?? Data("{}".utf8)  // strings always encode
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,15 @@
+public import Hummingbird
+
+/// The request context of the user API: Hummingbird's core storage plus the request id that every log line
+/// and problem response carries.
+public struct UserRequestContext: RequestContext {
+    /// Hummingbird's per-request storage.
+    public var coreContext: CoreRequestContextStorage
+    /// The id of this request: the client's `X-Request-ID` when it sent a usable one, generated otherwise.
+    public var requestID: String = ""
+
+    /// Creates the context for a request.
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+    }
+}

@@ -1,0 +1,306 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+import UserDomain
+import UserHTTP
+import UserInMemory
+import UserPorts
+import UserSQLite
+
+/// The same tests through the router and over a live socket, on the in-memory and the SQLite store.
+@Suite("User HTTP API")
+struct UserAPITests {
+    enum StoreKind: String, CaseIterable, Sendable { case memory, sqlite }
+    enum Transport: String, CaseIterable, Sendable { case router, live }
+
+    static let cases: [(StoreKind, Transport)] = StoreKind.allCases.flatMap { store in
+        Transport.allCases.map { (store, $0) }
+    }
+
+    func withClient(
+        _ store: StoreKind, _ transport: Transport, configuration: UserAPI<AnyUserStore>.Configuration = .init(),
+        _ body: @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let repository: AnyUserStore
+        var close: @Sendable () async -> Void = {}
+        switch store {
+        case .memory:
+            repository = AnyUserStore(InMemoryUserStore())
+        case .sqlite:
+            let sqlite = try await SQLiteUserStore.open(.init(path: ":memory:"))
+            repository = AnyUserStore(sqlite)
+            close = { await sqlite.close() }
+        }
+        let api = UserAPI(service: UserService(repository: repository), configuration: configuration) {}
+        let app = Application(router: api.makeRouter())
+        do {
+            try await app.test(transport == .router ? .router : .live) { client in try await body(client) }
+        } catch {
+            await close()
+            throw error
+        }
+        await close()
+    }
+
+    static let json: HTTPFields = [.contentType: "application/json"]
+
+    static func object(_ response: TestResponse) throws -> [String: Any] {
+        try #require(JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+    }
+
+    /// One field of a JSON object body; `nil` when absent or when the body is not an object.
+    static func field(_ response: TestResponse, _ key: String) -> Any? {
+        (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])?[key]
+    }
+
+    @discardableResult
+    static func register(_ client: some TestClientProtocol, _ email: String, _ name: String = "Ada") async throws
+        -> [String: Any]
+    {
+        try await client.execute(
+            uri: "/users", method: .post, headers: json,
+            body: ByteBuffer(string: #"{"email":"\#(email)","displayName":"\#(name)"}"#)
+        ) { response in
+            #expect(response.status == .created)
+            return try object(response)
+        }
+    }
+
+    @Test("register, read back, ETag and Location", arguments: cases)
+    func registerAndGet(_ store: StoreKind, _ transport: Transport) async throws {
+        try await withClient(store, transport) { client in
+            let id = try await client.execute(
+                uri: "/users", method: .post, headers: Self.json,
+                body: ByteBuffer(string: #"{"email":"Ada@Example.com","displayName":"Ada Lovelace"}"#)
+            ) { response -> String in
+                #expect(response.status == .created)
+                #expect(response.headers[.eTag] == "\"1\"")
+                #expect(response.headers[.contentType] == "application/json")
+                let body = try Self.object(response)
+                let id = try #require(body["id"] as? String)
+                #expect(response.headers[.location] == "/users/\(id)")
+                #expect(body["email"] as? String == "Ada@Example.com")
+                #expect(body["displayName"] as? String == "Ada Lovelace")
+                #expect(body["status"] as? String == "active")
+                #expect(body["version"] as? Int == 1)
+                #expect((body["createdAt"] as? String)?.hasSuffix("Z") == true)
+                return id
+            }
+            try await client.execute(uri: "/users/\(id)", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.eTag] == "\"1\"")
+                #expect(Self.field(response, "email") as? String == "Ada@Example.com")
+            }
+            try await client.execute(uri: "/users?email=ada@EXAMPLE.com", method: .get) { response in
+                let items = try #require(Self.field(response, "items") as? [[String: Any]])
+                #expect(items.count == 1)
+                #expect(items.first?["id"] as? String == id)
+            }
+            try await client.execute(uri: "/users?email=nobody@example.com", method: .get) { response in
+                #expect((Self.field(response, "items") as? [Any])?.isEmpty == true)
+            }
+        }
+    }
+
+    @Test("bad requests are problems: 422 with fields, 400, 415, 413, 409, 404", arguments: cases)
+    func problems(_ store: StoreKind, _ transport: Transport) async throws {
+        try await withClient(store, transport, configuration: .init(maximumBodySize: 1024)) { client in
+            try await client.execute(
+                uri: "/users", method: .post, headers: Self.json,
+                body: ByteBuffer(string: #"{"email":"not-an-address","displayName":"Ada"}"#)
+            ) { response in
+                #expect(response.status == .unprocessableContent)
+                #expect(response.headers[.contentType] == "application/problem+json")
+                let body = try Self.object(response)
+                #expect(body["type"] as? String == Problem.typeBase + "validation")
+                let errors = try #require(body["errors"] as? [[String: Any]])
+                #expect(errors.first?["field"] as? String == "email")
+                #expect(errors.first?["code"] as? String == "missingAtSign")
+            }
+            try await client.execute(
+                uri: "/users", method: .post, headers: Self.json, body: ByteBuffer(string: "{not json")
+            ) {
+                response in
+                #expect(response.status == .badRequest)
+                #expect(Self.field(response, "type") as? String == Problem.typeBase + "malformed-json")
+            }
+            try await client.execute(
+                uri: "/users", method: .post, headers: Self.json, body: ByteBuffer(string: #"{"email":"a@b.io"}"#)
+            ) {
+                response in
+                #expect(response.status == .badRequest)
+                #expect(Self.field(response, "type") as? String == Problem.typeBase + "missing-field")
+            }
+            try await client.execute(
+                uri: "/users", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "hi")
+            ) { response in
+                #expect(response.status == .unsupportedMediaType)
+            }
+            let big = String(repeating: "x", count: 4096)
+            try await client.execute(
+                uri: "/users", method: .post, headers: Self.json,
+                body: ByteBuffer(string: #"{"email":"a@b.io","displayName":"\#(big)"}"#)
+            ) { response in
+                #expect(response.status == .contentTooLarge)
+            }
+            try await Self.register(client, "taken@example.com")
+            try await client.execute(
+                uri: "/users", method: .post, headers: Self.json,
+                body: ByteBuffer(string: #"{"email":"TAKEN@example.com","displayName":"Other"}"#)
+            ) { response in
+                #expect(response.status == .conflict)
+                let body = try Self.object(response)
+                #expect(body["type"] as? String == Problem.typeBase + "email-taken")
+                #expect(!(body["detail"] as? String ?? "").contains("taken@example.com"))
+            }
+            try await client.execute(uri: "/users/\(UUID().uuidString)", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(Self.field(response, "type") as? String == Problem.typeBase + "not-found")
+            }
+            try await client.execute(uri: "/users/not-a-uuid", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/nowhere", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[.contentType] == "application/problem+json")
+            }
+        }
+    }
+
+    @Test("PATCH honours If-Match: 412 on a stale ETag, 428 when required and missing", arguments: cases)
+    func patch(_ store: StoreKind, _ transport: Transport) async throws {
+        try await withClient(store, transport, configuration: .init(requiresIfMatch: true)) { client in
+            let id = try #require(try await Self.register(client, "ada@example.com")["id"] as? String)
+            try await client.execute(
+                uri: "/users/\(id)", method: .patch, headers: Self.json,
+                body: ByteBuffer(string: #"{"displayName":"X"}"#)
+            ) { response in
+                #expect(response.status == .preconditionRequired)
+            }
+            var headers = Self.json
+            headers[.ifMatch] = "\"1\""
+            try await client.execute(
+                uri: "/users/\(id)", method: .patch, headers: headers,
+                body: ByteBuffer(string: #"{"displayName":"Countess","email":"Ada@Lovelace.org"}"#)
+            ) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.eTag] == "\"3\"")
+                let body = try Self.object(response)
+                #expect(body["displayName"] as? String == "Countess")
+                #expect(body["email"] as? String == "Ada@Lovelace.org")
+            }
+            try await client.execute(
+                uri: "/users/\(id)", method: .patch, headers: headers,
+                body: ByteBuffer(string: #"{"displayName":"Stale"}"#)
+            ) { response in
+                #expect(response.status == .preconditionFailed)
+            }
+            // A refused field leaves the other unchanged: nothing is written.
+            headers[.ifMatch] = "\"3\""
+            try await client.execute(
+                uri: "/users/\(id)", method: .patch, headers: headers,
+                body: ByteBuffer(string: #"{"displayName":"Fine","email":"bad"}"#)
+            ) { response in
+                #expect(response.status == .unprocessableContent)
+            }
+            try await client.execute(uri: "/users/\(id)", method: .get) { response in
+                #expect(Self.field(response, "displayName") as? String == "Countess")
+            }
+        }
+    }
+
+    @Test("deactivate and reactivate are idempotent; DELETE gives 204 then 404", arguments: cases)
+    func lifecycle(_ store: StoreKind, _ transport: Transport) async throws {
+        try await withClient(store, transport) { client in
+            let id = try #require(try await Self.register(client, "ada@example.com")["id"] as? String)
+            for _ in 0..<2 {
+                try await client.execute(uri: "/users/\(id)/deactivate", method: .post) { response in
+                    #expect(response.status == .ok)
+                    let body = try Self.object(response)
+                    #expect(body["status"] as? String == "deactivated")
+                    #expect(body["version"] as? Int == 2)
+                }
+            }
+            try await client.execute(
+                uri: "/users/\(id)", method: .patch, headers: Self.json,
+                body: ByteBuffer(string: #"{"displayName":"X"}"#)
+            ) { response in
+                #expect(response.status == .conflict)
+                #expect(Self.field(response, "type") as? String == Problem.typeBase + "illegal-transition")
+            }
+            try await client.execute(uri: "/users/\(id)/reactivate", method: .post) { response in
+                #expect(Self.field(response, "status") as? String == "active")
+            }
+            try await client.execute(uri: "/users/\(id)", method: .delete) { response in
+                #expect(response.status == .noContent)
+            }
+            try await client.execute(uri: "/users/\(id)", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/users/\(id)", method: .delete) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
+    @Test("pages: Link header and nextCursor until the last page; bad limit and cursor are 400", arguments: cases)
+    func paging(_ store: StoreKind, _ transport: Transport) async throws {
+        try await withClient(store, transport) { client in
+            for index in 0..<5 { try await Self.register(client, "u\(index)@example.com") }
+            var uri = "/users?limit=2"
+            var seen: [String] = []
+            var pages = 0
+            while true {
+                let next = try await client.execute(uri: uri, method: .get) { response -> String? in
+                    #expect(response.status == .ok)
+                    let body = try Self.object(response)
+                    let items = try #require(body["items"] as? [[String: Any]])
+                    seen += items.compactMap { $0["id"] as? String }
+                    let link = response.headers[HTTPField.Name("Link")!]
+                    if let cursor = body["nextCursor"] as? String {
+                        #expect(link == "</users?limit=2&cursor=\(cursor)>; rel=\"next\"")
+                        return "/users?limit=2&cursor=\(cursor)"
+                    }
+                    #expect(body["nextCursor"] is NSNull)
+                    #expect(link == nil)
+                    return nil
+                }
+                pages += 1
+                guard let next else { break }
+                uri = next
+            }
+            #expect(pages == 3)
+            #expect(seen.count == 5)
+            #expect(seen == seen.sorted())
+            for bad in ["/users?limit=0", "/users?limit=501", "/users?limit=abc", "/users?cursor=garbage"] {
+                try await client.execute(uri: bad, method: .get) { response in
+                    #expect(response.status == .badRequest, "\(bad)")
+                }
+            }
+        }
+    }
+
+    @Test("request ids: echoed when sane, generated otherwise, and in problems", arguments: cases)
+    func requestIDs(_ store: StoreKind, _ transport: Transport) async throws {
+        try await withClient(store, transport) { client in
+            try await client.execute(uri: "/health/live", method: .get, headers: [.init("X-Request-ID")!: "abc-123"]) {
+                response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.init("X-Request-ID")!] == "abc-123")
+            }
+            try await client.execute(uri: "/health/ready", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.init("X-Request-ID")!]?.count == 36)
+            }
+            try await client.execute(
+                uri: "/users/\(UUID())", method: .get, headers: [.init("X-Request-ID")!: "trace-9"]
+            ) {
+                response in
+                #expect(Self.field(response, "requestId") as? String == "trace-9")
+            }
+        }
+    }
+}
