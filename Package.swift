@@ -11,11 +11,20 @@ let package = Package(
         .library(name: "UserInMemory", targets: ["UserInMemory"]),
         .library(name: "UserSQLite", targets: ["UserSQLite"]),
         .library(name: "UserPostgres", targets: ["UserPostgres"]),
+        .library(name: "UserHTTP", targets: ["UserHTTP"]),
+        .library(name: "UserApp", targets: ["UserApp"]),
+        .executable(name: "users", targets: ["users"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // The pure core: values, rules, events, errors. Foundation at most, no I/O.
@@ -79,6 +88,43 @@ let package = Package(
             ],
             path: "Sources/Adapters/Postgres"
         ),
+        // The driving HTTP adapter: REST on Hummingbird 2, errors as RFC 9457 problem+json.
+        .target(
+            name: "UserHTTP",
+            dependencies: [
+                "UserDomain", "UserPorts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Sources/Adapters/HTTP"
+        ),
+        // Configuration -> adapters -> a running system; embeddable.
+        .target(
+            name: "UserApp",
+            dependencies: [
+                "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres", "UserHTTP",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Sources/App"
+        ),
+        // The `users` command: a few lines over UserApp.
+        .executableTarget(
+            name: "users",
+            dependencies: [
+                "UserApp", "UserDomain", "UserPorts",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/CLI"
+        ),
         // A child process for the SQLite crash-durability test: registers users until it is killed.
         .executableTarget(
             name: "sqlite-crash-writer",
@@ -109,6 +155,23 @@ let package = Package(
         .testTarget(
             name: "UserPostgresTests",
             dependencies: ["UserDomain", "UserPorts", "UserPortsTesting", "UserPostgres", "CLibPQ"]
+        ),
+        .testTarget(
+            name: "UserHTTPTests",
+            dependencies: [
+                "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        .testTarget(
+            name: "UserAppTests",
+            dependencies: [
+                "UserApp", "UserDomain", "UserPorts", "UserHTTP", "users",
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
         ),
         .testTarget(
             name: "UserSQLiteTests",

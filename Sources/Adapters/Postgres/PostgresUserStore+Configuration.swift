@@ -39,3 +39,10 @@ extension PostgresUserStore {
         }
     }
 }
+
+extension PostgresUserStore {
+    /// `url` with its password (in the user-info or a `password=` parameter) replaced by `***`.
+    public static func redacted(_ url: String) -> String {
+        PostgresURL.redactURL(url)
+    }
+}

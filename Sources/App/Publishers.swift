@@ -1,0 +1,61 @@
+import Foundation
+public import UserDomain
+public import UserPorts
+
+/// A publisher chosen at run time, usable where a concrete `MessagePublisher` is needed.
+public struct AnyPublisher: MessagePublisher {
+    /// The wrapped publisher.
+    public let base: any MessagePublisher
+
+    /// Wraps a publisher.
+    public init(_ base: any MessagePublisher) {
+        self.base = base
+    }
+
+    /// Forwards to the wrapped publisher.
+    public func publish(_ event: UserEventEnvelope) async throws {
+        try await base.publish(event)
+    }
+}
+
+/// Writes each event as one JSON line (the envelope's stable JSON) to stdout or appends it to a file.
+///
+/// Writes run on a queue of the publisher's own, never on Swift's cooperative pool: a slow reader of
+/// stdout blocks only that queue (and, through the relay, keeps the events in the outbox).
+public actor JSONLinesPublisher: MessagePublisher {
+    private let executor = QueueExecutor(label: "user-app.jsonlines")
+    private let handle: FileHandle
+
+    /// The executor: the publisher's own queue.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// Writes to stdout (`path == nil`) or appends to the file at `path`, creating it.
+    ///
+    /// - Throws: `UserStoreError` code `accessDenied` when the file can't be opened.
+    public init(path: String?) throws {
+        guard let path else {
+            handle = .standardOutput
+            return
+        }
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw UserStoreError(.accessDenied, "The event log \(path) can't be opened for writing.")
+        }
+        handle.seekToEndOfFile()
+        self.handle = handle
+    }
+
+    /// Writes the event's JSON and a newline.
+    public func publish(_ event: UserEventEnvelope) throws {
+        var line = event.jsonData()
+        line.append(UInt8(ascii: "\n"))
+        try handle.write(contentsOf: line)
+    }
+}
+
+/// A publisher that accepts nothing: used with `PublisherKind.none`, where no relay runs.
+struct DiscardingPublisher: MessagePublisher {
+    func publish(_ event: UserEventEnvelope) async throws {}
+}

@@ -1,0 +1,150 @@
+public import Configuration
+import Foundation
+import SystemPackage
+public import UserHTTP
+public import UserPorts
+import UserPostgres
+
+/// Everything `users serve` and the embedding API read from configuration.
+///
+/// Read with one `ConfigReader` whose providers come in this order: command-line options, environment
+/// variables, an optional JSON or YAML file, defaults (see ``reader(arguments:environment:file:)``). Keys
+/// (environment variable in brackets):
+///
+/// | key | default | |
+/// |---|---|---|
+/// | `users.store` (`USERS_STORE`) | `sqlite:users.sqlite` | `memory:`, `sqlite:PATH`, `postgres://…` |
+/// | `users.publisher` (`USERS_PUBLISHER`) | `none` | `memory` (an in-process bus), `log` (JSON lines on stdout), `log:PATH`, `none` (events stay in the outbox) |
+/// | `users.host` (`USERS_HOST`) | `127.0.0.1` | the address `serve` binds |
+/// | `users.port` (`USERS_PORT`) | `8080` | the port `serve` binds |
+/// | `users.http.maxBodySize` (`USERS_HTTP_MAX_BODY_SIZE`) | `65536` | bytes; 413 above |
+/// | `users.http.requireIfMatch` (`USERS_HTTP_REQUIRE_IF_MATCH`) | `false` | 428 for PATCH/DELETE without If-Match |
+/// | `users.relay.batchSize` (`USERS_RELAY_BATCH_SIZE`) | `100` | events per relay batch |
+/// | `users.postgres.maxConnections` (`USERS_POSTGRES_MAX_CONNECTIONS`) | `10` | pool size |
+/// | `users.sqlite.synchronous` (`USERS_SQLITE_SYNCHRONOUS`) | `normal` | `normal` or `full` |
+public struct UserAppConfiguration: Sendable {
+    /// Where users are stored.
+    public var store: StoreLocation
+    /// Where relayed events go.
+    public var publisher: PublisherKind
+    /// The address `serve` binds.
+    public var host: String
+    /// The port `serve` binds.
+    public var port: Int
+    /// The HTTP API's limits and rules.
+    public var http: UserAPI<AnyUserStore>.Configuration
+    /// The outbox relay's batching and backoff.
+    public var relay: OutboxRelay<AnyUserStore, AnyPublisher>.Configuration
+    /// PostgreSQL pool size.
+    public var postgresMaximumConnections: Int
+    /// SQLite commit durability.
+    public var sqliteSynchronousFull: Bool
+
+    /// Reads the configuration.
+    ///
+    /// - Throws: `UserStoreError` code `invalidConfiguration` for a store URL or publisher it can't use.
+    public init(reader: ConfigReader) throws {
+        store = try StoreLocation(reader.string(forKey: "users.store", default: "sqlite:users.sqlite"))
+        publisher = try PublisherKind(reader.string(forKey: "users.publisher", default: "none"))
+        host = reader.string(forKey: "users.host", default: "127.0.0.1")
+        port = reader.int(forKey: "users.port", default: 8080)
+        http = .init(
+            maximumBodySize: reader.int(forKey: "users.http.maxBodySize", default: 64 * 1024),
+            requiresIfMatch: reader.bool(forKey: "users.http.requireIfMatch", default: false))
+        relay = .init(batchSize: reader.int(forKey: "users.relay.batchSize", default: 100))
+        postgresMaximumConnections = reader.int(forKey: "users.postgres.maxConnections", default: 10)
+        sqliteSynchronousFull = reader.string(forKey: "users.sqlite.synchronous", default: "normal") == "full"
+    }
+
+    /// The reader `users` uses: `arguments` (already parsed options, as keys), then the environment (the
+    /// process's when `nil`), then the file (JSON, or YAML for `.yaml`/`.yml`), then the defaults written in
+    /// ``init(reader:)``.
+    public static func reader(
+        arguments: [String: ConfigContent], environment: [String: String]? = nil, file: String? = nil
+    ) async throws -> ConfigReader {
+        let environment = environment ?? ProcessInfo.processInfo.environment
+        var providers: [any ConfigProvider] = [
+            InMemoryProvider(
+                name: "arguments",
+                values: Dictionary(
+                    uniqueKeysWithValues: arguments.map { key, value in
+                        (
+                            AbsoluteConfigKey(key.split(separator: ".").map(String.init)),
+                            ConfigValue(value, isSecret: false)
+                        )
+                    })),
+            EnvironmentVariablesProvider(environmentVariables: environment),
+        ]
+        if let file {
+            if file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
+                providers.append(try await FileProvider<YAMLSnapshot>(filePath: .init(file)))
+            } else {
+                providers.append(try await FileProvider<JSONSnapshot>(filePath: .init(file)))
+            }
+        }
+        return ConfigReader(providers: providers)
+    }
+}
+
+/// Where users are stored, parsed from the store URL.
+public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
+    /// `memory:` — in this process only.
+    case memory
+    /// `sqlite:PATH` — a SQLite file (or `sqlite::memory:`).
+    case sqlite(path: String)
+    /// `postgres://…` or `postgresql://…`.
+    case postgres(url: String)
+
+    /// Parses a store URL.
+    ///
+    /// - Throws: `UserStoreError` code `invalidConfiguration`.
+    public init(_ text: String) throws {
+        if text == "memory:" || text == "memory" {
+            self = .memory
+        } else if text.hasPrefix("sqlite:") {
+            let path = String(text.dropFirst("sqlite:".count))
+            guard !path.isEmpty else {
+                throw UserStoreError(
+                    .invalidConfiguration, "The store URL sqlite: needs a path, e.g. sqlite:users.sqlite.")
+            }
+            self = .sqlite(path: path)
+        } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            self = .postgres(url: text)
+        } else {
+            // The URL is not repeated: it may hold a password.
+            throw UserStoreError(
+                .invalidConfiguration, "The store URL must be memory:, sqlite:PATH or postgres://… (see --help).")
+        }
+    }
+
+    /// The URL, with a PostgreSQL password replaced by `***`.
+    public var description: String {
+        switch self {
+        case .memory: "memory:"
+        case .sqlite(let path): "sqlite:\(path)"
+        case .postgres(let url): PostgresUserStore.redacted(url)
+        }
+    }
+}
+
+/// Where the relay publishes events.
+public enum PublisherKind: Sendable, Hashable {
+    /// An in-process bus that embedders subscribe to.
+    case memory
+    /// JSON lines, one event a line, on stdout (`path == nil`) or appended to a file.
+    case log(path: String?)
+    /// Events stay in the outbox (no relay runs).
+    case none
+
+    /// Parses `memory`, `log`, `log:PATH` or `none`.
+    public init(_ text: String) throws {
+        switch text {
+        case "memory": self = .memory
+        case "log": self = .log(path: nil)
+        case "none": self = .none
+        case _ where text.hasPrefix("log:"): self = .log(path: String(text.dropFirst(4)))
+        default:
+            throw UserStoreError(.invalidConfiguration, "The publisher must be memory, log, log:PATH or none.")
+        }
+    }
+}

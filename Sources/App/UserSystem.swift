@@ -1,0 +1,96 @@
+public import Logging
+public import ServiceLifecycle
+public import UserInMemory
+public import UserPorts
+import UserPostgres
+import UserSQLite
+
+/// The user domain wired from configuration: the use cases over the configured store, the outbox relay to
+/// the configured publisher, and (with the `memory` publisher) a bus to subscribe to.
+///
+/// The embedding API for other Swift apps:
+///
+/// ```swift
+/// let system = try await UserSystem.open(UserAppConfiguration(reader: config), logger: logger)
+/// let events = await system.bus?.subscribe()
+/// let ada = try await system.users.register(email: "ada@example.com", displayName: "Ada")
+/// // run `system.services` in your ServiceGroup (the relay), and on shutdown:
+/// await system.close()
+/// ```
+public final class UserSystem: Sendable {
+    /// The use cases.
+    public let users: UserService<AnyUserStore>
+    /// The store, for readiness checks and direct port access.
+    public let store: AnyUserStore
+    /// The in-process event bus, when the publisher is `memory`.
+    public let bus: InMemoryEventBus?
+    /// The services to run (the outbox relay, unless the publisher is `none`).
+    public let services: [any Service]
+    /// The outbox relay, when one runs.
+    public let relay: OutboxRelay<AnyUserStore, AnyPublisher>?
+    private let closeStore: @Sendable () async -> Void
+
+    private init(
+        users: UserService<AnyUserStore>, store: AnyUserStore, bus: InMemoryEventBus?,
+        relay: OutboxRelay<AnyUserStore, AnyPublisher>?, closeStore: @escaping @Sendable () async -> Void
+    ) {
+        self.users = users
+        self.store = store
+        self.bus = bus
+        self.relay = relay
+        self.services = relay.map { [$0] } ?? []
+        self.closeStore = closeStore
+    }
+
+    /// Opens the configured store (migrating it) and wires the use cases and the relay.
+    ///
+    /// - Throws: the store's `UserStoreError` (a bad URL, an unreachable server, a damaged file, …).
+    public static func open(_ configuration: UserAppConfiguration, logger: Logger) async throws -> UserSystem {
+        let (store, close) = try await openStore(configuration, logger: logger)
+        let users = UserService(repository: store, logger: logger)
+        var bus: InMemoryEventBus?
+        let publisher: AnyPublisher?
+        switch configuration.publisher {
+        case .memory:
+            let memoryBus = InMemoryEventBus()
+            bus = memoryBus
+            publisher = AnyPublisher(memoryBus)
+        case .log(let path):
+            do {
+                publisher = AnyPublisher(try JSONLinesPublisher(path: path))
+            } catch {
+                await close()
+                throw error
+            }
+        case .none:
+            publisher = nil
+        }
+        let relay = publisher.map {
+            OutboxRelay(outbox: store, publisher: $0, configuration: configuration.relay, logger: logger)
+        }
+        return UserSystem(users: users, store: store, bus: bus, relay: relay, closeStore: close)
+    }
+
+    /// Closes the store (and ends the bus's subscriptions). Stop the services first.
+    public func close() async {
+        await bus?.finish()
+        await closeStore()
+    }
+
+    private static func openStore(_ configuration: UserAppConfiguration, logger: Logger) async throws -> (
+        AnyUserStore, @Sendable () async -> Void
+    ) {
+        switch configuration.store {
+        case .memory:
+            return (AnyUserStore(InMemoryUserStore()), {})
+        case .sqlite(let path):
+            let store = try await SQLiteUserStore.open(
+                .init(path: path, synchronous: configuration.sqliteSynchronousFull ? .full : .normal), logger: logger)
+            return (AnyUserStore(store), { await store.close() })
+        case .postgres(let url):
+            let store = try await PostgresUserStore.open(
+                .init(url: url, maximumConnections: configuration.postgresMaximumConnections), logger: logger)
+            return (AnyUserStore(store), { await store.close() })
+        }
+    }
+}

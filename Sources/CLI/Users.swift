@@ -1,0 +1,73 @@
+// users: the user service and its administration, a few lines over UserApp.
+import ArgumentParser
+import Configuration
+import Foundation
+import Logging
+import UserApp
+
+/// Options every command takes.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "The store URL: memory:, sqlite:PATH or postgres://… (env USERS_STORE).")
+    var store: String?
+
+    @Option(name: .long, help: "A JSON or YAML configuration file.")
+    var config: String?
+
+    /// The configuration: these options, then the environment, then the file, then the defaults.
+    func configuration(_ extra: [String: ConfigContent] = [:]) async throws -> UserAppConfiguration {
+        var arguments = extra
+        if let store { arguments["users.store"] = .string(store) }
+        return try UserAppConfiguration(
+            reader: try await UserAppConfiguration.reader(arguments: arguments, file: config))
+    }
+}
+
+@main
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "users",
+        abstract: "A user service: register, find and change users, with domain events.",
+        subcommands: [Serve.self, Migrate.self])
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the HTTP user service.")
+
+    @OptionGroup var options: StoreOptions
+
+    @Option(help: "The address to bind (env USERS_HOST; default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "The port to bind (env USERS_PORT; default 8080).")
+    var port: Int?
+
+    func run() async throws {
+        var extra: [String: ConfigContent] = [:]
+        if let host { extra["users.host"] = .string(host) }
+        if let port { extra["users.port"] = .int(port) }
+        let configuration = try await options.configuration(extra)
+        try await UserServer.run(configuration: configuration, logger: makeLogger())
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create or upgrade the store's schema, then exit.")
+
+    @OptionGroup var options: StoreOptions
+
+    func run() async throws {
+        var configuration = try await options.configuration()
+        configuration.publisher = .none
+        // Opening a store applies its migrations.
+        let system = try await UserSystem.open(configuration, logger: makeLogger())
+        await system.close()
+        print("migrated \(configuration.store)")
+    }
+}
+
+func makeLogger() -> Logger {
+    var logger = Logger(label: "users") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel =
+        ProcessInfo.processInfo.environment["USERS_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
+    return logger
+}

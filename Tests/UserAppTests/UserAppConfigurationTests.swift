@@ -1,0 +1,60 @@
+import Configuration
+import Foundation
+import Testing
+import UserApp
+import UserHTTP
+import UserPorts
+
+@Suite("UserApp configuration")
+struct UserAppConfigurationTests {
+    @Test("store URLs parse; others are refused with invalid-configuration")
+    func storeURLs() throws {
+        #expect(try StoreLocation("memory:") == .memory)
+        #expect(try StoreLocation("sqlite:data/users.sqlite") == .sqlite(path: "data/users.sqlite"))
+        #expect(try StoreLocation("postgres://u:p@h/db") == .postgres(url: "postgres://u:p@h/db"))
+        #expect(try StoreLocation("postgresql://u:secret@h/db").description == "postgresql://u:***@h/db")
+        for bad in ["mysql://x", "sqlite:", "users.sqlite", ""] {
+            #expect(throws: UserStoreError.self) { try StoreLocation(bad) }
+        }
+    }
+
+    @Test("defaults: SQLite users.sqlite on 127.0.0.1:8080, events kept in the outbox")
+    func defaults() async throws {
+        let configuration = try UserAppConfiguration(
+            reader: try await UserAppConfiguration.reader(arguments: [:], environment: [:]))
+        #expect(configuration.store == .sqlite(path: "users.sqlite"))
+        #expect(configuration.host == "127.0.0.1")
+        #expect(configuration.port == 8080)
+        #expect(configuration.publisher == .none)
+        #expect(configuration.http.maximumBodySize == 65536)
+    }
+
+    @Test("command line beats environment beats file beats default")
+    func precedence() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("users-\(UUID()).json")
+        try Data(#"{"users":{"store":"sqlite:from-file.sqlite","port":7001,"host":"0.0.0.0","publisher":"log"}}"#.utf8)
+            .write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let configuration = try UserAppConfiguration(
+            reader: try await UserAppConfiguration.reader(
+                arguments: ["users.store": .string("memory:")],
+                environment: ["USERS_PORT": "7002", "USERS_HTTP_REQUIRE_IF_MATCH": "true"],
+                file: file.path))
+        #expect(configuration.store == .memory)  // argument
+        #expect(configuration.port == 7002)  // environment over file
+        #expect(configuration.host == "0.0.0.0")  // file over default
+        #expect(configuration.publisher == .log(path: nil))  // file
+        #expect(configuration.http.requiresIfMatch)  // environment
+    }
+
+    @Test("a YAML file works too")
+    func yaml() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("users-\(UUID()).yaml")
+        try Data("users:\n  store: \"memory:\"\n  port: 7003\n".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let configuration = try UserAppConfiguration(
+            reader: try await UserAppConfiguration.reader(arguments: [:], environment: [:], file: file.path))
+        #expect(configuration.store == .memory)
+        #expect(configuration.port == 7003)
+    }
+}
