@@ -171,6 +171,7 @@ let package = Package(
             dependencies: [
                 "UserApp", "UserDomain", "UserPorts", "UserHTTP", "users",
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -22,6 +22,8 @@ import UserPostgres
 /// | `users.relay.batchSize` (`USERS_RELAY_BATCH_SIZE`) | `100` | events per relay batch |
 /// | `users.postgres.maxConnections` (`USERS_POSTGRES_MAX_CONNECTIONS`) | `10` | pool size |
 /// | `users.sqlite.synchronous` (`USERS_SQLITE_SYNCHRONOUS`) | `normal` | `normal` or `full` |
+/// | `users.apiTokens` (`USERS_API_TOKENS`) | none | comma-separated bearer tokens; never a flag |
+/// | `users.apiTokensFile` (`USERS_API_TOKENS_FILE`) | none | a file of tokens, one a line |
 public struct UserAppConfiguration: Sendable {
     /// Where users are stored.
     public var store: StoreLocation
@@ -39,6 +41,10 @@ public struct UserAppConfiguration: Sendable {
     public var postgresMaximumConnections: Int
     /// SQLite commit durability.
     public var sqliteSynchronousFull: Bool
+    /// The bearer tokens the API accepts (empty: no authentication, loopback only). From
+    /// `USERS_API_TOKENS` (comma-separated) or a file named by `users.apiTokensFile` (one a line) — never
+    /// from a command-line flag, which `ps` would show.
+    public var apiTokens: [String]
 
     /// Reads the configuration.
     ///
@@ -54,6 +60,20 @@ public struct UserAppConfiguration: Sendable {
         relay = .init(batchSize: reader.int(forKey: "users.relay.batchSize", default: 100))
         postgresMaximumConnections = reader.int(forKey: "users.postgres.maxConnections", default: 10)
         sqliteSynchronousFull = reader.string(forKey: "users.sqlite.synchronous", default: "normal") == "full"
+        var tokens = reader.string(forKey: "users.apiTokens", isSecret: true, default: "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if let file = reader.string(forKey: "users.apiTokensFile") {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw UserStoreError(.invalidConfiguration, "The API tokens file \(file) can't be read.")
+            }
+            tokens += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        apiTokens = tokens.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+    }
+
+    /// Whether ``host`` is a loopback address, reachable from this machine only.
+    public var bindsLoopbackOnly: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     /// The reader `users` uses: `arguments` (already parsed options, as keys), then the environment (the

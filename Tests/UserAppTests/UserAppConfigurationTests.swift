@@ -1,4 +1,5 @@
 import Configuration
+import Logging
 import Foundation
 import Testing
 import UserApp
@@ -56,5 +57,29 @@ struct UserAppConfigurationTests {
             reader: try await UserAppConfiguration.reader(arguments: [:], environment: [:], file: file.path))
         #expect(configuration.store == .memory)
         #expect(configuration.port == 7003)
+    }
+}
+
+@Suite("UserApp security rules")
+struct UserAppSecurityTests {
+    @Test("tokens come from the environment and a file; serving beyond loopback without them is refused")
+    func tokens() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tokens-\(UUID())")
+        try Data("# comment\nfrom-file\n\n".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let configuration = try UserAppConfiguration(
+            reader: try await UserAppConfiguration.reader(
+                arguments: [:], environment: ["USERS_API_TOKENS": "a, b", "USERS_API_TOKENS_FILE": file.path]))
+        #expect(configuration.apiTokens == ["a", "b", "from-file"])
+
+        var open = try UserAppConfiguration(
+            reader: try await UserAppConfiguration.reader(
+                arguments: ["users.host": .string("0.0.0.0"), "users.store": .string("memory:")], environment: [:]))
+        #expect(!open.bindsLoopbackOnly)
+        await #expect(throws: UserStoreError.self) {
+            try await UserServer.run(configuration: open, logger: Logger(label: "test"))
+        }
+        open.host = "127.0.0.1"
+        #expect(open.bindsLoopbackOnly)
     }
 }

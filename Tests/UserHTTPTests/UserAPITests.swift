@@ -5,7 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 import UserDomain
-import UserHTTP
+@testable import UserHTTP
 import UserInMemory
 import UserPorts
 import UserSQLite
@@ -301,6 +301,84 @@ struct UserAPITests {
                 response in
                 #expect(Self.field(response, "requestId") as? String == "trace-9")
             }
+        }
+    }
+}
+
+@Suite("User HTTP API: authentication and idempotency")
+struct UserAPISecurityTests {
+    func withClient(
+        tokens: [String] = [], _ body: @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let api = UserAPI(service: UserService(repository: AnyUserStore(InMemoryUserStore()))) {}
+        try await Application(router: api.makeRouter(tokens: tokens)).test(.router) { try await body($0) }
+    }
+
+    @Test("with tokens, the API needs a bearer token; health checks do not")
+    func bearer() async throws {
+        try await withClient(tokens: ["s3cret-token", "other"]) { client in
+            try await client.execute(uri: "/users", method: .get) { response in
+                #expect(response.status == .unauthorized)
+                #expect(response.headers[.wwwAuthenticate] == "Bearer")
+                #expect(response.headers[.contentType] == "application/problem+json")
+            }
+            try await client.execute(uri: "/users", method: .get, headers: [.authorization: "Bearer wrong"]) {
+                response in
+                #expect(response.status == .unauthorized)
+            }
+            try await client.execute(uri: "/users", method: .get, headers: [.authorization: "Bearer s3cret-token"]) {
+                response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/users", method: .get, headers: [.authorization: "Bearer other"]) {
+                response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/health/live", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+
+    @Test("a retried POST with the same Idempotency-Key gets the first response; another body is 422")
+    func idempotency() async throws {
+        try await withClient { client in
+            var headers: HTTPFields = [.contentType: "application/json"]
+            headers[HTTPField.Name("Idempotency-Key")!] = "key-1"
+            let body = #"{"email":"once@example.com","displayName":"Once"}"#
+            let first = try await client.execute(
+                uri: "/users", method: .post, headers: headers, body: ByteBuffer(string: body)
+            ) {
+                response -> String in
+                #expect(response.status == .created)
+                return String(buffer: response.body)
+            }
+            try await client.execute(uri: "/users", method: .post, headers: headers, body: ByteBuffer(string: body)) {
+                response in
+                #expect(response.status == .created)
+                #expect(String(buffer: response.body) == first)
+            }
+            try await client.execute(
+                uri: "/users", method: .post, headers: headers,
+                body: ByteBuffer(string: #"{"email":"twice@example.com","displayName":"Twice"}"#)
+            ) { response in
+                #expect(response.status == .unprocessableContent)
+            }
+            try await client.execute(uri: "/users", method: .get) { response in
+                #expect((UserAPITests.field(response, "items") as? [Any])?.count == 1)
+            }
+        }
+    }
+
+    @Test("constant-time comparison agrees with ==")
+    func constantTime() {
+        let cases: [(String, String)] = [
+            ("", ""), ("a", ""), ("", "a"), ("abc", "abc"), ("abc", "abd"), ("abc", "abcabc"),
+        ]
+        for (a, b) in cases {
+            #expect(
+                BearerAuthenticationMiddleware.constantTimeEqual(Array(a.utf8), Array(b.utf8)) == (a == b),
+                "\(a) vs \(b)")
         }
     }
 }

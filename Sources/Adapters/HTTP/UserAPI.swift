@@ -39,6 +39,7 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     private let service: UserService<Repository>
     private let configuration: Configuration
     private let readiness: @Sendable () async throws -> Void
+    private let idempotency = IdempotencyCache()
 
     /// Creates the API over the use cases.
     ///
@@ -52,10 +53,12 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         self.readiness = readiness
     }
 
-    /// A router with every route and the request-id and problem middleware.
-    public func makeRouter() -> Router<UserRequestContext> {
+    /// A router with every route and the request-id and problem middleware; with `tokens`, every route but
+    /// the health checks requires one of them as a bearer token.
+    public func makeRouter(tokens: [String] = []) -> Router<UserRequestContext> {
         let router = Router(context: UserRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
+        if !tokens.isEmpty { router.add(middleware: BearerAuthenticationMiddleware(tokens: tokens)) }
         addRoutes(to: router)
         return router
     }
@@ -99,12 +102,54 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
 
     // MARK: Handlers
 
+    /// `POST /users`, honouring `Idempotency-Key`: a retry with the same key and body gets the first
+    /// response; the same key with another body is 422.
     private func register(_ request: Request, _ context: UserRequestContext) async throws -> Response {
-        let body = try await decode(RegistrationRequest.self, request)
+        let buffer = try await jsonBody(request)
+        guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else {
+            return try await register(buffer)
+        }
+        guard (1...255).contains(key.utf8.count) else {
+            throw Problem.badRequest("invalid-idempotency-key", "Idempotency-Key must be 1 to 255 characters.")
+        }
+        let digest = IdempotencyCache.digest(buffer)
+        switch await idempotency.begin(key, digest: digest) {
+        case .replay(let stored):
+            return Response(status: stored.status, headers: stored.headers, body: .init(byteBuffer: stored.body))
+        case .mismatch:
+            throw Problem(
+                .unprocessableContent, code: "idempotency-key-reused", title: "The Idempotency-Key was used before.",
+                detail: "This Idempotency-Key was sent with another request body.")
+        case .inProgress:
+            throw Problem(
+                .conflict, code: "idempotency-key-in-progress", title: "The first request is still running.",
+                detail: "A request with this Idempotency-Key is still being processed; retry shortly.")
+        case .proceed:
+            do {
+                let (response, body) = try await registerResponse(buffer)
+                await idempotency.finish(
+                    key, digest: digest, response: .init(status: response.status, headers: response.headers, body: body)
+                )
+                return response
+            } catch {
+                await idempotency.abandon(key)
+                throw error
+            }
+        }
+    }
+
+    private func register(_ buffer: ByteBuffer) async throws -> Response {
+        try await registerResponse(buffer).response
+    }
+
+    private func registerResponse(_ buffer: ByteBuffer) async throws -> (response: Response, body: ByteBuffer) {
+        let body = try Self.parse(RegistrationRequest.self, buffer)
         let user = try await service.register(email: body.email, displayName: body.displayName)
-        var response = try Self.userResponse(user, status: .created)
-        response.headers[.location] = "/users/\(user.id)"
-        return response
+        let bytes = ByteBuffer(bytes: try JSONEncoder.sorted.encode(UserRepresentation(user)))
+        let headers: HTTPFields = [
+            .contentType: "application/json", .eTag: "\"\(user.version)\"", .location: "/users/\(user.id)",
+        ]
+        return (Response(status: .created, headers: headers, body: .init(byteBuffer: bytes)), bytes)
     }
 
     private func update(_ request: Request, _ context: UserRequestContext) async throws -> Response {
@@ -148,6 +193,11 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     /// Reads and decodes a JSON body: 415 for another content type, 413 above the size limit, 400 for
     /// malformed JSON or missing fields.
     private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        try Self.parse(type, try await jsonBody(request))
+    }
+
+    /// Reads a JSON body: 415 for another content type, 413 above the size limit.
+    private func jsonBody(_ request: Request) async throws -> ByteBuffer {
         let contentType = request.headers[.contentType].map {
             $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased()
         }
@@ -156,8 +206,11 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
                 .unsupportedMediaType, code: "unsupported-media-type", title: "The body must be JSON.",
                 detail: "Send the body as application/json.")
         }
-        let body = request.body
-        let buffer = try await body.collect(upTo: configuration.maximumBodySize)
+        return try await request.body.collect(upTo: configuration.maximumBodySize)
+    }
+
+    /// Decodes JSON: 400 for malformed JSON, a missing field or a field of the wrong type.
+    private static func parse<T: Decodable>(_ type: T.Type, _ buffer: ByteBuffer) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {

@@ -1,0 +1,54 @@
+import HTTPTypes
+public import Hummingbird
+
+/// Requires `Authorization: Bearer <token>` with one of the configured tokens on every route but the health
+/// checks; answers 401 (a problem, with `WWW-Authenticate: Bearer`) otherwise.
+///
+/// Tokens are compared in constant time (every byte of every configured token is looked at, whatever the
+/// offered token), and never logged.
+public struct BearerAuthenticationMiddleware: RouterMiddleware {
+    /// The context the middleware runs in.
+    public typealias Context = UserRequestContext
+
+    private let tokens: [[UInt8]]
+
+    /// Creates the middleware over the accepted tokens (empty ones are ignored).
+    public init(tokens: [String]) {
+        self.tokens = tokens.filter { !$0.isEmpty }.map { Array($0.utf8) }
+    }
+
+    /// Lets the request through when its bearer token is accepted, or when it asks for a health check.
+    public func handle(
+        _ request: Request, context: UserRequestContext, next: (Request, UserRequestContext) async throws -> Response
+    ) async throws -> Response {
+        if request.uri.path.hasPrefix("/health/") { return try await next(request, context) }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw Self.unauthorized("Send Authorization: Bearer <token>.")
+        }
+        let offered = Array(header.dropFirst("Bearer ".count).utf8)
+        var accepted = false
+        for token in tokens {
+            // No early exit: the time taken does not depend on which token matched, or how far.
+            accepted = Self.constantTimeEqual(offered, token) || accepted
+        }
+        guard accepted else { throw Self.unauthorized("The bearer token is not accepted.") }
+        return try await next(request, context)
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt64(a.count ^ b.count)
+        let length = max(a.count, b.count)
+        for index in 0..<length {
+            let x = a.isEmpty ? 0 : a[index % a.count]
+            let y = b.isEmpty ? 0 : b[index % b.count]
+            difference |= UInt64(x ^ y)
+        }
+        return difference == 0
+    }
+
+    private static func unauthorized(_ detail: String) -> Problem {
+        Problem(
+            .unauthorized, code: "unauthorized", title: "Authentication is required.", detail: detail,
+            headers: [.wwwAuthenticate: "Bearer"])
+    }
+}
