@@ -118,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "users",
             dependencies: [
-                "UserApp", "UserDomain", "UserPorts",
+                "UserApp", "UserDomain", "UserPorts", "UserHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),

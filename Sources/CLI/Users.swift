@@ -27,7 +27,10 @@ struct Users: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "users",
         abstract: "A user service: register, find and change users, with domain events.",
-        subcommands: [Serve.self, Migrate.self])
+        subcommands: [
+            Serve.self, Migrate.self, Register.self, Get.self, Find.self, List.self, Rename.self, ChangeEmail.self,
+            Deactivate.self, Reactivate.self, Delete.self, Export.self,
+        ])
 }
 
 struct Serve: AsyncParsableCommand {
@@ -56,18 +59,16 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var options: StoreOptions
 
     func run() async throws {
-        var configuration = try await options.configuration()
-        configuration.publisher = .none
+        let configuration = try await options.configuration()
         // Opening a store applies its migrations.
-        let system = try await UserSystem.open(configuration, logger: makeLogger())
-        await system.close()
+        try await withUsers(options) { _ in }
         print("migrated \(configuration.store)")
     }
 }
 
-func makeLogger() -> Logger {
+func makeLogger(defaultLevel: Logger.Level = .info) -> Logger {
     var logger = Logger(label: "users") { StreamLogHandler.standardError(label: $0) }
     logger.logLevel =
-        ProcessInfo.processInfo.environment["USERS_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
+        ProcessInfo.processInfo.environment["USERS_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? defaultLevel
     return logger
 }

@@ -114,4 +114,42 @@ struct UsersBinaryTests {
         #expect(output.contains("memory:, sqlite:PATH or postgres://"))
         #expect(!output.contains("hunter2"))
     }
+
+    /// Runs `users ARGUMENTS` to completion; returns the exit status and stdout.
+    static func run(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
+    @Test("user commands work on the store directly and exit with codes that tell outcomes apart")
+    func userCommands() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("users-cli-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = ["--store", "sqlite:" + directory.appendingPathComponent("users.sqlite").path]
+        let (registered, json) = try Self.run(
+            ["register", "--email", "Ada@Example.com", "--name", "Ada", "--json"] + store)
+        #expect(registered == 0)
+        let id = try #require(
+            (try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["id"] as? String)
+        #expect(try Self.run(["register", "--email", "ada@example.com", "--name", "Dup"] + store).0 == 4)
+        #expect(try Self.run(["register", "--email", "no-at-sign", "--name", "Bad"] + store).0 == 65)
+        #expect(try Self.run(["find", "--email", "ADA@EXAMPLE.COM"] + store).1.contains(id))
+        #expect(try Self.run(["find", "--email", "nobody@example.com"] + store).0 == 3)
+        #expect(try Self.run(["rename", id, "--name", "Countess", "--expect-version", "1"] + store).0 == 0)
+        #expect(try Self.run(["rename", id, "--name", "Stale", "--expect-version", "1"] + store).0 == 4)
+        #expect(try Self.run(["deactivate", id] + store).0 == 0)
+        #expect(try Self.run(["change-email", id, "--email", "x@example.com"] + store).0 == 4)
+        #expect(try Self.run(["export"] + store).1.split(separator: "\n").count == 1)
+        #expect(try Self.run(["delete", id] + store).0 == 0)
+        #expect(try Self.run(["get", id] + store).0 == 3)
+        #expect(try Self.run(["get", "not-a-uuid"] + store).0 == 64)
+    }
 }

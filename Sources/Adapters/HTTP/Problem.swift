@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 public import HTTPTypes
 public import Hummingbird
 import NIOCore
@@ -74,7 +74,7 @@ public struct Problem: Error, HTTPResponseError, Sendable {
 
 extension JSONEncoder {
     /// Sorted keys, no escaped slashes: stable bytes for the same value.
-    static let sorted: JSONEncoder = {
+    package static let sorted: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder

@@ -1,9 +1,9 @@
 import Foundation
-import UserDomain
+package import UserDomain
 
 /// A user as the API shows it: camelCase keys, RFC 3339 UTC timestamps with milliseconds.
-struct UserRepresentation: Codable, Sendable {
-    var id: String
+package struct UserRepresentation: Codable, Sendable {
+    package var id: String
     var email: String
     var displayName: String
     var status: String
@@ -11,7 +11,7 @@ struct UserRepresentation: Codable, Sendable {
     var createdAt: String
     var updatedAt: String
 
-    init(_ user: User) {
+    package init(_ user: User) {
         id = user.id.description
         email = user.email.value
         displayName = user.displayName.value
@@ -23,11 +23,16 @@ struct UserRepresentation: Codable, Sendable {
 }
 
 /// A page of users: `{"items":[…],"nextCursor":"…"|null}`.
-struct PageRepresentation: Encodable, Sendable {
-    var items: [UserRepresentation]
-    var nextCursor: String?
+package struct PageRepresentation: Encodable, Sendable {
+    package var items: [UserRepresentation]
+    package var nextCursor: String?
 
-    func encode(to encoder: any Encoder) throws {
+    package init(items: [UserRepresentation], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(items, forKey: .items)
         try container.encode(nextCursor, forKey: .nextCursor)  // null, not absent, on the last page

@@ -1,0 +1,222 @@
+import ArgumentParser
+import Configuration
+import Foundation
+import Logging
+import UserApp
+import UserDomain
+import UserHTTP
+import UserPorts
+
+/// Output options of the user commands.
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print JSON (the HTTP API's representation) instead of text.")
+    var json = false
+}
+
+/// Exit codes that tell outcomes apart (sysexits.h where one fits).
+enum Exit {
+    static let notFound = ExitCode(3)
+    static let conflict = ExitCode(4)
+    static let invalidInput = ExitCode(65)  // EX_DATAERR
+    static let unavailable = ExitCode(69)  // EX_UNAVAILABLE
+    static let configuration = ExitCode(78)  // EX_CONFIG
+}
+
+/// Opens the configured store (no relay: events stay in the outbox for `serve` to relay), runs `body`, and
+/// turns domain and store errors into a message on stderr and a distinct exit code.
+func withUsers<T>(_ options: StoreOptions, _ body: (UserService<AnyUserStore>) async throws -> T) async throws -> T {
+    do {
+        var configuration = try await options.configuration()
+        configuration.publisher = .none
+        let system = try await UserSystem.open(configuration, logger: makeLogger(defaultLevel: .warning))
+        do {
+            let result = try await body(system.users)
+            await system.close()
+            return result
+        } catch {
+            await system.close()
+            throw error
+        }
+    } catch let error as UserError {
+        FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
+        switch error {
+        case .notFound: throw Exit.notFound
+        case .emailTaken, .versionConflict, .illegalTransition: throw Exit.conflict
+        case .invalidEmail, .invalidDisplayName, .invalidPageSize, .invalidCursor: throw Exit.invalidInput
+        }
+    } catch let error as UserStoreError {
+        FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
+        throw error.code == .invalidConfiguration || error.code == .incompatibleSchema
+            ? Exit.configuration : Exit.unavailable
+    }
+}
+
+func print(_ user: User, _ output: OutputOptions) throws {
+    if output.json {
+        Swift.print(String(decoding: try JSONEncoder.sorted.encode(UserRepresentation(user)), as: UTF8.self))
+    } else {
+        Swift.print("\(user.id)  \(user.email)  \(user.displayName)  \(user.status)  v\(user.version)")
+    }
+}
+
+func parseID(_ text: String) throws -> UserID {
+    guard let id = UserID(text) else { throw ValidationError("\(text) is not a user id (a UUID).") }
+    return id
+}
+
+struct Register: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Register a user.")
+    @OptionGroup var options: StoreOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "The e-mail address.") var email: String
+    @Option(help: "The display name.") var name: String
+
+    func run() async throws {
+        let user = try await withUsers(options) { try await $0.register(email: email, displayName: name) }
+        try print(user, output)
+    }
+}
+
+struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a user by id.")
+    @OptionGroup var options: StoreOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "The user id.") var id: String
+
+    func run() async throws {
+        let id = try parseID(id)
+        try print(try await withUsers(options) { try await $0.user(id) }, output)
+    }
+}
+
+struct Find: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Find a user by e-mail address (any letter case).")
+    @OptionGroup var options: StoreOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "The e-mail address.") var email: String
+
+    func run() async throws {
+        let email = email
+        guard let user = try await withUsers(options, { try await $0.user(email: email) }) else {
+            FileHandle.standardError.write(Data("users: no user has the e-mail address \(email).\n".utf8))
+            throw Exit.notFound
+        }
+        try print(user, output)
+    }
+}
+
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List users in id order, one page.")
+    @OptionGroup var options: StoreOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "Users per page (1…1000).") var limit = 50
+    @Option(help: "The cursor a previous page printed.") var cursor: String?
+
+    func run() async throws {
+        let cursor = try cursor.map { try PageCursor(encoded: $0) }
+        let page = try await withUsers(options) { try await $0.users(after: cursor, limit: limit) }
+        if output.json {
+            let representation = PageRepresentation(
+                items: page.users.map(UserRepresentation.init), nextCursor: page.nextCursor?.encoded)
+            Swift.print(String(decoding: try JSONEncoder.sorted.encode(representation), as: UTF8.self))
+        } else {
+            for user in page.users { try print(user, output) }
+            if let next = page.nextCursor { Swift.print("next: --cursor \(next.encoded)") }
+        }
+    }
+}
+
+/// The options of the commands that change one user.
+struct ChangeOptions: ParsableArguments {
+    @Argument(help: "The user id.") var id: String
+    @Option(help: "The version you last saw; the change fails if the user moved on.") var expectVersion: Int?
+}
+
+struct Rename: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Change a user's display name.")
+    @OptionGroup var options: StoreOptions
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var change: ChangeOptions
+    @Option(help: "The new display name.") var name: String
+
+    func run() async throws {
+        let id = try parseID(change.id)
+        let user = try await withUsers(options) {
+            try await $0.rename(id, to: name, expectedVersion: change.expectVersion)
+        }
+        try print(user, output)
+    }
+}
+
+struct ChangeEmail: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "change-email", abstract: "Change a user's e-mail.")
+    @OptionGroup var options: StoreOptions
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var change: ChangeOptions
+    @Option(help: "The new e-mail address.") var email: String
+
+    func run() async throws {
+        let id = try parseID(change.id)
+        let user = try await withUsers(options) {
+            try await $0.changeEmail(id, to: email, expectedVersion: change.expectVersion)
+        }
+        try print(user, output)
+    }
+}
+
+struct Deactivate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Deactivate a user (a no-op if already).")
+    @OptionGroup var options: StoreOptions
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var change: ChangeOptions
+
+    func run() async throws {
+        let id = try parseID(change.id)
+        let user = try await withUsers(options) { try await $0.deactivate(id, expectedVersion: change.expectVersion) }
+        try print(user, output)
+    }
+}
+
+struct Reactivate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Reactivate a user (a no-op if already active).")
+    @OptionGroup var options: StoreOptions
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var change: ChangeOptions
+
+    func run() async throws {
+        let id = try parseID(change.id)
+        let user = try await withUsers(options) { try await $0.reactivate(id, expectedVersion: change.expectVersion) }
+        try print(user, output)
+    }
+}
+
+struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Delete a user and free its e-mail address.")
+    @OptionGroup var options: StoreOptions
+    @OptionGroup var change: ChangeOptions
+
+    func run() async throws {
+        let id = try parseID(change.id)
+        try await withUsers(options) { try await $0.delete(id, expectedVersion: change.expectVersion) }
+    }
+}
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write every user as JSON lines (the HTTP API's representation) to stdout.")
+    @OptionGroup var options: StoreOptions
+
+    func run() async throws {
+        try await withUsers(options) { users in
+            var cursor: PageCursor?
+            repeat {
+                let page = try await users.users(after: cursor, limit: UserPage.maximumLimit)
+                for user in page.users {
+                    Swift.print(
+                        String(decoding: try JSONEncoder.sorted.encode(UserRepresentation(user)), as: UTF8.self))
+                }
+                cursor = page.nextCursor
+            } while cursor != nil
+        }
+    }
+}
