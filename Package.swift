@@ -159,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "UserHTTPTests",
             dependencies: [
-                "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserHTTP",
+                "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres", "UserHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -8,12 +8,19 @@ import UserDomain
 @testable import UserHTTP
 import UserInMemory
 import UserPorts
+import UserPostgres
 import UserSQLite
 
-/// The same tests through the router and over a live socket, on the in-memory and the SQLite store.
+struct PostgresNotConfigured: Error, CustomStringConvertible {
+    var description: String {
+        "USERS_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts a throwaway PostgreSQL."
+    }
+}
+
+/// The same tests through the router and over a live socket, on the in-memory, SQLite and PostgreSQL stores.
 @Suite("User HTTP API")
 struct UserAPITests {
-    enum StoreKind: String, CaseIterable, Sendable { case memory, sqlite }
+    enum StoreKind: String, CaseIterable, Sendable { case memory, sqlite, postgres }
     enum Transport: String, CaseIterable, Sendable { case router, live }
 
     static let cases: [(StoreKind, Transport)] = StoreKind.allCases.flatMap { store in
@@ -33,6 +40,20 @@ struct UserAPITests {
             let sqlite = try await SQLiteUserStore.open(.init(path: ":memory:"))
             repository = AnyUserStore(sqlite)
             close = { await sqlite.close() }
+        case .postgres:
+            // A fresh schema on the test server (scripts/test.sh starts one; USERS_TEST_POSTGRES_URL names it).
+            guard let base = ProcessInfo.processInfo.environment["USERS_TEST_POSTGRES_URL"], !base.isEmpty else {
+                throw PostgresNotConfigured()
+            }
+            let schema = "h_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+            try await PostgresUserStore.execute(url: base, "CREATE SCHEMA \(schema)")
+            let url = base + (base.contains("?") ? "&" : "?") + "options=-csearch_path%3D\(schema)"
+            let postgres = try await PostgresUserStore.open(.init(url: url, listensForCommits: false))
+            repository = AnyUserStore(postgres)
+            close = {
+                await postgres.close()
+                try? await PostgresUserStore.execute(url: base, "DROP SCHEMA \(schema) CASCADE")
+            }
         }
         let api = UserAPI(service: UserService(repository: repository), configuration: configuration) {}
         let app = Application(router: api.makeRouter())

@@ -358,3 +358,20 @@ extension PostgresUserStore {
         }
     }
 }
+
+extension PostgresUserStore {
+    /// Runs one statement on a connection of its own, off the cooperative pool: for test set-up in this
+    /// package (creating and dropping a schema per test).
+    package static func execute(url: String, _ sql: String) async throws {
+        let url = try PostgresURL(url, connectTimeout: .seconds(5))
+        let worker = PostgresWorker()
+        do {
+            try await worker.connect(url.conninfo)
+            _ = try await worker.perform { connection in _ = try connection.execute(sql) }
+            await worker.close()
+        } catch {
+            await worker.close()
+            throw PostgresErrors.map(error, url: url, connecting: false)
+        }
+    }
+}
