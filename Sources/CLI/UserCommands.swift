@@ -132,6 +132,16 @@ struct ChangeOptions: ParsableArguments {
     @Option(help: "The version you last saw; the change fails if the user moved on.") var expectVersion: Int?
 }
 
+/// Applies one change to the user `change.id` names, at the version it expects, and prints the result.
+func applyChange(
+    _ options: StoreOptions, _ output: OutputOptions, _ change: ChangeOptions,
+    _ operation: (UserService<AnyUserStore>, UserID, Int?) async throws -> User
+) async throws {
+    let id = try parseID(change.id)
+    let user = try await withUsers(options) { try await operation($0, id, change.expectVersion) }
+    try print(user, output)
+}
+
 struct Rename: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Change a user's display name.")
     @OptionGroup var options: StoreOptions
@@ -140,11 +150,7 @@ struct Rename: AsyncParsableCommand {
     @Option(help: "The new display name.") var name: String
 
     func run() async throws {
-        let id = try parseID(change.id)
-        let user = try await withUsers(options) {
-            try await $0.rename(id, to: name, expectedVersion: change.expectVersion)
-        }
-        try print(user, output)
+        try await applyChange(options, output, change) { try await $0.rename($1, to: name, expectedVersion: $2) }
     }
 }
 
@@ -156,11 +162,7 @@ struct ChangeEmail: AsyncParsableCommand {
     @Option(help: "The new e-mail address.") var email: String
 
     func run() async throws {
-        let id = try parseID(change.id)
-        let user = try await withUsers(options) {
-            try await $0.changeEmail(id, to: email, expectedVersion: change.expectVersion)
-        }
-        try print(user, output)
+        try await applyChange(options, output, change) { try await $0.changeEmail($1, to: email, expectedVersion: $2) }
     }
 }
 
@@ -171,9 +173,7 @@ struct Deactivate: AsyncParsableCommand {
     @OptionGroup var change: ChangeOptions
 
     func run() async throws {
-        let id = try parseID(change.id)
-        let user = try await withUsers(options) { try await $0.deactivate(id, expectedVersion: change.expectVersion) }
-        try print(user, output)
+        try await applyChange(options, output, change) { try await $0.deactivate($1, expectedVersion: $2) }
     }
 }
 
@@ -184,9 +184,7 @@ struct Reactivate: AsyncParsableCommand {
     @OptionGroup var change: ChangeOptions
 
     func run() async throws {
-        let id = try parseID(change.id)
-        let user = try await withUsers(options) { try await $0.reactivate(id, expectedVersion: change.expectVersion) }
-        try print(user, output)
+        try await applyChange(options, output, change) { try await $0.reactivate($1, expectedVersion: $2) }
     }
 }
 

@@ -100,33 +100,30 @@ struct UsersBinaryTests {
     }
 
     @Test("a bad store URL is a clear error and a non-zero exit, with the password hidden")
-    func badStore() async throws {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["migrate", "--store", "mysql://root:hunter2@db/users"]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus != 0)
-        #expect(output.contains("memory:, sqlite:PATH or postgres://"))
-        #expect(!output.contains("hunter2"))
+    func badStore() throws {
+        let (status, _, errors) = try Self.run(["migrate", "--store", "mysql://root:hunter2@db/users"])
+        #expect(status != 0)
+        #expect(errors.contains("memory:, sqlite:PATH or postgres://"))
+        #expect(!errors.contains("hunter2"))
     }
 
-    /// Runs `users ARGUMENTS` to completion; returns the exit status and stdout.
-    static func run(_ arguments: [String]) throws -> (Int32, String) {
+    /// Runs `users ARGUMENTS` to completion; returns the exit status, stdout and stderr.
+    static func run(_ arguments: [String]) throws -> (Int32, String, String) {
+        let directory = FileManager.default.temporaryDirectory
+        let errorsFile = directory.appendingPathComponent("users-stderr-\(UUID())")
+        _ = FileManager.default.createFile(atPath: errorsFile.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errorsFile) }
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: errorsFile)
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        return (process.terminationStatus, text)
+        let errors = (try? String(contentsOf: errorsFile, encoding: .utf8)) ?? ""
+        return (process.terminationStatus, text, errors)
     }
 
     @Test("user commands work on the store directly and exit with codes that tell outcomes apart")
@@ -134,7 +131,7 @@ struct UsersBinaryTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("users-cli-\(UUID())")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = ["--store", "sqlite:" + directory.appendingPathComponent("users.sqlite").path]
-        let (registered, json) = try Self.run(
+        let (registered, json, _) = try Self.run(
             ["register", "--email", "Ada@Example.com", "--name", "Ada", "--json"] + store)
         #expect(registered == 0)
         let id = try #require(
