@@ -252,6 +252,10 @@ struct UserAPITests {
                 #expect(response.status == .conflict)
                 #expect(Self.field(response, "type") as? String == Problem.typeBase + "illegal-transition")
             }
+            try await client.execute(uri: "/users/\(id)/reactivate", method: .post, headers: [.ifMatch: "\"1\""]) {
+                response in
+                #expect(response.status == .preconditionFailed)
+            }
             try await client.execute(uri: "/users/\(id)/reactivate", method: .post) { response in
                 #expect(Self.field(response, "status") as? String == "active")
             }

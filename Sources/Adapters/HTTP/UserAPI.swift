@@ -85,11 +85,17 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         }
         users.patch(":id") { request, context in try await update(request, context) }
         users.post(":id/deactivate") { request, context in
-            let user = try await service.deactivate(try Self.userID(context), expectedVersion: try ifMatch(request))
+            let (id, expected) = (try Self.userID(context), try ifMatch(request))
+            let user = try await Self.preconditioned(expected) {
+                try await service.deactivate(id, expectedVersion: expected)
+            }
             return try Self.userResponse(user, status: .ok)
         }
         users.post(":id/reactivate") { request, context in
-            let user = try await service.reactivate(try Self.userID(context), expectedVersion: try ifMatch(request))
+            let (id, expected) = (try Self.userID(context), try ifMatch(request))
+            let user = try await Self.preconditioned(expected) {
+                try await service.reactivate(id, expectedVersion: expected)
+            }
             return try Self.userResponse(user, status: .ok)
         }
         users.delete(":id") { request, context in
