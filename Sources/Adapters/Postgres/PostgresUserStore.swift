@@ -96,16 +96,23 @@ public final class PostgresUserStore: UserRepository, EventOutbox {
 
     /// Runs `body` on a pooled connection, returns the connection, and maps errors at the boundary.
     private static func withConnection<T: Sendable>(
-        pool: PostgresPool, url: PostgresURL, _ body: @escaping @Sendable (PostgresConnection) throws -> T
+        pool: PostgresPool, url: PostgresURL, retryingLostConnection: Bool = false,
+        _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
         let worker = try await pool.acquire()
         do {
             let result = try await worker.perform(body)
             await pool.release(worker)
             return result
+        } catch let error as PostgresError where error.connectionLost {
+            await pool.release(worker)
+            await pool.invalidateIdle()
+            guard retryingLostConnection else { throw PostgresErrors.map(error, url: url, connecting: false) }
+            // Once, on a fresh connection: only the lost connection is retried, never a pool timeout or a
+            // failed connect, which would double the wait a caller was promised.
+            return try await withConnection(pool: pool, url: url, body)
         } catch {
             await pool.release(worker)
-            if let error = error as? PostgresError, error.connectionLost { await pool.invalidateIdle() }
             throw PostgresErrors.map(error, url: url, connecting: false)
         }
     }
@@ -113,11 +120,7 @@ public final class PostgresUserStore: UserRepository, EventOutbox {
     /// A read, retried once on a fresh connection when the one it got had lost its server (a read can't
     /// have changed anything).
     private func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
-        do {
-            return try await withConnection(body)
-        } catch let error as UserStoreError where error.code == .unavailable {
-            return try await withConnection(body)
-        }
+        try await Self.withConnection(pool: pool, url: url, retryingLostConnection: true, body)
     }
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
