@@ -32,6 +32,11 @@ public struct AnyUserStore: UserRepository, EventOutbox {
     }
 
     /// Forwards to the wrapped store.
+    public func insert(_ batch: [UserChange]) async throws -> BatchInsertOutcome {
+        try await base.insert(batch)
+    }
+
+    /// Forwards to the wrapped store.
     @discardableResult
     public func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
         try await base.delete(id: id, expectedVersion: expectedVersion, events: events)

@@ -52,6 +52,17 @@ public protocol UserRepository: Sendable {
     @discardableResult
     func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition?
 
+    /// Inserts new users, each with its events, as one transaction per call: the bulk path of imports.
+    ///
+    /// Each change is a registration (`User.register`: version 1, inserted at expected version 0). A user
+    /// that can't be inserted is skipped and reported in the outcome, and the rest commit: its e-mail is
+    /// taken (by a stored user or an earlier one in the batch, compared without regard to letter case), or
+    /// its id exists. Events are appended in batch order. An infrastructure failure throws and writes
+    /// nothing (stores that fall back on the default implementation commit user by user).
+    ///
+    /// - Returns: the rejected indices with their reasons, the number inserted, the last event position.
+    func insert(_ batch: [UserChange]) async throws -> BatchInsertOutcome
+
     /// Removes a user and commits its events in the same transaction; its e-mail address is free again.
     ///
     /// - Parameters:

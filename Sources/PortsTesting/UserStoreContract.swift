@@ -73,7 +73,7 @@ public struct UserStoreContract: Sendable {
     /// Every check, in a stable order.
     public static let checks: [Check] =
         lookupChecks + uniquenessChecks + versionChecks + deletionChecks + outboxChecks + pagingChecks
-        + concurrencyChecks + fidelityChecks
+        + concurrencyChecks + fidelityChecks + batchChecks
 }
 
 /// What a check works with: the store under test and helpers to make users.
@@ -609,6 +609,87 @@ extension UserStoreContract {
             let user = try await f.register(email: email, name: name)
             try f.expect.equal(email.utf8.count, EmailAddress.maximumLength, "the test address length")
             try f.expect.equal(try await f.store.user(id: user.id), user, "the user read back")
+        },
+    ]
+
+    // MARK: Batches
+
+    static let batchChecks: [Check] = [
+        check("a batch inserts every user with its events, in batch order") { f in
+            let batch = try (0..<5).map {
+                // Characters that need quoting in SQL array literals and JSON: quotes, backslash, braces, NULL.
+                try f.registration(id: Fixture.orderedID(50 - $0), name: "Batch \($0) \"q\" \\ ,{} NULL é 👩‍💻")
+            }
+            let before = f.store.commitSignal.generation
+            let outcome = try await f.store.insert(batch)
+            try f.expect.equal(outcome.insertedCount, 5, "inserted count")
+            try f.expect.that(outcome.rejected.isEmpty, "no rejection, got \(outcome.rejected)")
+            for change in batch {
+                try f.expect.equal(try await f.store.user(id: change.user.id), change.user, "a user of the batch")
+            }
+            let events = try await f.allEvents()
+            try f.expect.equal(events.map(\.envelope), batch.flatMap(\.events), "events in batch order")
+            try f.expect.equal(outcome.lastPosition, events.last?.position, "the last position")
+            try f.expect.that(f.store.commitSignal.generation > before, "the commit signal after a batch")
+        },
+        check("a batch skips users whose e-mail or id is taken and commits the rest") { f in
+            let stored = try await f.rename(try await f.register(email: "Stored@Example.com"), "Stored Twice")
+            let first = try f.registration(email: "first@example.com")
+            let second = try f.registration(email: "second@example.com")
+            let batch = [
+                first,
+                try f.registration(email: "STORED@example.com"),
+                second,
+                try f.registration(email: "First@Example.com"),
+                try f.registration(id: second.user.id, email: "other@example.com"),
+                try f.registration(id: stored.id, email: "another@example.com"),
+            ]
+            let eventsBefore = try await f.allEvents()
+            let outcome = try await f.store.insert(batch)
+            try f.expect.equal(outcome.insertedCount, 2, "inserted count")
+            try f.expect.equal(
+                outcome.rejected,
+                [
+                    1: .emailTaken(batch[1].user.email), 3: .emailTaken(batch[3].user.email),
+                    4: .versionConflict(second.user.id, expected: 0, actual: 1),
+                    5: .versionConflict(stored.id, expected: 0, actual: stored.version),
+                ], "rejections")
+            try f.expect.equal(try await f.store.user(id: first.user.id), first.user, "first")
+            try f.expect.equal(try await f.store.user(id: second.user.id), second.user, "second, not its duplicate id")
+            try f.expect.equal(try await f.store.user(id: stored.id), stored, "the stored user")
+            for index in [1, 3] {
+                try f.expect.that(try await f.store.user(id: batch[index].user.id) == nil, "rejected \(index) stored")
+            }
+            let events = try await f.allEvents()
+            try f.expect.equal(
+                events.map(\.envelope), eventsBefore.map(\.envelope) + first.events + second.events,
+                "events of the inserted users only")
+            try f.expect.equal(outcome.lastPosition, events.last?.position, "the last position")
+        },
+        check("an empty batch writes nothing") { f in
+            try await f.register()
+            let before = try await f.allEvents()
+            try f.expect.equal(try await f.store.insert([]), BatchInsertOutcome(), "the outcome of an empty batch")
+            try f.expect.equal(try await f.allEvents(), before, "events")
+        },
+        check("two batches racing for one e-mail insert it once") { f in
+            let batches = try (0..<8).map { index in
+                [
+                    try f.registration(email: "Race.\(index)@example.com"),
+                    try f.registration(email: "Contested@example.com"),
+                ]
+            }
+            let outcomes = try await withThrowingTaskGroup(of: BatchInsertOutcome.self) { group in
+                for batch in batches { group.addTask { try await f.store.insert(batch) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            try f.expect.equal(outcomes.map(\.insertedCount).reduce(0, +), 9, "users inserted by 8 batches")
+            try f.expect.equal(outcomes.filter { $0.rejected.isEmpty }.count, 1, "batches that won the e-mail")
+            let owner = try f.expect.unwrap(
+                try await f.store.user(email: EmailAddress("contested@example.com")), "the contested address")
+            try f.expect.that(
+                batches.contains { $0[1].user.id == owner.id }, "the owner is one of the batches' users")
+            try f.expect.equal(try await f.allEvents().count, 9, "events")
         },
     ]
 }

@@ -76,6 +76,23 @@ public actor InMemoryUserStore: UserRepository, EventOutbox {
         return append(events)
     }
 
+    /// Inserts new users with their events, atomically; users whose id or e-mail is taken are skipped and
+    /// reported.
+    public func insert(_ batch: [UserChange]) throws -> BatchInsertOutcome {
+        var outcome = BatchInsertOutcome()
+        for (index, change) in batch.enumerated() {
+            do {
+                if let position = try save(change.user, expectedVersion: 0, events: change.events) {
+                    outcome.lastPosition = position
+                }
+                outcome.insertedCount += 1
+            } catch let error as UserError {
+                outcome.rejected[index] = error
+            }
+        }
+        return outcome
+    }
+
     /// Removes a user and appends its events, atomically.
     @discardableResult
     public func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) throws -> EventPosition? {

@@ -244,6 +244,66 @@ public final class PostgresUserStore: UserRepository, EventOutbox {
         return position
     }
 
+    /// Inserts new users with their events in one transaction of three statements, whatever the batch size:
+    /// the users as arrays through `unnest` (`ON CONFLICT DO NOTHING`), a look-up of the ids that were
+    /// refused (only when some were), and the events of the inserted users, in batch order.
+    public func insert(_ batch: [UserChange]) async throws -> BatchInsertOutcome {
+        guard !batch.isEmpty else { return BatchInsertOutcome() }
+        let outcome = try await transaction { connection in
+            let users = batch.map(\.user)
+            let inserted = try connection.query(
+                """
+                INSERT INTO users (id, email, email_canonical, display_name, status, version, created_at, updated_at)
+                SELECT id, email, email_canonical, display_name, status, version, to_timestamp(created / 1000.0),
+                    to_timestamp(updated / 1000.0)
+                FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::int8[],
+                    $8::int8[]) AS batch(id, email, email_canonical, display_name, status, version, created, updated)
+                ON CONFLICT DO NOTHING
+                RETURNING id::text
+                """,
+                [
+                    PostgresArray.literal(users.map(\.id.description)),
+                    PostgresArray.literal(users.map(\.email.value)),
+                    PostgresArray.literal(users.map(\.email.canonical)),
+                    PostgresArray.literal(users.map(\.displayName.value)),
+                    PostgresArray.literal(users.map(\.status.rawValue)),
+                    PostgresArray.literal(users.map { String($0.version) }),
+                    PostgresArray.literal(users.map { String($0.createdAt.epochMilliseconds) }),
+                    PostgresArray.literal(users.map { String($0.updatedAt.epochMilliseconds) }),
+                ])
+            var outcome = BatchInsertOutcome(insertedCount: inserted.rowCount)
+            var accepted: [Bool]
+            if inserted.rowCount == batch.count {
+                accepted = Array(repeating: true, count: batch.count)
+            } else {
+                // A duplicate within the batch shares its id with an inserted user: the first in batch order
+                // was inserted (rows are inserted in array order), the later ones are refused.
+                var insertedIDs = Set((0..<inserted.rowCount).map { inserted.string($0, 0) })
+                accepted = users.map { insertedIDs.remove($0.id.description) != nil }
+                let refused = users.indices.filter { !accepted[$0] }
+                let stored = try connection.query(
+                    "SELECT id::text, version FROM users WHERE id = ANY($1::uuid[])",
+                    [PostgresArray.literal(refused.map { users[$0].id.description })])
+                var versions: [String: Int] = [:]
+                for row in 0..<stored.rowCount { versions[stored.string(row, 0)] = Int(stored.int64(row, 1)) }
+                for index in refused {
+                    let user = users[index]
+                    outcome.rejected[index] =
+                        if let actual = versions[user.id.description] {
+                            .versionConflict(user.id, expected: 0, actual: actual)
+                        } else {
+                            .emailTaken(user.email)
+                        }
+                }
+            }
+            let events = batch.indices.filter { accepted[$0] }.flatMap { batch[$0].events }
+            outcome.lastPosition = try Self.append(events, connection)
+            return outcome
+        }
+        if outcome.lastPosition != nil { commitSignal.signal() }
+        return outcome
+    }
+
     /// Removes a user and appends its events, in one transaction.
     @discardableResult
     public func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
@@ -301,27 +361,32 @@ public final class PostgresUserStore: UserRepository, EventOutbox {
         ]
     }
 
+    /// Appends events in their order with one statement, which also sends the NOTIFY (delivered at commit,
+    /// and only if the transaction commits).
     private static func append(_ events: [UserEventEnvelope], _ connection: PostgresConnection) throws -> EventPosition?
     {
-        var last: EventPosition?
-        for event in events {
-            // The NOTIFY is sent at commit, and only if the transaction commits.
-            let result = try connection.query(
-                """
-                WITH inserted AS (
-                    INSERT INTO user_events (event_id, user_id, user_version, type, payload, occurred_at)
-                    VALUES ($1::uuid, $2::uuid, $3::integer, $4, $5::jsonb, to_timestamp($6::int8 / 1000.0))
-                    RETURNING position
-                )
-                SELECT position, pg_notify('\(PostgresListener.channel)', '') FROM inserted
-                """,
-                [
-                    event.eventID.uuidString, event.userID.description, String(event.userVersion), event.type,
-                    String(decoding: event.jsonData(), as: UTF8.self), String(event.occurredAt.epochMilliseconds),
-                ])
-            last = EventPosition(rawValue: result.int64(0, 0))
-        }
-        return last
+        guard !events.isEmpty else { return nil }
+        let result = try connection.query(
+            """
+            WITH inserted AS (
+                INSERT INTO user_events (event_id, user_id, user_version, type, payload, occurred_at)
+                SELECT event_id, user_id, user_version, type, payload, to_timestamp(occurred / 1000.0)
+                FROM unnest($1::uuid[], $2::uuid[], $3::integer[], $4::text[], $5::jsonb[], $6::int8[])
+                    WITH ORDINALITY AS batch(event_id, user_id, user_version, type, payload, occurred, n)
+                ORDER BY n
+                RETURNING position
+            )
+            SELECT (SELECT max(position) FROM inserted), pg_notify('\(PostgresListener.channel)', '')
+            """,
+            [
+                PostgresArray.literal(events.map(\.eventID.uuidString)),
+                PostgresArray.literal(events.map(\.userID.description)),
+                PostgresArray.literal(events.map { String($0.userVersion) }),
+                PostgresArray.literal(events.map(\.type)),
+                PostgresArray.literal(events.map { String(decoding: $0.jsonData(), as: UTF8.self) }),
+                PostgresArray.literal(events.map { String($0.occurredAt.epochMilliseconds) }),
+            ])
+        return EventPosition(rawValue: result.int64(0, 0))
     }
 
     private static func missedVersion(_ id: UserID, expected: Int, _ connection: PostgresConnection) -> any Error {

@@ -210,6 +210,42 @@ public final class SQLiteUserStore: UserRepository, EventOutbox {
         return position
     }
 
+    /// Inserts new users with their events in one transaction; users whose id or e-mail is taken are
+    /// skipped and reported.
+    public func insert(_ batch: [UserChange]) async throws -> BatchInsertOutcome {
+        guard !batch.isEmpty else { return BatchInsertOutcome() }
+        let outcome = try await write { connection in
+            try connection.writeTransaction {
+                var outcome = BatchInsertOutcome()
+                for (index, change) in batch.enumerated() {
+                    try connection.withStatement(
+                        """
+                        INSERT INTO users (id, email, email_canonical, display_name, status, version, created_at,
+                            updated_at)
+                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING
+                        """
+                    ) { statement in
+                        try Self.bindUser(change.user, statement)
+                        _ = try statement.step()
+                    }
+                    guard connection.changes > 0 else {
+                        if let actual = try Self.version(of: change.user.id, connection) {
+                            outcome.rejected[index] = .versionConflict(change.user.id, expected: 0, actual: actual)
+                        } else {
+                            outcome.rejected[index] = .emailTaken(change.user.email)
+                        }
+                        continue
+                    }
+                    outcome.insertedCount += 1
+                    if let position = try Self.append(change.events, connection) { outcome.lastPosition = position }
+                }
+                return outcome
+            }
+        }
+        if outcome.lastPosition != nil { commitSignal.signal() }
+        return outcome
+    }
+
     /// Removes a user and appends its events, in one transaction.
     @discardableResult
     public func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
