@@ -18,6 +18,7 @@ enum Exit {
     static let notFound = ExitCode(3)
     static let conflict = ExitCode(4)
     static let invalidInput = ExitCode(65)  // EX_DATAERR
+    static let noInput = ExitCode(66)  // EX_NOINPUT
     static let unavailable = ExitCode(69)  // EX_UNAVAILABLE
     static let configuration = ExitCode(78)  // EX_CONFIG
 }

@@ -56,6 +56,47 @@ public struct UserService<Repository: UserRepository>: Sendable {
         return change.user
     }
 
+    /// Registers many users with one store transaction (``UserRepository/insert(_:)``): the bulk path of
+    /// imports.
+    ///
+    /// Each registration is checked on its own; one that is invalid or whose e-mail is taken (by a stored
+    /// user or an earlier registration in the same call) is refused and the others are registered. Rerunning
+    /// the same registrations refuses them all as taken: nothing is registered twice.
+    ///
+    /// - Returns: one result per registration, in order: the user at version 1, or why it was refused
+    ///   (`UserError.invalidEmail`, `.invalidDisplayName`, `.emailTaken`).
+    /// - Throws: `UserStoreError` when the store fails; then nothing of the batch is written.
+    public func register(_ registrations: [Registration]) async throws -> [Result<User, UserError>] {
+        var results: [Result<User, UserError>] = []
+        results.reserveCapacity(registrations.count)
+        var changes: [UserChange] = []
+        var changeIndices: [Int] = []
+        let now = clock.now()
+        for registration in registrations {
+            do throws(UserError) {
+                let change = User.register(
+                    id: identifiers.makeUserID(), email: try EmailAddress(registration.email),
+                    displayName: try DisplayName(registration.displayName), at: now,
+                    eventID: identifiers.makeEventID())
+                changeIndices.append(results.count)
+                changes.append(change)
+                results.append(.success(change.user))
+            } catch {
+                results.append(.failure(error))
+            }
+        }
+        let outcome = try await repository.insert(changes)
+        for (index, reason) in outcome.rejected {
+            results[changeIndices[index]] = .failure(reason)
+        }
+        logger.debug(
+            "users registered in bulk",
+            metadata: [
+                "count": "\(outcome.insertedCount)", "refused": "\(registrations.count - outcome.insertedCount)",
+            ])
+        return results
+    }
+
     /// Changes a user's display name; a no-op when it is already `displayName`.
     ///
     /// - Returns: the user after the change.
@@ -194,5 +235,19 @@ public struct UserService<Repository: UserRepository>: Sendable {
             "user changed",
             metadata: ["user.id": "\(id)", "operation": "\(operation)", "user.version": "\(change.user.version)"])
         return change.user
+    }
+}
+
+/// One user to register with ``UserService/register(_:)``: the input of a bulk import, not yet checked.
+public struct Registration: Sendable, Hashable {
+    /// The e-mail address, as given.
+    public var email: String
+    /// The display name, as given.
+    public var displayName: String
+
+    /// Creates a registration.
+    public init(email: String, displayName: String) {
+        self.email = email
+        self.displayName = displayName
     }
 }

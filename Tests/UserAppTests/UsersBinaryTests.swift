@@ -149,4 +149,45 @@ struct UsersBinaryTests {
         #expect(try Self.run(["get", id] + store).0 == 3)
         #expect(try Self.run(["get", "not-a-uuid"] + store).0 == 64)
     }
+
+    @Test("import registers a file in batches, reports each rejected line, and is safe to rerun; export round-trips")
+    func importFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("users-import-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = ["--store", "sqlite:" + directory.appendingPathComponent("users.sqlite").path]
+        var lines = (0..<25).map { #"{"email":"user\#($0)@example.com","displayName":"User \#($0)"}"# }
+        lines[3] = #"{"email":"no-at-sign","displayName":"Bad"}"#
+        lines[10] = "not json"
+        lines[20] = #"{"email":"USER1@example.com","displayName":"Duplicate"}"#
+        let file = directory.appendingPathComponent("users.jsonl")
+        try Data(lines.joined(separator: "\n").utf8).write(to: file)
+
+        let (first, _, errors) = try Self.run(["import", file.path, "--batch-size", "7"] + store)
+        #expect(first == 65, "some lines were invalid")
+        #expect(errors.contains("line 4: rejected:"))
+        #expect(errors.contains("line 11: rejected: The line is not a JSON object."))
+        #expect(errors.contains("line 21: already present:"))
+        #expect(errors.contains("imported 22 users, 1 already present, 2 rejected (25 records)"))
+
+        let (second, report, _) = try Self.run(["import", file.path, "--json"] + store)
+        #expect(second == 65)
+        let rejections = report.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(rejections.count == 25)
+        #expect(rejections.filter { $0["code"] as? String == "email-taken" }.count == 23)
+        #expect(rejections.compactMap { $0["line"] as? Int } == Array(1...25))
+
+        let (exported, users, _) = try Self.run(["export"] + store)
+        #expect(exported == 0)
+        #expect(users.split(separator: "\n").count == 22)
+        let copy = directory.appendingPathComponent("export.jsonl")
+        try Data(users.utf8).write(to: copy)
+        let other = ["--store", "sqlite:" + directory.appendingPathComponent("copy.sqlite").path]
+        let (copied, _, copyErrors) = try Self.run(["import", copy.path] + other)
+        #expect(copied == 0, "an export imports cleanly")
+        #expect(copyErrors.contains("imported 22 users, 0 already present, 0 rejected (22 records)"))
+        #expect(try Self.run(["import", directory.appendingPathComponent("missing.csv").path] + other).0 == 66)
+    }
 }

@@ -35,6 +35,34 @@ struct UserServiceTests {
         #expect(await store.unpublishedEvents(limit: 10).isEmpty)
     }
 
+    @Test("bulk registration refuses invalid and taken entries one by one and registers the rest")
+    func registerInBulk() async throws {
+        let stored = try await service.register(email: "stored@example.com", displayName: "Stored")
+        let results = try await service.register([
+            Registration(email: "one@example.com", displayName: "One"),
+            Registration(email: "no-at-sign", displayName: "Bad"),
+            Registration(email: "STORED@example.com", displayName: "Taken"),
+            Registration(email: "two@example.com", displayName: " "),
+            Registration(email: "One@Example.com", displayName: "Duplicate in the batch"),
+            Registration(email: "three@example.com", displayName: "Three"),
+        ])
+        #expect(results.count == 6)
+        #expect(try results[0].get().email.value == "one@example.com")
+        #expect(throws: UserError.invalidEmail(.missingAtSign)) { try results[1].get() }
+        #expect(throws: UserError.emailTaken(try EmailAddress("STORED@example.com"))) { try results[2].get() }
+        #expect(throws: UserError.invalidDisplayName(.empty)) { try results[3].get() }
+        #expect(throws: UserError.emailTaken(try EmailAddress("One@Example.com"))) { try results[4].get() }
+        let three = try results[5].get()
+        #expect(try await service.user(three.id) == three)
+        #expect(try await service.users().users.count == 3)
+        #expect(await store.unpublishedEvents(limit: 10).count == 3, "one event per registered user")
+        #expect(try await service.user(stored.id) == stored)
+
+        let again = try await service.register([Registration(email: "three@example.com", displayName: "Three")])
+        #expect(throws: UserError.emailTaken(try EmailAddress("three@example.com"))) { try again[0].get() }
+        #expect(try await service.register([]).isEmpty)
+    }
+
     @Test("a second registration of an address in other letter case is refused")
     func emailTaken() async throws {
         _ = try await service.register(email: "ada@example.com", displayName: "Ada")
