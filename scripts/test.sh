@@ -4,6 +4,8 @@
 #   scripts/test.sh            build and run all tests, then the concurrency suites under ThreadSanitizer
 #   SKIP_TSAN=1 scripts/test.sh   skip the ThreadSanitizer pass (faster local runs)
 #
+# Between the two, scripts/api-conformance.sh checks the live HTTP API against its OpenAPI document.
+#
 # It installs the system packages the build and the tests need when they are missing (as root, through
 # apt-get), and starts (and at the end stops) the throwaway PostgreSQL servers the tests run against.
 set -euo pipefail
@@ -25,7 +27,7 @@ install_packages() {
 }
 
 if command -v dpkg-query >/dev/null 2>&1; then
-    install_packages pkg-config libsqlite3-dev libpq-dev postgresql python3
+    install_packages pkg-config libsqlite3-dev libpq-dev postgresql python3 python3-venv curl
 fi
 
 # Two throwaway PostgreSQL servers, stopped on exit: one shared by the PostgreSQL suites, one that the restart
@@ -52,6 +54,9 @@ swift build --build-tests
 
 log "swift test"
 swift test --skip-build
+
+log "API conformance: the OpenAPI document validates, schemathesis fuzzes a live server against it"
+scripts/api-conformance.sh .build/debug/users
 
 if [ "${SKIP_TSAN:-0}" != 1 ]; then
     # The suites that race tasks against each other, under ThreadSanitizer (its own build folder).

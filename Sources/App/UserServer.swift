@@ -1,5 +1,7 @@
 public import Hummingbird
 public import Logging
+import Metrics
+public import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import UserHTTP
@@ -7,13 +9,27 @@ import UserPorts
 
 /// `users serve`: the HTTP service over a ``UserSystem``, with graceful shutdown.
 public enum UserServer {
+    /// The Prometheus registry behind swift-metrics in this process: installed as the `MetricsSystem` backend
+    /// the first time it is read (``run(configuration:logger:)`` reads it). An application that bootstraps
+    /// its own metrics backend must not read it: swift-metrics can be bootstrapped only once per process.
+    public static let prometheus: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+
     /// Builds the Hummingbird application for a system.
+    ///
+    /// - Parameter metrics: the registry `GET /metrics` serves; no `/metrics` route without it.
     public static func application(
-        system: UserSystem, configuration: UserAppConfiguration, logger: Logger
+        system: UserSystem, configuration: UserAppConfiguration, logger: Logger,
+        metrics: PrometheusCollectorRegistry? = nil
     ) -> some ApplicationProtocol {
+        var exposition: (@Sendable () -> [UInt8])?
+        if let metrics { exposition = { metrics.emitToBuffer() } }
         let api = UserAPI(
             service: system.users, configuration: configuration.http,
-            readiness: { _ = try await system.store.page(after: nil, limit: 1) })
+            readiness: { _ = try await system.store.page(after: nil, limit: 1) }, metrics: exposition)
         return Application(
             router: api.makeRouter(tokens: configuration.apiTokens),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "users"),
@@ -37,8 +53,9 @@ public enum UserServer {
                 "no API tokens configured: serving without authentication, on loopback only",
                 metadata: ["host": "\(configuration.host)"])
         }
+        let registry = prometheus
         let system = try await UserSystem.open(configuration, logger: logger)
-        let app = application(system: system, configuration: configuration, logger: logger)
+        let app = application(system: system, configuration: configuration, logger: logger, metrics: registry)
         // Services shut down in reverse order: the server first (no new requests), then the relay.
         let group = ServiceGroup(
             configuration: .init(

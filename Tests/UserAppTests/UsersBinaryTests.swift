@@ -86,6 +86,12 @@ struct UsersBinaryTests {
             "POST", base + "/users", body: #"{"email":"Ada@Example.com","displayName":"Ada"}"#)
         #expect(status == 201)
         let id = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["id"] as? String)
+        let (metricsStatus, metrics) = try await Self.request("GET", base + "/metrics")
+        #expect(metricsStatus == 200)
+        #expect(
+            String(decoding: metrics, as: UTF8.self).contains(
+                #"hb_requests{http_route="/users",http_request_method="POST",http_response_status_code="201"} 1"#),
+            "swift-metrics counts requests into the Prometheus registry")
         await Self.stop(server)
         #expect(server.terminationStatus == 0, "serve exits cleanly on SIGTERM")
 

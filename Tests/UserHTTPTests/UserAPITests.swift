@@ -333,10 +333,70 @@ struct UserAPITests {
 @Suite("User HTTP API: authentication and idempotency")
 struct UserAPISecurityTests {
     func withClient(
-        tokens: [String] = [], _ body: @Sendable (any TestClientProtocol) async throws -> Void
+        tokens: [String] = [], metrics: (@Sendable () -> [UInt8])? = nil,
+        _ body: @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
-        let api = UserAPI(service: UserService(repository: AnyUserStore(InMemoryUserStore()))) {}
+        let api = UserAPI(
+            service: UserService(repository: AnyUserStore(InMemoryUserStore())), readiness: {}, metrics: metrics)
         try await Application(router: api.makeRouter(tokens: tokens)).test(.router) { try await body($0) }
+    }
+
+    @Test("GET /openapi.yaml serves the OpenAPI 3.1 document, also without a token, naming every route")
+    func openAPIDocument() async throws {
+        try await withClient(tokens: ["s3cret-token"]) { client in
+            try await client.execute(uri: "/openapi.yaml", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "application/yaml")
+                let text = String(buffer: response.body)
+                #expect(text == OpenAPIDocument.yaml)
+                #expect(text.hasPrefix("openapi: 3.1.0\n"))
+                for path in [
+                    "/users:", "/users/{id}:", "/users/{id}/deactivate:", "/users/{id}/reactivate:", "/health/live:",
+                    "/health/ready:", "/metrics:", "/openapi.yaml:",
+                ] {
+                    #expect(text.contains("\n  \(path)\n"), "the document describes \(path)")
+                }
+            }
+        }
+    }
+
+    @Test("a method a resource does not serve is 405 with Allow; an unknown path stays 404")
+    func methodNotAllowed() async throws {
+        try await withClient { client in
+            let cases: [(String, HTTPRequest.Method, String)] = [
+                ("/users", .put, "GET, POST"),
+                ("/users/0190a3c2-0000-7000-8000-000000000000", .post, "GET, PATCH, DELETE"),
+                ("/users/x/deactivate", .get, "POST"), ("/health/ready", .delete, "GET"),
+                ("/openapi.yaml", .post, "GET"),
+            ]
+            for (path, method, allowed) in cases {
+                try await client.execute(uri: path, method: method) { response in
+                    #expect(response.status == .methodNotAllowed, "\(method) \(path)")
+                    #expect(response.headers[.allow] == allowed)
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                }
+            }
+            try await client.execute(uri: "/nowhere", method: .get) { #expect($0.status == .notFound) }
+            // Without an exposition there is no /metrics resource at all.
+            try await client.execute(uri: "/metrics", method: .post) { #expect($0.status == .notFound) }
+        }
+    }
+
+    @Test("GET /metrics serves the Prometheus exposition it is given, behind the token when tokens are set")
+    func metrics() async throws {
+        try await withClient(tokens: ["s3cret-token"], metrics: { Array("users_test_total 7\n".utf8) }) { client in
+            try await client.execute(uri: "/metrics", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(
+                uri: "/metrics", method: .get, headers: [.authorization: "Bearer s3cret-token"]
+            ) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
+                #expect(String(buffer: response.body) == "users_test_total 7\n")
+            }
+        }
+        try await withClient { client in
+            try await client.execute(uri: "/metrics", method: .get) { #expect($0.status == .notFound) }
+        }
     }
 
     @Test("with tokens, the API needs a bearer token; health checks do not")

@@ -2,7 +2,7 @@ import HTTPTypes
 public import Hummingbird
 
 /// Requires `Authorization: Bearer <token>` with one of the configured tokens on every route but the health
-/// checks; answers 401 (a problem, with `WWW-Authenticate: Bearer`) otherwise.
+/// checks and the API description (`/openapi.yaml`); answers 401 (a problem, with `WWW-Authenticate: Bearer`) otherwise.
 ///
 /// Tokens are compared in constant time (every byte of every configured token is looked at, whatever the
 /// offered token), and never logged.
@@ -17,11 +17,14 @@ public struct BearerAuthenticationMiddleware: RouterMiddleware {
         self.tokens = tokens.filter { !$0.isEmpty }.map { Array($0.utf8) }
     }
 
-    /// Lets the request through when its bearer token is accepted, or when it asks for a health check.
+    /// Lets the request through when its bearer token is accepted, or when it asks for a health check or
+    /// the API description.
     public func handle(
         _ request: Request, context: UserRequestContext, next: (Request, UserRequestContext) async throws -> Response
     ) async throws -> Response {
-        if request.uri.path.hasPrefix("/health/") { return try await next(request, context) }
+        if request.uri.path.hasPrefix("/health/") || request.uri.path == "/openapi.yaml" {
+            return try await next(request, context)
+        }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw Self.unauthorized("Send Authorization: Bearer <token>.")
         }

@@ -10,7 +10,8 @@ public import UserPorts
 /// Resource endpoints read and write the write model, so a client always reads its own writes:
 /// `POST /users`, `GET /users/{id}`, `GET /users?email=…`, `GET /users?limit=&cursor=`, `PATCH /users/{id}`
 /// (honouring `If-Match`), `POST /users/{id}/deactivate`, `POST /users/{id}/reactivate`,
-/// `DELETE /users/{id}`; plus `GET /health/live` and `GET /health/ready`. Every error is an RFC 9457
+/// `DELETE /users/{id}`; plus `GET /health/live`, `GET /health/ready`, `GET /metrics` (when given an
+/// exposition) and `GET /openapi.yaml` (the OpenAPI 3.1 document of this API). Every error is an RFC 9457
 /// problem (see ``Problem``); every response carries `X-Request-ID`.
 public struct UserAPI<Repository: UserRepository>: Sendable {
     /// Limits and rules of the API.
@@ -39,25 +40,37 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     private let service: UserService<Repository>
     private let configuration: Configuration
     private let readiness: @Sendable () async throws -> Void
+    private let metrics: (@Sendable () -> [UInt8])?
     private let idempotency = IdempotencyCache()
 
     /// Creates the API over the use cases.
     ///
-    /// - Parameter readiness: what `GET /health/ready` checks; it throws when the service is not ready.
+    /// - Parameters:
+    ///   - readiness: what `GET /health/ready` checks; it throws when the service is not ready.
+    ///   - metrics: the Prometheus text exposition that `GET /metrics` serves (for instance a
+    ///     `PrometheusCollectorRegistry`'s `emitToBuffer`); without it there is no `/metrics` route.
     public init(
         service: UserService<Repository>, configuration: Configuration = .init(),
-        readiness: @escaping @Sendable () async throws -> Void
+        readiness: @escaping @Sendable () async throws -> Void,
+        metrics: (@Sendable () -> [UInt8])? = nil
     ) {
         self.service = service
         self.configuration = configuration
         self.readiness = readiness
+        self.metrics = metrics
     }
 
-    /// A router with every route and the request-id and problem middleware; with `tokens`, every route but
-    /// the health checks requires one of them as a bearer token.
+    /// A router with every route and the request-id, metrics and problem middleware; with `tokens`, every
+    /// route but the health checks and `/openapi.yaml` (`/metrics` included) requires one of them as a bearer
+    /// token.
+    ///
+    /// Requests are counted and timed through swift-metrics (Hummingbird's `MetricsMiddleware`: `hb.requests`,
+    /// `hb.request.duration`, `hb.request.errors`, labelled by route template, method and status).
     public func makeRouter(tokens: [String] = []) -> Router<UserRequestContext> {
         let router = Router(context: UserRequestContext.self)
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: MethodNotAllowedMiddleware(servesMetrics: metrics != nil))
         if !tokens.isEmpty { router.add(middleware: BearerAuthenticationMiddleware(tokens: tokens)) }
         addRoutes(to: router)
         return router
@@ -74,6 +87,18 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
                 throw Problem(
                     .serviceUnavailable, code: "not-ready", title: "The service is not ready.",
                     detail: "The user store can't be reached.", headers: [.retryAfter: "1"])
+            }
+        }
+        router.get("openapi.yaml") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml"],
+                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+        }
+        if let metrics {
+            router.get("metrics") { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
             }
         }
         let users = router.group("users")
