@@ -48,18 +48,25 @@ public struct UserAppConfiguration: Sendable {
 
     /// Reads the configuration.
     ///
-    /// - Throws: `UserStoreError` code `invalidConfiguration` for a store URL or publisher it can't use.
+    /// - Throws: `UserStoreError` code `invalidConfiguration`, naming the key, for a store URL or publisher it
+    ///   can't use, or a value of the wrong kind or out of range (a port of "80a", a batch size of 0): a bad
+    ///   value is never silently replaced by the default.
     public init(reader: ConfigReader) throws {
         store = try StoreLocation(reader.string(forKey: "users.store", default: "sqlite:users.sqlite"))
         publisher = try PublisherKind(reader.string(forKey: "users.publisher", default: "none"))
         host = reader.string(forKey: "users.host", default: "127.0.0.1")
-        port = reader.int(forKey: "users.port", default: 8080)
+        port = try Self.int(reader, "users.port", default: 8080, in: 0...65535)
         http = .init(
-            maximumBodySize: reader.int(forKey: "users.http.maxBodySize", default: 64 * 1024),
-            requiresIfMatch: reader.bool(forKey: "users.http.requireIfMatch", default: false))
-        relay = .init(batchSize: reader.int(forKey: "users.relay.batchSize", default: 100))
-        postgresMaximumConnections = reader.int(forKey: "users.postgres.maxConnections", default: 10)
-        sqliteSynchronousFull = reader.string(forKey: "users.sqlite.synchronous", default: "normal") == "full"
+            maximumBodySize: try Self.int(reader, "users.http.maxBodySize", default: 64 * 1024, in: 1...(1 << 30)),
+            requiresIfMatch: try Self.bool(reader, "users.http.requireIfMatch", default: false))
+        relay = .init(batchSize: try Self.int(reader, "users.relay.batchSize", default: 100, in: 1...10_000))
+        postgresMaximumConnections = try Self.int(reader, "users.postgres.maxConnections", default: 10, in: 1...1000)
+        let synchronous = reader.string(forKey: "users.sqlite.synchronous", default: "normal").lowercased()
+        guard synchronous == "normal" || synchronous == "full" else {
+            throw UserStoreError(
+                .invalidConfiguration, "users.sqlite.synchronous must be normal or full, not \"\(synchronous)\".")
+        }
+        sqliteSynchronousFull = synchronous == "full"
         var tokens = reader.string(forKey: "users.apiTokens", isSecret: true, default: "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         if let file = reader.string(forKey: "users.apiTokensFile") {
@@ -69,6 +76,40 @@ public struct UserAppConfiguration: Sendable {
             tokens += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
         }
         apiTokens = tokens.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+    }
+
+    /// An integer setting: the default when absent, an error when present but not a whole number in `range`
+    /// (never a silent fall-back to the default).
+    private static func int(_ reader: ConfigReader, _ key: String, default: Int, in range: ClosedRange<Int>) throws
+        -> Int
+    {
+        let value: Int
+        if let number = reader.int(forKey: ConfigKey(key)) {
+            value = number
+        } else if let text = reader.string(forKey: ConfigKey(key)) {
+            guard let number = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw UserStoreError(.invalidConfiguration, "\(key) must be a whole number, not \"\(text)\".")
+            }
+            value = number
+        } else {
+            return `default`
+        }
+        guard range.contains(value) else {
+            throw UserStoreError(
+                .invalidConfiguration, "\(key) must be from \(range.lowerBound) to \(range.upperBound), not \(value).")
+        }
+        return value
+    }
+
+    /// A Boolean setting (`true`/`false`, `yes`/`no`, `1`/`0`): the default when absent, an error otherwise.
+    private static func bool(_ reader: ConfigReader, _ key: String, default: Bool) throws -> Bool {
+        if let value = reader.bool(forKey: ConfigKey(key)) { return value }
+        guard let text = reader.string(forKey: ConfigKey(key)) else { return `default` }
+        switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "true", "yes", "1": return true
+        case "false", "no", "0": return false
+        default: throw UserStoreError(.invalidConfiguration, "\(key) must be true or false, not \"\(text)\".")
+        }
     }
 
     /// Whether ``host`` is a loopback address, reachable from this machine only.

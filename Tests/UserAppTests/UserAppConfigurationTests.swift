@@ -30,6 +30,39 @@ struct UserAppConfigurationTests {
         #expect(configuration.http.maximumBodySize == 65536)
     }
 
+    @Test("a value of the wrong kind or out of range is refused, naming the key, never replaced by the default")
+    func invalidValues() async throws {
+        let cases: [(String, String, String)] = [
+            ("USERS_PORT", "80a", "users.port"), ("USERS_PORT", "70000", "users.port"),
+            ("USERS_RELAY_BATCH_SIZE", "0", "users.relay.batchSize"),
+            ("USERS_HTTP_MAX_BODY_SIZE", "big", "users.http.maxBodySize"),
+            ("USERS_HTTP_REQUIRE_IF_MATCH", "maybe", "users.http.requireIfMatch"),
+            ("USERS_POSTGRES_MAX_CONNECTIONS", "-1", "users.postgres.maxConnections"),
+            ("USERS_SQLITE_SYNCHRONOUS", "off", "users.sqlite.synchronous"),
+        ]
+        for (variable, value, key) in cases {
+            let reader = try await UserAppConfiguration.reader(arguments: [:], environment: [variable: value])
+            do {
+                _ = try UserAppConfiguration(reader: reader)
+                Issue.record("\(variable)=\(value) was accepted")
+            } catch let error as UserStoreError {
+                #expect(error.code == .invalidConfiguration)
+                #expect(error.description.contains(key), "\(error.description) names \(key)")
+            }
+        }
+        let good = try UserAppConfiguration(
+            reader: try await UserAppConfiguration.reader(
+                arguments: [:],
+                environment: [
+                    "USERS_PORT": "9090", "USERS_HTTP_REQUIRE_IF_MATCH": "yes", "USERS_SQLITE_SYNCHRONOUS": "FULL",
+                    "USERS_RELAY_BATCH_SIZE": "250",
+                ]))
+        #expect(good.port == 9090)
+        #expect(good.http.requiresIfMatch)
+        #expect(good.sqliteSynchronousFull)
+        #expect(good.relay.batchSize == 250)
+    }
+
     @Test("command line beats environment beats file beats default")
     func precedence() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("users-\(UUID()).json")
