@@ -1,3 +1,4 @@
+public import Foundation
 public import UserDomain
 
 /// A store chosen at run time (by configuration), usable where a concrete `UserRepository & EventOutbox` is
@@ -50,5 +51,47 @@ public struct AnyUserStore: UserRepository, EventOutbox {
     /// Forwards to the wrapped store.
     public func markPublished(_ positions: [EventPosition]) async throws {
         try await base.markPublished(positions)
+    }
+
+    /// Forwards to the wrapped store.
+    public func markFailed(_ position: EventPosition, reason: String, retryAt: Date?) async throws {
+        try await base.markFailed(position, reason: reason, retryAt: retryAt)
+    }
+
+    /// Forwards to the wrapped store.
+    public func deadEvents(limit: Int) async throws -> [OutboxEvent] {
+        try await base.deadEvents(limit: limit)
+    }
+
+    /// Forwards to the wrapped store.
+    @discardableResult
+    public func retryDeadEvents(_ positions: [EventPosition]?) async throws -> Int {
+        try await base.retryDeadEvents(positions)
+    }
+
+    /// Forwards to the wrapped store.
+    public func events(after position: EventPosition?, limit: Int) async throws -> [OutboxEvent] {
+        try await base.events(after: position, limit: limit)
+    }
+
+    /// Forwards to the wrapped store.
+    public func outboxStatus() async throws -> OutboxStatus {
+        try await base.outboxStatus()
+    }
+
+    /// Forwards to the wrapped store.
+    @discardableResult
+    public func deletePublishedEvents(before date: Date) async throws -> Int {
+        try await base.deletePublishedEvents(before: date)
+    }
+
+    /// Forwards to the wrapped store.
+    public func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
+        try await base.acquireRelayLease(owner: owner, duration: duration)
+    }
+
+    /// Forwards to the wrapped store.
+    public func releaseRelayLease(owner: String) async throws {
+        try await base.releaseRelayLease(owner: owner)
     }
 }

@@ -21,16 +21,22 @@ public struct EventPosition: RawRepresentable, Hashable, Comparable, Sendable, C
     public var description: String { String(rawValue) }
 }
 
-/// A committed event and its position in the store's event log.
+/// A committed event, its position in the store's event log, and its delivery state.
 public struct OutboxEvent: Hashable, Sendable {
-    /// The event's position.
+    /// Where the event is in the log.
     public let position: EventPosition
     /// The event.
     public let envelope: UserEventEnvelope
+    /// Failed attempts to publish it so far.
+    public let attempts: Int
+    /// Why the last attempt failed, or `nil` when none did.
+    public let lastError: String?
 
-    /// Creates an outbox entry.
-    public init(position: EventPosition, envelope: UserEventEnvelope) {
+    /// Creates an entry.
+    public init(position: EventPosition, envelope: UserEventEnvelope, attempts: Int = 0, lastError: String? = nil) {
         self.position = position
         self.envelope = envelope
+        self.attempts = attempts
+        self.lastError = lastError
     }
 }

@@ -1,44 +1,71 @@
+import Foundation
 public import Logging
 import Metrics
 public import ServiceLifecycle
 import UserDomain
 
-/// Moves committed events from a store's outbox to a ``MessagePublisher``: at least once, in order.
+/// Moves committed events from a store's outbox to a ``MessagePublisher``: at least once, in order per
+/// user, in batches.
 ///
-/// The relay reads unpublished events in position order, publishes them one by one and marks them
-/// published after each batch. When the publisher fails, the events published so far are marked, and the
-/// failed event is retried after an exponential backoff with jitter; nothing after it is published first,
-/// so every user's events arrive in order. A crash between publishing and marking republishes at most the
-/// batch in flight: consumers deduplicate by event id.
+/// The relay reads the events that are due (``EventOutbox/unpublishedEvents(limit:)``), publishes them one by
+/// one and marks the published ones after each batch. When the publisher fails for an event, the failure is
+/// recorded and the event is retried after an exponential backoff with jitter; the later events of the same
+/// user wait behind it (so every user's events arrive in order) while other users' events keep flowing.
+/// After ``Configuration/maximumAttempts`` failures the event is parked as dead: kept, counted in metrics,
+/// listed by `users events dead` and revived by `users events retry` (``EventOutbox/retryDeadEvents(_:)``).
+/// A crash between publishing and marking republishes at most the batch in flight: consumers deduplicate by
+/// event id (see `IdempotentConsumer`).
+///
+/// Several relays may run against one database: each batch is published only under the store's relay lease
+/// (``EventOutbox/acquireRelayLease(owner:duration:)``), held by one relay at a time and renewed before every
+/// batch; standbys poll for it and take over when the holder stops or dies. A holder stops publishing when
+/// its lease is less than a third of ``Configuration/leaseDuration`` from running out, so two relays never
+/// publish at the same time even if one of them stalls.
 ///
 /// Run it as a swift-service-lifecycle `Service` (it waits on the store's ``CommitSignal`` and polls at
 /// ``Configuration/pollInterval`` for commits it can't see), or call ``publishPendingEvents()`` to drain
-/// the outbox once. On graceful shutdown it finishes the batch in flight and returns.
+/// the outbox once. On graceful shutdown it finishes the batch in flight, gives up the lease and returns.
 ///
-/// Metrics (swift-metrics): `users_outbox_published_total`, `users_outbox_publish_failures_total`.
+/// Metrics (swift-metrics): counters `users_outbox_published_total`, `users_outbox_retried_total` (failed
+/// attempts that will be retried), `users_outbox_dead_total`; gauges `users_outbox_pending`,
+/// `users_outbox_oldest_pending_age_seconds` (the outbox lag) and `users_outbox_dead`.
 public struct OutboxRelay<Outbox: EventOutbox, Publisher: MessagePublisher>: Service {
-    /// How the relay batches, polls and backs off.
+    /// How the relay batches, polls, backs off, gives up and shares the work.
     public struct Configuration: Sendable {
         /// Events read and published per batch.
         public var batchSize: Int
         /// The longest the relay sleeps when no commit signal arrives.
         public var pollInterval: Duration
-        /// The first delay after a publisher failure.
+        /// The first delay after a failure.
         public var initialBackoff: Duration
         /// The longest delay between retries.
         public var maximumBackoff: Duration
+        /// Failed attempts after which an event is parked as dead.
+        public var maximumAttempts: Int
+        /// How long a relay lease lasts; renewed before every batch.
+        public var leaseDuration: Duration
+        /// This relay's name in the lease, unique per relay instance: by default host, process id and a UUID.
+        public var owner: String
 
         /// Creates a configuration; the defaults suit most services.
         public init(
             batchSize: Int = 100,
             pollInterval: Duration = .seconds(1),
             initialBackoff: Duration = .milliseconds(50),
-            maximumBackoff: Duration = .seconds(30)
+            maximumBackoff: Duration = .seconds(30),
+            maximumAttempts: Int = 10,
+            leaseDuration: Duration = .seconds(15),
+            owner: String? = nil
         ) {
             self.batchSize = max(1, batchSize)
             self.pollInterval = pollInterval
             self.initialBackoff = initialBackoff
             self.maximumBackoff = max(initialBackoff, maximumBackoff)
+            self.maximumAttempts = max(1, maximumAttempts)
+            self.leaseDuration = max(.milliseconds(30), leaseDuration)
+            self.owner =
+                owner
+                ?? "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UUID())"
         }
     }
 
@@ -47,7 +74,11 @@ public struct OutboxRelay<Outbox: EventOutbox, Publisher: MessagePublisher>: Ser
     private let configuration: Configuration
     private let logger: Logger
     private let published = Counter(label: "users_outbox_published_total")
-    private let failures = Counter(label: "users_outbox_publish_failures_total")
+    private let retried = Counter(label: "users_outbox_retried_total")
+    private let dead = Counter(label: "users_outbox_dead_total")
+    private let pendingGauge = Gauge(label: "users_outbox_pending")
+    private let lagGauge = Gauge(label: "users_outbox_oldest_pending_age_seconds")
+    private let deadGauge = Gauge(label: "users_outbox_dead")
 
     /// Creates a relay.
     public init(outbox: Outbox, publisher: Publisher, configuration: Configuration = .init(), logger: Logger) {
@@ -59,15 +90,28 @@ public struct OutboxRelay<Outbox: EventOutbox, Publisher: MessagePublisher>: Ser
 
     /// Publishes until the task is cancelled or a graceful shutdown begins.
     ///
-    /// Publisher and store failures are logged and retried with backoff; they never end the loop.
+    /// Store failures are logged and retried with backoff; they never end the loop.
     public func run() async throws {
         var consecutiveFailures = 0
+        var lastStatus = ContinuousClock.now - .seconds(3600)
+        var leading = false
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let seen = outbox.commitSignal.generation
             do {
-                let count = try await publishBatch()
+                if ContinuousClock.now - lastStatus >= .seconds(1) {
+                    lastStatus = ContinuousClock.now
+                    try await reportStatus()
+                }
+                let outcome = try await publishBatch()
                 consecutiveFailures = 0
-                if count == configuration.batchSize { continue }
+                if outcome.leading != leading {
+                    leading = outcome.leading
+                    logger.info(
+                        leading
+                            ? "outbox relay holds the lease" : "outbox relay is on standby: another holds the lease",
+                        metadata: ["relay.owner": "\(configuration.owner)"])
+                }
+                if outcome.fetched == configuration.batchSize && outcome.leading { continue }
                 let signal = outbox.commitSignal
                 let timeout = configuration.pollInterval
                 _ = await cancelWhenGracefulShutdown { await signal.wait(after: seen, timeout: timeout) }
@@ -83,44 +127,109 @@ public struct OutboxRelay<Outbox: EventOutbox, Publisher: MessagePublisher>: Ser
                 _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             }
         }
+        if leading { try? await outbox.releaseRelayLease(owner: configuration.owner) }
         logger.debug("outbox relay stopped")
     }
 
-    /// Publishes every event that is unpublished now, batch after batch, and returns how many it published.
+    /// Publishes every event that is due now, batch after batch, and returns how many it published. Events
+    /// whose publishing fails are recorded for a later retry (or parked as dead) as ``run()`` does.
     ///
-    /// - Throws: the first publisher or store error; events published before it are marked.
+    /// - Returns: the number published; 0 when another relay holds the lease.
+    /// - Throws: a store error; events published before it are marked.
     @discardableResult
     public func publishPendingEvents() async throws -> Int {
         var total = 0
         while true {
-            let count = try await publishBatch()
-            total += count
-            if count < configuration.batchSize { return total }
+            let outcome = try await publishBatch()
+            total += outcome.published
+            if outcome.fetched < configuration.batchSize || !outcome.leading { return total }
         }
     }
 
-    /// Publishes one batch; returns how many events it published.
-    private func publishBatch() async throws -> Int {
+    private struct BatchOutcome {
+        var leading = false
+        var fetched = 0
+        var published = 0
+    }
+
+    /// Publishes one batch under the lease.
+    private func publishBatch() async throws -> BatchOutcome {
+        let leaseStart = ContinuousClock.now
+        guard try await outbox.acquireRelayLease(owner: configuration.owner, duration: configuration.leaseDuration)
+        else { return BatchOutcome() }
+        // Stop publishing well before the lease can lapse: another relay may take it from then on.
+        let deadline = leaseStart + configuration.leaseDuration * (2.0 / 3.0)
         let batch = try await outbox.unpublishedEvents(limit: configuration.batchSize)
-        guard !batch.isEmpty else { return 0 }
+        var outcome = BatchOutcome(leading: true, fetched: batch.count)
+        guard !batch.isEmpty else { return outcome }
         var done: [EventPosition] = []
         done.reserveCapacity(batch.count)
+        var held: Set<UserID> = []
         do {
             for entry in batch {
-                try await publisher.publish(entry.envelope)
-                done.append(entry.position)
+                let user = entry.envelope.userID
+                if held.contains(user) { continue }
+                if ContinuousClock.now >= deadline || Task.isCancelled {
+                    outcome.fetched = 0  // the rest is left for the next batch, under a renewed lease
+                    break
+                }
+                do {
+                    try await publisher.publish(entry.envelope)
+                    done.append(entry.position)
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    held.insert(user)
+                    try await recordFailure(entry, error)
+                }
             }
         } catch {
-            failures.increment()
-            if !done.isEmpty {
-                try await outbox.markPublished(done)
-                published.increment(by: Int64(done.count))
-            }
+            try await markPublished(done)
             throw error
         }
-        try await outbox.markPublished(done)
-        published.increment(by: Int64(done.count))
-        return done.count
+        try await markPublished(done)
+        outcome.published = done.count
+        return outcome
+    }
+
+    private func markPublished(_ positions: [EventPosition]) async throws {
+        guard !positions.isEmpty else { return }
+        try await outbox.markPublished(positions)
+        published.increment(by: Int64(positions.count))
+    }
+
+    /// Records a failed attempt: a retry after a backoff, or dead after the last attempt.
+    private func recordFailure(_ entry: OutboxEvent, _ error: any Error) async throws {
+        let attempts = entry.attempts + 1
+        let reason = String(String(describing: error).prefix(500))
+        if attempts >= configuration.maximumAttempts {
+            try await outbox.markFailed(entry.position, reason: reason, retryAt: nil)
+            dead.increment()
+            logger.error(
+                "outbox event parked as dead; its user's later events wait behind it",
+                metadata: [
+                    "event.position": "\(entry.position)", "event.id": "\(entry.envelope.eventID)",
+                    "user.id": "\(entry.envelope.userID)", "attempts": "\(attempts)", "error": "\(reason)",
+                ])
+        } else {
+            let delay = backoff(afterFailures: attempts)
+            let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) * 1e-18
+            try await outbox.markFailed(entry.position, reason: reason, retryAt: Date().addingTimeInterval(seconds))
+            retried.increment()
+            logger.warning(
+                "publishing an event failed; retrying it later",
+                metadata: [
+                    "event.position": "\(entry.position)", "user.id": "\(entry.envelope.userID)",
+                    "attempts": "\(attempts)", "retry.in": "\(delay)", "error": "\(reason)",
+                ])
+        }
+    }
+
+    private func reportStatus() async throws {
+        let status = try await outbox.outboxStatus()
+        pendingGauge.record(status.pendingCount)
+        deadGauge.record(status.deadCount)
+        lagGauge.record(status.oldestPendingAt.map { max(0, Date().timeIntervalSince($0)) } ?? 0)
     }
 
     private func backoff(afterFailures failures: Int) -> Duration {

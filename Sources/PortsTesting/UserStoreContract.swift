@@ -73,7 +73,7 @@ public struct UserStoreContract: Sendable {
     /// Every check, in a stable order.
     public static let checks: [Check] =
         lookupChecks + uniquenessChecks + versionChecks + deletionChecks + outboxChecks + pagingChecks
-        + concurrencyChecks + fidelityChecks + batchChecks
+        + concurrencyChecks + fidelityChecks + batchChecks + deliveryChecks
 }
 
 /// What a check works with: the store under test and helpers to make users.
@@ -690,6 +690,106 @@ extension UserStoreContract {
             try f.expect.that(
                 batches.contains { $0[1].user.id == owner.id }, "the owner is one of the batches' users")
             try f.expect.equal(try await f.allEvents().count, 9, "events")
+        },
+    ]
+
+    // MARK: Delivery state, history, lease
+
+    static let deliveryChecks: [Check] = [
+        check("a failed event waits for its retry time and holds back its user's later events only") { f in
+            let ada = try await f.register(email: "ada@example.com")
+            try await f.rename(ada, "Ada Two")
+            try await f.register(email: "bob@example.com")
+            let all = try await f.allEvents()
+            try f.expect.equal(all.count, 3, "events")
+            try await f.store.markFailed(
+                all[0].position, reason: "broker down", retryAt: Date().addingTimeInterval(3600))
+            try f.expect.equal(
+                try await f.store.unpublishedEvents(limit: 10).map(\.position), [all[2].position],
+                "due events while Ada's first waits")
+            try await f.store.markFailed(all[0].position, reason: "still down", retryAt: Date().addingTimeInterval(-1))
+            let due = try await f.store.unpublishedEvents(limit: 10)
+            try f.expect.equal(due.map(\.position), all.map(\.position), "due events once the retry time passed")
+            try f.expect.equal(due[0].attempts, 2, "attempts after two failures")
+            try f.expect.equal(due[0].lastError, "still down", "the last error")
+            try f.expect.equal(due[1].attempts, 0, "attempts of an event never tried")
+        },
+        check("a dead event is listed, holds back its user, and is revived by a retry") { f in
+            let ada = try await f.register(email: "ada@example.com")
+            try await f.rename(ada, "Ada Two")
+            try await f.register(email: "bob@example.com")
+            let all = try await f.allEvents()
+            try await f.store.markFailed(all[0].position, reason: "rejected", retryAt: nil)
+            try f.expect.equal(try await f.store.deadEvents(limit: 10).map(\.position), [all[0].position], "dead")
+            try f.expect.equal(
+                try await f.store.unpublishedEvents(limit: 10).map(\.position), [all[2].position], "due with one dead")
+            let status = try await f.store.outboxStatus()
+            try f.expect.equal(status.deadCount, 1, "dead count")
+            try f.expect.equal(status.pendingCount, 2, "pending count (a held event is pending)")
+            try f.expect.equal(status.oldestPendingAt, all[1].envelope.occurredAt, "the oldest pending time")
+            try f.expect.equal(try await f.store.retryDeadEvents(nil), 1, "revived")
+            try f.expect.equal(try await f.store.deadEvents(limit: 10).count, 0, "dead after the retry")
+            let due = try await f.store.unpublishedEvents(limit: 10)
+            try f.expect.equal(due.map(\.position), all.map(\.position), "due after the retry")
+            try f.expect.equal(due[0].attempts, 0, "attempts reset")
+            try f.expect.that(due[0].lastError == nil, "last error cleared")
+        },
+        check("a retry of chosen dead positions revives only those") { f in
+            try await f.register()
+            try await f.register()
+            let all = try await f.allEvents()
+            for event in all { try await f.store.markFailed(event.position, reason: "no", retryAt: nil) }
+            try f.expect.equal(try await f.store.retryDeadEvents([all[1].position]), 1, "revived")
+            try f.expect.equal(try await f.store.deadEvents(limit: 10).map(\.position), [all[0].position], "still dead")
+            try f.expect.equal(try await f.store.retryDeadEvents([all[1].position]), 0, "reviving a live event")
+        },
+        check("recording a failure of a published or unknown event changes nothing") { f in
+            try await f.register()
+            let all = try await f.allEvents()
+            try await f.store.markPublished([all[0].position])
+            try await f.store.markFailed(all[0].position, reason: "late", retryAt: nil)
+            try await f.store.markFailed(EventPosition(rawValue: 999_999), reason: "unknown", retryAt: nil)
+            try f.expect.equal(try await f.store.deadEvents(limit: 10).count, 0, "dead events")
+            try f.expect.equal(
+                try await f.store.outboxStatus(), OutboxStatus(pendingCount: 0, oldestPendingAt: nil, deadCount: 0),
+                "status")
+        },
+        check("the history keeps published events in order; retention deletes only old published ones") { f in
+            for _ in 0..<4 { try await f.register() }
+            let all = try await f.allEvents()
+            try await f.store.markPublished([all[0].position, all[1].position, all[2].position])
+            try await f.store.markFailed(all[3].position, reason: "no", retryAt: nil)
+            try f.expect.equal(
+                try await f.store.events(after: nil, limit: 10),
+                all.enumerated().map { index, event in
+                    index == 3
+                        ? OutboxEvent(position: event.position, envelope: event.envelope, attempts: 1, lastError: "no")
+                        : event
+                }, "the whole history")
+            try f.expect.equal(
+                try await f.store.events(after: all[0].position, limit: 2).map(\.position),
+                [all[1].position, all[2].position], "after the first, two at most")
+            try f.expect.equal(
+                try await f.store.deletePublishedEvents(before: all[1].envelope.occurredAt), 1,
+                "deleted before the second")
+            try f.expect.equal(
+                try await f.store.deletePublishedEvents(before: Date().addingTimeInterval(3600)), 2, "deleted the rest")
+            try f.expect.equal(
+                try await f.store.events(after: nil, limit: 10).map(\.position), [all[3].position], "kept: the dead one"
+            )
+        },
+        check("the relay lease has one holder at a time, renewed by it, free after release or expiry") { f in
+            try f.expect.that(try await f.store.acquireRelayLease(owner: "a", duration: .seconds(30)), "a takes it")
+            try f.expect.that(
+                !(try await f.store.acquireRelayLease(owner: "b", duration: .seconds(30))), "b is refused")
+            try f.expect.that(try await f.store.acquireRelayLease(owner: "a", duration: .seconds(30)), "a renews it")
+            try await f.store.releaseRelayLease(owner: "b")
+            try f.expect.that(
+                !(try await f.store.acquireRelayLease(owner: "b", duration: .seconds(30))), "b can't free it")
+            try await f.store.releaseRelayLease(owner: "a")
+            try f.expect.that(try await f.store.acquireRelayLease(owner: "b", duration: .milliseconds(50)), "b after a")
+            try await Task.sleep(for: .milliseconds(200))
+            try f.expect.that(try await f.store.acquireRelayLease(owner: "c", duration: .seconds(30)), "c after expiry")
         },
     ]
 }

@@ -1,13 +1,42 @@
+import Foundation
 import Testing
 import UserDomain
 import UserInMemory
 import UserPorts
 import UserPortsTesting
 
+/// An outbox that forwards to a correct inner store: the broken stores below break the repository only.
+protocol ForwardingOutbox: EventOutbox {
+    var inner: any UserStore { get }
+}
+
+extension ForwardingOutbox {
+    var commitSignal: CommitSignal { inner.commitSignal }
+    func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] { try await inner.unpublishedEvents(limit: limit) }
+    func markPublished(_ positions: [EventPosition]) async throws { try await inner.markPublished(positions) }
+    func markFailed(_ position: EventPosition, reason: String, retryAt: Date?) async throws {
+        try await inner.markFailed(position, reason: reason, retryAt: retryAt)
+    }
+    func deadEvents(limit: Int) async throws -> [OutboxEvent] { try await inner.deadEvents(limit: limit) }
+    func retryDeadEvents(_ positions: [EventPosition]?) async throws -> Int {
+        try await inner.retryDeadEvents(positions)
+    }
+    func events(after position: EventPosition?, limit: Int) async throws -> [OutboxEvent] {
+        try await inner.events(after: position, limit: limit)
+    }
+    func outboxStatus() async throws -> OutboxStatus { try await inner.outboxStatus() }
+    func deletePublishedEvents(before date: Date) async throws -> Int {
+        try await inner.deletePublishedEvents(before: date)
+    }
+    func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
+        try await inner.acquireRelayLease(owner: owner, duration: duration)
+    }
+    func releaseRelayLease(owner: String) async throws { try await inner.releaseRelayLease(owner: owner) }
+}
+
 /// A store that ignores versions: the kind of bug the contract suite exists to catch.
-actor VersionIgnoringStore: UserRepository, EventOutbox {
+actor VersionIgnoringStore: UserRepository, ForwardingOutbox {
     let inner: any UserStore = InMemoryUserStore()
-    nonisolated var commitSignal: CommitSignal { inner.commitSignal }
 
     func user(id: UserID) async throws -> User? { try await inner.user(id: id) }
     func user(email: EmailAddress) async throws -> User? { try await inner.user(email: email) }
@@ -22,15 +51,12 @@ actor VersionIgnoringStore: UserRepository, EventOutbox {
         guard let current = try await inner.user(id: id) else { throw UserError.notFound(id) }
         return try await inner.delete(id: id, expectedVersion: current.version, events: events)
     }
-    func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] { try await inner.unpublishedEvents(limit: limit) }
-    func markPublished(_ positions: [EventPosition]) async throws { try await inner.markPublished(positions) }
 }
 
 /// A store whose e-mail uniqueness is case-sensitive, with a check-then-insert race.
-actor CaseSensitiveStore: UserRepository, EventOutbox {
+actor CaseSensitiveStore: UserRepository, ForwardingOutbox {
     let inner: any UserStore = InMemoryUserStore()
     var emails: Set<String> = []
-    nonisolated var commitSignal: CommitSignal { inner.commitSignal }
 
     func user(id: UserID) async throws -> User? { try await inner.user(id: id) }
     func user(email: EmailAddress) async throws -> User? {
@@ -52,14 +78,11 @@ actor CaseSensitiveStore: UserRepository, EventOutbox {
     func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
         try await inner.delete(id: id, expectedVersion: expectedVersion, events: events)
     }
-    func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] { try await inner.unpublishedEvents(limit: limit) }
-    func markPublished(_ positions: [EventPosition]) async throws { try await inner.markPublished(positions) }
 }
 
 /// A store that writes the change but drops its events: no outbox.
-actor EventDroppingStore: UserRepository, EventOutbox {
+actor EventDroppingStore: UserRepository, ForwardingOutbox {
     let inner: any UserStore = InMemoryUserStore()
-    nonisolated var commitSignal: CommitSignal { inner.commitSignal }
 
     func user(id: UserID) async throws -> User? { try await inner.user(id: id) }
     func user(email: EmailAddress) async throws -> User? { try await inner.user(email: email) }
@@ -72,8 +95,6 @@ actor EventDroppingStore: UserRepository, EventOutbox {
     func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
         try await inner.delete(id: id, expectedVersion: expectedVersion, events: [])
     }
-    func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] { try await inner.unpublishedEvents(limit: limit) }
-    func markPublished(_ positions: [EventPosition]) async throws { try await inner.markPublished(positions) }
 }
 
 @Suite("The contract suite fails broken stores")

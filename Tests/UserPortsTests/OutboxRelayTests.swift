@@ -66,30 +66,129 @@ struct OutboxRelayTests {
         #expect(Set(delivered.map(\.eventID)) == Set(history.map(\.eventID)))
         #expect(await publisher.failureCount >= 20)
         expectInOrderPerUser(delivered)
-        // The relay never skips past a failed event, so even the global order holds.
-        #expect(delivered.map(\.eventID) == history.map(\.eventID))
+        #expect(delivered.count == history.count, "no event twice: every failure was before the publish")
         #expect(await store.unpublishedEvents(limit: 10).isEmpty)
     }
 
-    @Test("a failure mid-batch marks what was published and retries from the failed event")
+    @Test("a failure mid-batch holds back only that user's later events; they follow after the retry")
     func midBatchFailure() async throws {
         let history = try await makeHistory()
         let failOnce = Locked(true)
-        let target = history[25].eventID
+        let failed = history[25]
         let publisher = RecordingPublisher(
             failing: .when { event in
-                event.eventID == target
+                event.eventID == failed.eventID
                     && failOnce.withLock { fail in
-                        defer { fail = false }; return fail
+                        defer { fail = false }
+                        return fail
                     }
             })
         let relay = OutboxRelay(
-            outbox: store, publisher: publisher, configuration: .init(batchSize: 100), logger: logger)
-        await #expect(throws: RecordingPublisher.InjectedFailure.self) { try await relay.publishPendingEvents() }
-        #expect(await publisher.events == Array(history[..<25]))
-        #expect(await store.unpublishedEvents(limit: 1000).map(\.envelope) == Array(history[25...]))
-        try await relay.publishPendingEvents()
-        #expect(await publisher.events == history)
+            outbox: store, publisher: publisher,
+            configuration: .init(batchSize: 100, initialBackoff: .milliseconds(1), maximumBackoff: .milliseconds(2)),
+            logger: logger)
+        #expect(try await relay.publishPendingEvents() == 60 - 4, "all but the failed event and its user's 3 later")
+        let held = history[25...].filter { $0.userID == failed.userID }
+        #expect(held.count == 4)
+        #expect(await publisher.events == history.filter { !held.contains($0) })
+        let waiting = await store.unpublishedEvents(limit: 1000)
+        #expect(waiting.isEmpty || waiting.first?.attempts == 1)
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(try await relay.publishPendingEvents() == 4)
+        let delivered = await publisher.events
+        #expect(Array(delivered.suffix(4)) == held)
+        #expect(Set(delivered.map(\.eventID)).count == 60)
+        expectInOrderPerUser(delivered)
+    }
+
+    @Test("a publisher that always fails for one user's event parks it as dead; other users' events keep flowing")
+    func deadLetter() async throws {
+        let history = try await makeHistory()
+        let poisoned = history[3]
+        let failing = Locked(true)
+        let publisher = RecordingPublisher(
+            failing: .when { event in event.eventID == poisoned.eventID && failing.withLock { $0 } })
+        let relay = OutboxRelay(
+            outbox: store, publisher: publisher,
+            configuration: .init(
+                batchSize: 10, pollInterval: .milliseconds(10), initialBackoff: .milliseconds(1),
+                maximumBackoff: .milliseconds(4), maximumAttempts: 3),
+            logger: logger)
+        let running = Task { try await relay.run() }
+        let others = history.filter { $0.userID != poisoned.userID }
+        #expect(await publisher.waitForEvents(count: others.count, timeout: .seconds(30)))
+        var dead: [OutboxEvent] = []
+        for _ in 0..<3000 where dead.isEmpty {
+            dead = await store.deadEvents(limit: 10)
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        #expect(dead.map(\.envelope) == [poisoned])
+        #expect(dead.first?.attempts == 3)
+        #expect(dead.first?.lastError?.isEmpty == false)
+        #expect(await publisher.events == others, "the poisoned user's events wait; the others all went")
+        #expect(await store.outboxStatus().deadCount == 1)
+
+        failing.withLock { $0 = false }
+        #expect(await store.retryDeadEvents(nil) == 1)
+        #expect(await publisher.waitForEvents(count: history.count, timeout: .seconds(30)))
+        running.cancel()
+        try await running.value
+        let delivered = await publisher.events
+        #expect(delivered.filter { $0.userID == poisoned.userID } == history.filter { $0.userID == poisoned.userID })
+        #expect(await store.outboxStatus() == OutboxStatus(pendingCount: 0, oldestPendingAt: nil, deadCount: 0))
+    }
+
+    @Test("two relays on one store: one publishes at a time, every event once; the standby takes over")
+    func twoRelays() async throws {
+        let history = try await makeHistory()
+        let publisher = OverlapDetectingPublisher()
+        func relay(_ owner: String) -> OutboxRelay<InMemoryUserStore, OverlapDetectingPublisher> {
+            OutboxRelay(
+                outbox: store, publisher: publisher,
+                configuration: .init(batchSize: 5, pollInterval: .milliseconds(5), owner: owner), logger: logger)
+        }
+        let first = Task { try await relay("first").run() }
+        let second = Task { try await relay("second").run() }
+        #expect(await publisher.waitForEvents(count: history.count))
+        #expect(await publisher.overlapped == false, "two relays published at the same time")
+        #expect(await publisher.events == history, "exactly once, in order")
+        // Whichever holds the lease stops; the other takes over within its poll interval.
+        first.cancel()
+        try await first.value
+        _ = try await service.register(email: "after@example.com", displayName: "After")
+        #expect(await publisher.waitForEvents(count: history.count + 1))
+        second.cancel()
+        try await second.value
+        #expect(await publisher.overlapped == false)
+    }
+
+    @Test("a crash between publish and mark republishes only that batch; an idempotent consumer applies each once")
+    func crashBeforeMark() async throws {
+        let history = try await makeHistory()
+        let outbox = MarkFailingOutbox(store: store)
+        let publisher = RecordingPublisher()
+        let relay = OutboxRelay(
+            outbox: outbox, publisher: publisher,
+            configuration: .init(
+                batchSize: 8, pollInterval: .milliseconds(5), initialBackoff: .milliseconds(1),
+                maximumBackoff: .milliseconds(2)),
+            logger: logger)
+        let running = Task { try await relay.run() }
+        #expect(await publisher.waitForEvents(count: history.count + 8))
+        running.cancel()
+        try await running.value
+        let delivered = await publisher.events
+        #expect(delivered.count == history.count + 8, "one batch of 8 delivered twice")
+        #expect(Array(delivered[8..<16]) == Array(delivered[0..<8]), "the duplicates are the interrupted batch")
+        #expect(Set(delivered.map(\.eventID)) == Set(history.map(\.eventID)))
+
+        let consumer = InMemoryIdempotentConsumer(state: [UserID: Int]())
+        var applied = 0
+        for event in delivered where await consumer.handle(event, { $0[event.userID, default: 0] += 1 }) {
+            applied += 1
+        }
+        #expect(applied == history.count)
+        #expect(await consumer.state.values.reduce(0, +) == history.count)
     }
 
     @Test("the relay wakes on the commit signal, not only on its poll interval")
@@ -185,4 +284,66 @@ final class Counter: Sendable {
     private let count = Locked(0)
     var value: Int { count.withLock { $0 } }
     func increment() { count.withLock { $0 += 1 } }
+}
+
+/// A publisher that records events and notices when two publish calls overlap (two relays at once).
+actor OverlapDetectingPublisher: MessagePublisher {
+    private(set) var events: [UserEventEnvelope] = []
+    private(set) var overlapped = false
+    private var inFlight = 0
+
+    func publish(_ event: UserEventEnvelope) async throws {
+        inFlight += 1
+        if inFlight > 1 { overlapped = true }
+        try? await Task.sleep(for: .microseconds(200))
+        events.append(event)
+        inFlight -= 1
+    }
+
+    func waitForEvents(count: Int) async -> Bool {
+        for _ in 0..<30_000 {
+            if events.count >= count { return true }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return false
+    }
+}
+
+/// An outbox whose first `markPublished` fails, as if the relay crashed after publishing a batch and before
+/// marking it.
+struct MarkFailingOutbox: EventOutbox {
+    struct Crash: Error {}
+    let store: InMemoryUserStore
+    private let crashed = Locked(false)
+
+    init(store: InMemoryUserStore) {
+        self.store = store
+    }
+
+    var commitSignal: CommitSignal { store.commitSignal }
+    func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] { await store.unpublishedEvents(limit: limit) }
+    func markPublished(_ positions: [EventPosition]) async throws {
+        let crash = crashed.withLock { crashed in
+            defer { crashed = true }
+            return !crashed
+        }
+        if crash { throw Crash() }
+        await store.markPublished(positions)
+    }
+    func markFailed(_ position: EventPosition, reason: String, retryAt: Date?) async throws {
+        await store.markFailed(position, reason: reason, retryAt: retryAt)
+    }
+    func deadEvents(limit: Int) async throws -> [OutboxEvent] { await store.deadEvents(limit: limit) }
+    func retryDeadEvents(_ positions: [EventPosition]?) async throws -> Int { await store.retryDeadEvents(positions) }
+    func events(after position: EventPosition?, limit: Int) async throws -> [OutboxEvent] {
+        await store.events(after: position, limit: limit)
+    }
+    func outboxStatus() async throws -> OutboxStatus { await store.outboxStatus() }
+    func deletePublishedEvents(before date: Date) async throws -> Int {
+        await store.deletePublishedEvents(before: date)
+    }
+    func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
+        await store.acquireRelayLease(owner: owner, duration: duration)
+    }
+    func releaseRelayLease(owner: String) async throws { await store.releaseRelayLease(owner: owner) }
 }

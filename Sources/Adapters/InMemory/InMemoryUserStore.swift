@@ -1,3 +1,4 @@
+public import Foundation
 public import UserDomain
 public import UserPorts
 
@@ -16,11 +17,22 @@ public actor InMemoryUserStore: UserRepository, EventOutbox {
     private var idsByEmail: [String: UserID] = [:]
     /// Every id, ascending: the keyset index.
     private var orderedIDs: [UserID] = []
-    /// The event log; the event at position p is at index p - 1.
-    private var log: [OutboxEvent] = []
-    private var published: [Bool] = []
-    /// Every event before this index is published.
+    /// The event log with each event's delivery state; the event at position p is at index p - 1.
+    private var log: [LogEntry] = []
+    /// Every event before this index is published or deleted.
     private var firstUnpublished = 0
+    /// The relay lease: who holds it, until when.
+    private var lease: (owner: String, expires: ContinuousClock.Instant)?
+
+    private struct LogEntry {
+        var event: OutboxEvent
+        var published = false
+        var dead = false
+        var deleted = false
+        var retryAt: Date?
+
+        var isPending: Bool { !published && !deleted }
+    }
 
     /// Creates an empty store.
     public init() {}
@@ -109,13 +121,24 @@ public actor InMemoryUserStore: UserRepository, EventOutbox {
 
     // MARK: EventOutbox
 
-    /// Unpublished events in position order, at most `limit`.
+    /// Events due for publishing, in position order, at most `limit`; a dead or waiting event holds back
+    /// its user's later events.
     public func unpublishedEvents(limit: Int) -> [OutboxEvent] {
         var result: [OutboxEvent] = []
+        var heldUsers: Set<UserID> = []
+        let now = Date()
         var index = firstUnpublished
         while index < log.count, result.count < limit {
-            if !published[index] { result.append(log[index]) }
+            let entry = log[index]
             index += 1
+            guard entry.isPending else { continue }
+            let user = entry.event.envelope.userID
+            if heldUsers.contains(user) { continue }
+            if entry.dead || (entry.retryAt.map { $0 > now } ?? false) {
+                heldUsers.insert(user)
+                continue
+            }
+            result.append(entry.event)
         }
         return result
     }
@@ -124,18 +147,90 @@ public actor InMemoryUserStore: UserRepository, EventOutbox {
     public func markPublished(_ positions: [EventPosition]) {
         for position in positions {
             let index = Int(position.rawValue) - 1
-            if log.indices.contains(index) { published[index] = true }
+            if log.indices.contains(index) { log[index].published = true }
         }
-        while firstUnpublished < published.count, published[firstUnpublished] {
+        while firstUnpublished < log.count, !log[firstUnpublished].isPending {
             firstUnpublished += 1
         }
     }
 
-    /// Every committed event after `position` (from the start when `nil`), published or not, in position
-    /// order, at most `limit`: the event history.
+    /// Records a failed attempt; without `retryAt` the event is parked as dead.
+    public func markFailed(_ position: EventPosition, reason: String, retryAt: Date?) {
+        let index = Int(position.rawValue) - 1
+        guard log.indices.contains(index), log[index].isPending else { return }
+        let event = log[index].event
+        log[index].event = OutboxEvent(
+            position: event.position, envelope: event.envelope, attempts: event.attempts + 1, lastError: reason)
+        log[index].retryAt = retryAt
+        log[index].dead = retryAt == nil
+    }
+
+    /// Dead events in position order, at most `limit`.
+    public func deadEvents(limit: Int) -> [OutboxEvent] {
+        Array(log[firstUnpublished...].lazy.filter { $0.isPending && $0.dead }.map(\.event).prefix(max(0, limit)))
+    }
+
+    /// Makes dead events due again, attempts reset.
+    @discardableResult
+    public func retryDeadEvents(_ positions: [EventPosition]?) -> Int {
+        let wanted = positions.map(Set.init)
+        var count = 0
+        for index in firstUnpublished..<log.count where log[index].isPending && log[index].dead {
+            let event = log[index].event
+            if let wanted, !wanted.contains(event.position) { continue }
+            log[index].dead = false
+            log[index].retryAt = nil
+            log[index].event = OutboxEvent(position: event.position, envelope: event.envelope)
+            count += 1
+        }
+        if count > 0 { commitSignal.signal() }
+        return count
+    }
+
+    /// Every kept event after `position`, published or not, in position order, at most `limit`: the
+    /// history. Commits are serial here, so the log has no gaps to wait for.
     public func events(after position: EventPosition?, limit: Int) -> [OutboxEvent] {
         let start = position.map { max(0, min(log.count, Int($0.rawValue))) } ?? 0
-        return Array(log[start..<min(log.count, start + max(0, limit))])
+        return Array(log[start...].lazy.filter { !$0.deleted }.map(\.event).prefix(max(0, limit)))
+    }
+
+    /// Pending and dead counts.
+    public func outboxStatus() -> OutboxStatus {
+        var status = OutboxStatus(pendingCount: 0, oldestPendingAt: nil, deadCount: 0)
+        for entry in log[firstUnpublished...] where entry.isPending {
+            if entry.dead {
+                status.deadCount += 1
+            } else {
+                status.pendingCount += 1
+                status.oldestPendingAt = status.oldestPendingAt ?? entry.event.envelope.occurredAt
+            }
+        }
+        return status
+    }
+
+    /// Deletes published events that occurred before `date`.
+    @discardableResult
+    public func deletePublishedEvents(before date: Date) -> Int {
+        var count = 0
+        for index in log.indices
+        where log[index].published && !log[index].deleted && log[index].event.envelope.occurredAt < date {
+            log[index].deleted = true
+            count += 1
+        }
+        return count
+    }
+
+    /// Takes or renews the relay lease.
+    public func acquireRelayLease(owner: String, duration: Duration) -> Bool {
+        let now = ContinuousClock.now
+        if let lease, lease.owner != owner, lease.expires > now { return false }
+        lease = (owner, now + duration)
+        return true
+    }
+
+    /// Gives the lease up when `owner` holds it.
+    public func releaseRelayLease(owner: String) {
+        if lease?.owner == owner { lease = nil }
     }
 
     // MARK: Helpers
@@ -143,11 +238,12 @@ public actor InMemoryUserStore: UserRepository, EventOutbox {
     private func append(_ events: [UserEventEnvelope]) -> EventPosition? {
         guard !events.isEmpty else { return nil }
         for envelope in events {
-            log.append(OutboxEvent(position: EventPosition(rawValue: Int64(log.count + 1)), envelope: envelope))
-            published.append(false)
+            log.append(
+                LogEntry(
+                    event: OutboxEvent(position: EventPosition(rawValue: Int64(log.count + 1)), envelope: envelope)))
         }
         commitSignal.signal()
-        return log.last?.position
+        return log.last?.event.position
     }
 
     /// The index of the first id greater than `id` in `orderedIDs` (binary search).

@@ -7,6 +7,10 @@ import UserPorts
 /// whole milliseconds, the event payload the envelope's JSON as `jsonb`. The event position is an identity
 /// column; the relay reads events that are not yet marked published, never "above the last position", so a
 /// transaction that took a lower position and committed later is not skipped.
+///
+/// Version 2 adds delivery state to the events (attempts, last error, retry time, dead), the relay lease, the
+/// user directory read model with its projection checkpoints, and `user_events_horizon()`, which readers of
+/// the history use so that a late commit of a lower position is never skipped.
 enum PostgresSchema {
     /// The advisory lock key: "users-v1" as an integer.
     static let lockKey: Int64 = 0x7573_6572_732D_7631
@@ -38,8 +42,59 @@ enum PostgresSchema {
             CREATE INDEX user_events_unpublished ON user_events (position) WHERE published_at IS NULL;
             CREATE INDEX user_events_by_user ON user_events (user_id, user_version);
             """
-        )
+        ),
+        (
+            2,
+            """
+            ALTER TABLE user_events
+                ADD COLUMN attempts integer NOT NULL DEFAULT 0,
+                ADD COLUMN last_error text,
+                ADD COLUMN retry_at timestamptz,
+                ADD COLUMN dead boolean NOT NULL DEFAULT false;
+            CREATE INDEX user_events_pending_by_user ON user_events (user_id, position) WHERE published_at IS NULL;
+            CREATE INDEX user_events_dead ON user_events (position) WHERE published_at IS NULL AND dead;
+            CREATE INDEX user_events_published_occurred ON user_events (occurred_at) WHERE published_at IS NOT NULL;
+
+            CREATE TABLE relay_lease (
+                name text PRIMARY KEY,
+                owner text NOT NULL,
+                expires_at timestamptz NOT NULL
+            );
+
+            CREATE TABLE user_directory (
+                id uuid PRIMARY KEY,
+                email text NOT NULL,
+                email_canonical text NOT NULL,
+                display_name text NOT NULL,
+                display_name_folded text NOT NULL,
+                status text NOT NULL,
+                version integer NOT NULL,
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL
+            );
+            CREATE INDEX user_directory_email ON user_directory (email_canonical COLLATE "C");
+            CREATE INDEX user_directory_name ON user_directory (display_name_folded COLLATE "C");
+
+            CREATE TABLE projection_checkpoints (
+                name text PRIMARY KEY,
+                position bigint NOT NULL
+            );
+
+            -- The highest position below which no event can still commit: writers append events under a shared
+            -- advisory lock; this takes it exclusively (waiting out every writer in flight) and reads the
+            -- maximum in a new snapshot. Volatile, so the second statement sees commits made before the lock.
+            CREATE FUNCTION user_events_horizon() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                PERFORM pg_advisory_xact_lock(\(appendLockKey));
+                RETURN (SELECT coalesce(max(position), 0) FROM user_events);
+            END
+            $$;
+            """
+        ),
     ]
+
+    /// The advisory lock writers hold (shared) while appending events, and the horizon takes (exclusive).
+    static let appendLockKey: Int64 = 0x7573_6572_732D_6576
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }
 

@@ -1,5 +1,5 @@
 import CLibPQ
-import Foundation
+public import Foundation
 public import Logging
 public import UserDomain
 public import UserPorts
@@ -322,32 +322,162 @@ public final class PostgresUserStore: UserRepository, EventOutbox {
 
     // MARK: EventOutbox
 
-    /// Unpublished events in position order, at most `limit`.
+    private static let eventColumns = "position, payload::text, attempts, last_error"
+
+    /// Events due for publishing, in position order, at most `limit`; a dead or waiting event holds back
+    /// its user's later events.
     public func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] {
         try await read { connection in
-            let result = try connection.query(
-                """
-                SELECT position, payload::text FROM user_events WHERE published_at IS NULL
-                ORDER BY position LIMIT $1::integer
-                """, [String(max(0, limit))])
-            return try (0..<result.rowCount).map { row in
-                let position = EventPosition(rawValue: result.int64(row, 0))
-                guard let envelope = try? UserEventEnvelope(jsonData: Data(result.string(row, 1).utf8)) else {
-                    throw UserStoreError(.corrupt, "The event at position \(position) can't be decoded.")
-                }
-                return OutboxEvent(position: position, envelope: envelope)
-            }
+            try Self.decodeEvents(
+                try connection.query(
+                    """
+                    SELECT \(Self.eventColumns) FROM user_events AS e
+                    WHERE published_at IS NULL AND NOT dead AND (retry_at IS NULL OR retry_at <= now())
+                        AND NOT EXISTS (
+                            SELECT 1 FROM user_events AS b
+                            WHERE b.user_id = e.user_id AND b.published_at IS NULL AND b.position < e.position
+                                AND (b.dead OR b.retry_at > now()))
+                    ORDER BY position LIMIT $1::integer
+                    """, [String(max(0, limit))]))
         }
     }
 
     /// Marks events published; unknown and already published positions are ignored.
     public func markPublished(_ positions: [EventPosition]) async throws {
         guard !positions.isEmpty else { return }
-        let list = "{" + positions.map { String($0.rawValue) }.joined(separator: ",") + "}"
         try await withConnection { connection in
             _ = try connection.query(
                 "UPDATE user_events SET published_at = now() WHERE position = ANY($1::int8[]) AND published_at IS NULL",
-                [list])
+                [PostgresArray.literal(positions.map { String($0.rawValue) })])
+        }
+    }
+
+    /// Records a failed attempt; without `retryAt` the event is parked as dead.
+    public func markFailed(_ position: EventPosition, reason: String, retryAt: Date?) async throws {
+        try await withConnection { connection in
+            _ = try connection.query(
+                """
+                UPDATE user_events SET attempts = attempts + 1, last_error = $2,
+                    retry_at = to_timestamp($3::int8 / 1000.0), dead = $3 IS NULL
+                WHERE position = $1::int8 AND published_at IS NULL
+                """, [String(position.rawValue), reason, retryAt.map { String($0.epochMilliseconds) }])
+        }
+    }
+
+    /// Dead events in position order, at most `limit`.
+    public func deadEvents(limit: Int) async throws -> [OutboxEvent] {
+        try await read { connection in
+            try Self.decodeEvents(
+                try connection.query(
+                    """
+                    SELECT \(Self.eventColumns) FROM user_events WHERE published_at IS NULL AND dead
+                    ORDER BY position LIMIT $1::integer
+                    """, [String(max(0, limit))]))
+        }
+    }
+
+    /// Makes dead events due again, attempts reset.
+    @discardableResult
+    public func retryDeadEvents(_ positions: [EventPosition]?) async throws -> Int {
+        let count = try await withConnection { connection in
+            try connection.query(
+                """
+                UPDATE user_events SET dead = false, attempts = 0, retry_at = NULL, last_error = NULL
+                WHERE published_at IS NULL AND dead AND ($1::int8[] IS NULL OR position = ANY($1::int8[]))
+                """, [positions.map { PostgresArray.literal($0.map { String($0.rawValue) }) }]
+            ).affectedRows
+        }
+        if count > 0 { commitSignal.signal() }
+        return count
+    }
+
+    /// The history after `position`, in position order, up to the horizon below which every writer has
+    /// finished: a transaction that drew a lower position and commits later is waited for, never skipped.
+    public func events(after position: EventPosition?, limit: Int) async throws -> [OutboxEvent] {
+        try await read { connection in
+            let horizon = try connection.query("SELECT user_events_horizon()").int64(0, 0)
+            return try Self.decodeEvents(
+                try connection.query(
+                    """
+                    SELECT \(Self.eventColumns) FROM user_events WHERE position > $1::int8 AND position <= $2::int8
+                    ORDER BY position LIMIT $3::integer
+                    """, [String(position?.rawValue ?? 0), String(horizon), String(max(0, limit))]))
+        }
+    }
+
+    /// Pending and dead counts.
+    public func outboxStatus() async throws -> OutboxStatus {
+        try await read { connection in
+            let result = try connection.query(
+                """
+                SELECT count(*) FILTER (WHERE NOT dead),
+                    (extract(epoch FROM min(occurred_at) FILTER (WHERE NOT dead)) * 1000)::int8,
+                    count(*) FILTER (WHERE dead)
+                FROM user_events WHERE published_at IS NULL
+                """)
+            return OutboxStatus(
+                pendingCount: Int(result.int64(0, 0)),
+                oldestPendingAt: result.isNull(0, 1) ? nil : Date(epochMilliseconds: result.int64(0, 1)),
+                deadCount: Int(result.int64(0, 2)))
+        }
+    }
+
+    /// Deletes published events that occurred before `date`, and notes that the history was trimmed.
+    @discardableResult
+    public func deletePublishedEvents(before date: Date) async throws -> Int {
+        try await transaction { connection in
+            let cutoff = String(date.epochMilliseconds)
+            _ = try connection.query(
+                """
+                INSERT INTO projection_checkpoints (name, position)
+                SELECT '\(PostgresUserStore.trimmedMarker)', max(position) FROM user_events
+                WHERE published_at IS NOT NULL AND occurred_at < to_timestamp($1::int8 / 1000.0) HAVING count(*) > 0
+                ON CONFLICT (name) DO UPDATE
+                    SET position = greatest(projection_checkpoints.position, excluded.position)
+                """, [cutoff])
+            return try connection.query(
+                "DELETE FROM user_events WHERE published_at IS NOT NULL AND occurred_at < to_timestamp($1::int8 / 1000.0)",
+                [cutoff]
+            ).affectedRows
+        }
+    }
+
+    /// The checkpoint row that records the highest position deleted by retention.
+    static let trimmedMarker = "$history.trimmed"
+
+    /// Takes or renews the relay lease, on the server's clock (so relays on machines whose clocks differ
+    /// agree on when a lease ends).
+    public func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        return try await withConnection { connection in
+            try connection.query(
+                """
+                INSERT INTO relay_lease (name, owner, expires_at)
+                VALUES ('outbox', $1, now() + $2::int8 * interval '1 millisecond')
+                ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                WHERE relay_lease.owner = excluded.owner OR relay_lease.expires_at <= now()
+                RETURNING owner
+                """, [owner, String(milliseconds)]
+            ).rowCount == 1
+        }
+    }
+
+    /// Gives the lease up when `owner` holds it.
+    public func releaseRelayLease(owner: String) async throws {
+        try await withConnection { connection in
+            _ = try connection.query("DELETE FROM relay_lease WHERE name = 'outbox' AND owner = $1", [owner])
+        }
+    }
+
+    private static func decodeEvents(_ result: PostgresResult) throws -> [OutboxEvent] {
+        try (0..<result.rowCount).map { row in
+            let position = EventPosition(rawValue: result.int64(row, 0))
+            guard let envelope = try? UserEventEnvelope(jsonData: Data(result.string(row, 1).utf8)) else {
+                throw UserStoreError(.corrupt, "The event at position \(position) can't be decoded.")
+            }
+            return OutboxEvent(
+                position: position, envelope: envelope, attempts: Int(result.int64(row, 2)),
+                lastError: result.isNull(row, 3) ? nil : result.string(row, 3))
         }
     }
 
@@ -362,7 +492,8 @@ public final class PostgresUserStore: UserRepository, EventOutbox {
     }
 
     /// Appends events in their order with one statement, which also sends the NOTIFY (delivered at commit,
-    /// and only if the transaction commits).
+    /// and only if the transaction commits). The rows are drawn after the shared append lock is taken (the
+    /// one-row join is read before the first row is formed), which ``events(after:limit:)`` relies on.
     private static func append(_ events: [UserEventEnvelope], _ connection: PostgresConnection) throws -> EventPosition?
     {
         guard !events.isEmpty else { return nil }
@@ -372,7 +503,8 @@ public final class PostgresUserStore: UserRepository, EventOutbox {
                 INSERT INTO user_events (event_id, user_id, user_version, type, payload, occurred_at)
                 SELECT event_id, user_id, user_version, type, payload, to_timestamp(occurred / 1000.0)
                 FROM unnest($1::uuid[], $2::uuid[], $3::integer[], $4::text[], $5::jsonb[], $6::int8[])
-                    WITH ORDINALITY AS batch(event_id, user_id, user_version, type, payload, occurred, n)
+                    WITH ORDINALITY AS batch(event_id, user_id, user_version, type, payload, occurred, n),
+                    (SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.appendLockKey))) AS append_lock
                 ORDER BY n
                 RETURNING position
             )

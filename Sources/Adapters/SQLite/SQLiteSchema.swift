@@ -7,6 +7,9 @@ import UserPorts
 /// Storage choices: ids are 16-byte BLOBs (the primary key of a `WITHOUT ROWID` table, compared byte-wise,
 /// which is `UserID`'s order); timestamps are INTEGER milliseconds since 1970 (the domain's precision);
 /// the event payload is the envelope's JSON. Tables are STRICT.
+///
+/// Version 2 adds delivery state to the events (attempts, last error, retry time, dead), the relay lease,
+/// and the user directory read model with its projection checkpoints.
 enum SQLiteSchema {
     /// Each migration runs once, in order, in the migrating transaction.
     static let migrations: [(version: Int, sql: String)] = [
@@ -38,7 +41,44 @@ enum SQLiteSchema {
             CREATE INDEX user_events_unpublished ON user_events (position) WHERE published_at IS NULL;
             CREATE INDEX user_events_by_user ON user_events (user_id, user_version);
             """
-        )
+        ),
+        (
+            2,
+            """
+            ALTER TABLE user_events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE user_events ADD COLUMN last_error TEXT;
+            ALTER TABLE user_events ADD COLUMN retry_at INTEGER;
+            ALTER TABLE user_events ADD COLUMN dead INTEGER NOT NULL DEFAULT 0 CHECK (dead IN (0, 1));
+            CREATE INDEX user_events_pending_by_user ON user_events (user_id, position) WHERE published_at IS NULL;
+            CREATE INDEX user_events_dead ON user_events (position) WHERE published_at IS NULL AND dead = 1;
+            CREATE INDEX user_events_published_occurred ON user_events (occurred_at) WHERE published_at IS NOT NULL;
+
+            CREATE TABLE relay_lease (
+                name TEXT PRIMARY KEY NOT NULL,
+                owner TEXT NOT NULL,
+                expires_at INTEGER NOT NULL
+            ) STRICT;
+
+            CREATE TABLE user_directory (
+                id BLOB PRIMARY KEY NOT NULL,
+                email TEXT NOT NULL,
+                email_canonical TEXT NOT NULL,
+                display_name TEXT NOT NULL,
+                display_name_folded TEXT NOT NULL,
+                status TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID;
+            CREATE INDEX user_directory_email ON user_directory (email_canonical);
+            CREATE INDEX user_directory_name ON user_directory (display_name_folded);
+
+            CREATE TABLE projection_checkpoints (
+                name TEXT PRIMARY KEY NOT NULL,
+                position INTEGER NOT NULL
+            ) STRICT;
+            """
+        ),
     ]
 
     /// The newest schema version this code knows.

@@ -1,5 +1,5 @@
 import CSQLite
-import Foundation
+public import Foundation
 public import Logging
 public import UserDomain
 public import UserPorts
@@ -268,24 +268,27 @@ public final class SQLiteUserStore: UserRepository, EventOutbox {
 
     // MARK: EventOutbox
 
-    /// Unpublished events in position order, at most `limit`.
+    private static let eventColumns = "position, payload, attempts, last_error"
+
+    /// Events due for publishing, in position order, at most `limit`; a dead or waiting event holds back
+    /// its user's later events.
     public func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] {
-        try await read { connection in
+        let now = Date().epochMilliseconds
+        return try await read { connection in
             try connection.withStatement(
-                "SELECT position, payload FROM user_events WHERE published_at IS NULL ORDER BY position LIMIT ?1"
+                """
+                SELECT \(Self.eventColumns) FROM user_events AS e
+                WHERE published_at IS NULL AND dead = 0 AND (retry_at IS NULL OR retry_at <= ?2)
+                    AND NOT EXISTS (
+                        SELECT 1 FROM user_events AS b
+                        WHERE b.user_id = e.user_id AND b.published_at IS NULL AND b.position < e.position
+                            AND (b.dead = 1 OR b.retry_at > ?2))
+                ORDER BY position LIMIT ?1
+                """
             ) { statement in
                 try statement.bind(1, max(0, limit))
-                var events: [OutboxEvent] = []
-                while try statement.step() {
-                    let position = EventPosition(rawValue: statement.int64(0))
-                    let payload = Data(statement.text(1).utf8)
-                    guard let envelope = try? UserEventEnvelope(jsonData: payload) else {
-                        throw UserStoreError(
-                            .corrupt, "The event at position \(position) can't be decoded.")
-                    }
-                    events.append(OutboxEvent(position: position, envelope: envelope))
-                }
-                return events
+                try statement.bind(2, now)
+                return try Self.decodeEvents(statement)
             }
         }
     }
@@ -308,6 +311,176 @@ public final class SQLiteUserStore: UserRepository, EventOutbox {
                 }
             }
         }
+    }
+
+    /// Records a failed attempt; without `retryAt` the event is parked as dead.
+    public func markFailed(_ position: EventPosition, reason: String, retryAt: Date?) async throws {
+        try await write { connection in
+            try connection.withStatement(
+                """
+                UPDATE user_events SET attempts = attempts + 1, last_error = ?2, retry_at = ?3, dead = ?4
+                WHERE position = ?1 AND published_at IS NULL
+                """
+            ) { statement in
+                try statement.bind(1, position.rawValue)
+                try statement.bind(2, reason)
+                if let retryAt { try statement.bind(3, retryAt.epochMilliseconds) } else { try statement.bindNull(3) }
+                try statement.bind(4, retryAt == nil ? 1 : 0)
+                _ = try statement.step()
+            }
+        }
+    }
+
+    /// Dead events in position order, at most `limit`.
+    public func deadEvents(limit: Int) async throws -> [OutboxEvent] {
+        try await read { connection in
+            try connection.withStatement(
+                """
+                SELECT \(Self.eventColumns) FROM user_events WHERE published_at IS NULL AND dead = 1
+                ORDER BY position LIMIT ?1
+                """
+            ) { statement in
+                try statement.bind(1, max(0, limit))
+                return try Self.decodeEvents(statement)
+            }
+        }
+    }
+
+    /// Makes dead events due again, attempts reset.
+    @discardableResult
+    public func retryDeadEvents(_ positions: [EventPosition]?) async throws -> Int {
+        let count = try await write { connection in
+            try connection.writeTransaction {
+                let reset = "UPDATE user_events SET dead = 0, attempts = 0, retry_at = NULL, last_error = NULL"
+                guard let positions else {
+                    try connection.execute(reset + " WHERE published_at IS NULL AND dead = 1")
+                    return connection.changes
+                }
+                var count = 0
+                try connection.withStatement(reset + " WHERE position = ?1 AND published_at IS NULL AND dead = 1") {
+                    statement in
+                    for position in positions {
+                        try statement.bind(1, position.rawValue)
+                        _ = try statement.step()
+                        statement.reset()
+                        count += connection.changes
+                    }
+                }
+                return count
+            }
+        }
+        if count > 0 { commitSignal.signal() }
+        return count
+    }
+
+    /// The history after `position`, in position order. SQLite commits one writer at a time and assigns
+    /// positions inside the write lock, so the log never has a gap that a later commit fills.
+    public func events(after position: EventPosition?, limit: Int) async throws -> [OutboxEvent] {
+        try await read { connection in
+            try connection.withStatement(
+                "SELECT \(Self.eventColumns) FROM user_events WHERE position > ?1 ORDER BY position LIMIT ?2"
+            ) { statement in
+                try statement.bind(1, position?.rawValue ?? 0)
+                try statement.bind(2, max(0, limit))
+                return try Self.decodeEvents(statement)
+            }
+        }
+    }
+
+    /// Pending and dead counts.
+    public func outboxStatus() async throws -> OutboxStatus {
+        try await read { connection in
+            try connection.withStatement(
+                """
+                SELECT coalesce(sum(dead = 0), 0), min(CASE WHEN dead = 0 THEN occurred_at END), coalesce(sum(dead), 0)
+                FROM user_events WHERE published_at IS NULL
+                """
+            ) { statement in
+                _ = try statement.step()
+                return OutboxStatus(
+                    pendingCount: Int(statement.int64(0)),
+                    oldestPendingAt: statement.isNull(1) ? nil : Date(epochMilliseconds: statement.int64(1)),
+                    deadCount: Int(statement.int64(2)))
+            }
+        }
+    }
+
+    /// Deletes published events that occurred before `date`, and notes that the history was trimmed.
+    @discardableResult
+    public func deletePublishedEvents(before date: Date) async throws -> Int {
+        try await write { connection in
+            try connection.writeTransaction {
+                try connection.withStatement(
+                    """
+                    INSERT INTO projection_checkpoints (name, position)
+                    SELECT '\(SQLiteUserStore.trimmedMarker)', max(position) FROM user_events
+                    WHERE published_at IS NOT NULL AND occurred_at < ?1 HAVING count(*) > 0
+                    ON CONFLICT (name) DO UPDATE SET position = max(position, excluded.position)
+                    """
+                ) { statement in
+                    try statement.bind(1, date.epochMilliseconds)
+                    _ = try statement.step()
+                }
+                try connection.withStatement(
+                    "DELETE FROM user_events WHERE published_at IS NOT NULL AND occurred_at < ?1"
+                ) { statement in
+                    try statement.bind(1, date.epochMilliseconds)
+                    _ = try statement.step()
+                }
+                return connection.changes
+            }
+        }
+    }
+
+    /// The checkpoint row that records the highest position deleted by retention.
+    static let trimmedMarker = "$history.trimmed"
+
+    /// Takes or renews the relay lease, on this machine's clock (a SQLite file is shared by processes of
+    /// one machine only).
+    public func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
+        let now = Date().epochMilliseconds
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        return try await write { connection in
+            try connection.withStatement(
+                """
+                INSERT INTO relay_lease (name, owner, expires_at) VALUES ('outbox', ?1, ?2)
+                ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                WHERE relay_lease.owner = excluded.owner OR relay_lease.expires_at <= ?3
+                """
+            ) { statement in
+                try statement.bind(1, owner)
+                try statement.bind(2, now + milliseconds)
+                try statement.bind(3, now)
+                _ = try statement.step()
+            }
+            return connection.changes == 1
+        }
+    }
+
+    /// Gives the lease up when `owner` holds it.
+    public func releaseRelayLease(owner: String) async throws {
+        try await write { connection in
+            try connection.withStatement("DELETE FROM relay_lease WHERE name = 'outbox' AND owner = ?1") {
+                statement in
+                try statement.bind(1, owner)
+                _ = try statement.step()
+            }
+        }
+    }
+
+    private static func decodeEvents(_ statement: SQLiteStatement) throws -> [OutboxEvent] {
+        var events: [OutboxEvent] = []
+        while try statement.step() {
+            let position = EventPosition(rawValue: statement.int64(0))
+            guard let envelope = try? UserEventEnvelope(jsonData: Data(statement.text(1).utf8)) else {
+                throw UserStoreError(.corrupt, "The event at position \(position) can't be decoded.")
+            }
+            events.append(
+                OutboxEvent(
+                    position: position, envelope: envelope, attempts: Int(statement.int64(2)),
+                    lastError: statement.isNull(3) ? nil : statement.text(3)))
+        }
+        return events
     }
 
     // MARK: Statements
