@@ -81,7 +81,7 @@ struct PostgresUserStoreTests {
         }
     }
 
-    @Test("events that commit out of order are all delivered")
+    @Test("events that commit out of order are all delivered, and a history reader waits for the lower one")
     func outOfOrderCommits() async throws {
         try await TestPostgres.withFreshSchema { url in
             try await TestPostgres.withStore(url) { store in
@@ -95,7 +95,20 @@ struct PostgresUserStoreTests {
                 let publisher = RecordingPublisher()
                 let relay = OutboxRelay(outbox: store, publisher: publisher, logger: logger)
                 #expect(try await relay.publishPendingEvents() == 1)
+
+                // A reader of the history (a projection) must not see the higher position before the lower one
+                // is decided: it waits for the writer in flight instead of skipping its position.
+                let returned = Locked(false)
+                let reader = Task {
+                    defer { returned.withLock { $0 = true } }
+                    return try await store.events(after: nil, limit: 10)
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(returned.withLock { $0 } == false, "the history was read past a transaction in flight")
+
                 try first.commit()  // the lower commits last
+                let history = try await reader.value
+                #expect(history.map(\.position.rawValue) == [early.position, late.position])
                 #expect(try await relay.publishPendingEvents() == 1)
                 let delivered = await publisher.events.map(\.eventID)
                 #expect(Set(delivered) == [early.eventID, late.eventID])
@@ -179,6 +192,8 @@ final class PostgresWriter {
 
     func beginAndInsert(email: String) throws -> (position: Int64, eventID: UUID) {
         try connection.execute("BEGIN")
+        // As the store does: positions are drawn under the shared append lock.
+        _ = try connection.query("SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.appendLockKey))")
         let user = User.register(
             id: UserID(UUID()), email: try EmailAddress(email), displayName: try DisplayName("W"), at: Date())
         let event = user.events[0]
