@@ -3,7 +3,7 @@ public import UserDomain
 
 /// A store chosen at run time (by configuration), usable where a concrete `UserRepository & EventOutbox` is
 /// needed: `UserService<AnyUserStore>`. It forwards every call to the store it wraps.
-public struct AnyUserStore: UserRepository, EventOutbox {
+public struct AnyUserStore: UserRepository, EventOutbox, UserDirectory {
     /// The wrapped store.
     public let base: any UserStore
 
@@ -93,5 +93,30 @@ public struct AnyUserStore: UserRepository, EventOutbox {
     /// Forwards to the wrapped store.
     public func releaseRelayLease(owner: String) async throws {
         try await base.releaseRelayLease(owner: owner)
+    }
+
+    /// Forwards to the wrapped store.
+    public func searchDirectory(prefix: String, limit: Int) async throws -> [DirectoryEntry] {
+        try await base.searchDirectory(prefix: prefix, limit: limit)
+    }
+
+    /// Forwards to the wrapped store.
+    public func directoryStatistics() async throws -> DirectoryStatistics {
+        try await base.directoryStatistics()
+    }
+
+    /// Forwards to the wrapped store.
+    public func directoryPosition() async throws -> EventPosition? {
+        try await base.directoryPosition()
+    }
+
+    /// Forwards to the wrapped store.
+    public func applyToDirectory(_ events: [OutboxEvent]) async throws {
+        try await base.applyToDirectory(events)
+    }
+
+    /// Forwards to the wrapped store.
+    public func resetDirectory() async throws {
+        try await base.resetDirectory()
     }
 }

@@ -90,6 +90,7 @@ public struct OutboxStatus: Sendable, Hashable {
     }
 }
 
-/// A store that implements both store ports: the users and their outbox. Every adapter in this package
+/// A store that implements the three store ports: the users, their outbox and event log, and the directory
+/// read model kept from that log. Every adapter in this package
 /// is one, and the contract suite in `UserPortsTesting` checks them as one.
-public typealias UserStore = UserRepository & EventOutbox
+public typealias UserStore = UserRepository & EventOutbox & UserDirectory

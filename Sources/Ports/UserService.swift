@@ -51,7 +51,7 @@ public struct UserService<Repository: UserRepository>: Sendable {
         let change = User.register(
             id: identifiers.makeUserID(), email: email, displayName: displayName, at: clock.now(),
             eventID: identifiers.makeEventID())
-        try await repository.save(change.user, expectedVersion: 0, events: change.events)
+        ConsistencyTokens.record(try await repository.save(change.user, expectedVersion: 0, events: change.events))
         logger.debug("user registered", metadata: ["user.id": "\(change.user.id)"])
         return change.user
     }
@@ -86,6 +86,7 @@ public struct UserService<Repository: UserRepository>: Sendable {
             }
         }
         let outcome = try await repository.insert(changes)
+        ConsistencyTokens.record(outcome.lastPosition)
         for (index, reason) in outcome.rejected {
             results[changeIndices[index]] = .failure(reason)
         }
@@ -178,8 +179,27 @@ public struct UserService<Repository: UserRepository>: Sendable {
     public func delete(_ id: UserID, expectedVersion: Int? = nil) async throws {
         let current = try await load(id, expectedVersion: expectedVersion)
         let change = current.deleted(at: clock.now(), eventID: identifiers.makeEventID())
-        try await repository.delete(id: id, expectedVersion: current.version, events: change.events)
+        ConsistencyTokens.record(
+            try await repository.delete(id: id, expectedVersion: current.version, events: change.events))
         logger.debug("user deleted", metadata: ["user.id": "\(id)"])
+    }
+
+    /// Runs commands and returns their result with the consistency token of the last event they committed:
+    /// pass it to a directory query (``DirectoryQueries``) to read your own writes there.
+    ///
+    /// ```swift
+    /// let (ada, token) = try await users.withConsistencyToken { try await $0.register(email: e, displayName: n) }
+    /// let found = try await directory.search(prefix: "ada", consistentWith: token)
+    /// ```
+    ///
+    /// - Returns: the body's result, and the position of the last event committed inside it (`nil` when it
+    ///   committed none: a no-op or a query).
+    public func withConsistencyToken<T>(_ body: (Self) async throws -> T) async rethrows -> (
+        result: T, token: EventPosition?
+    ) {
+        let recorder = ConsistencyTokens.Recorder()
+        let result = try await ConsistencyTokens.$current.withValue(recorder) { try await body(self) }
+        return (result, recorder.position)
     }
 
     // MARK: Queries
@@ -230,7 +250,8 @@ public struct UserService<Repository: UserRepository>: Sendable {
         let current = try await load(id, expectedVersion: expectedVersion)
         let change = try apply(current, clock.now(), identifiers.makeEventID())
         guard !change.isNoOp else { return current }
-        try await repository.save(change.user, expectedVersion: current.version, events: change.events)
+        ConsistencyTokens.record(
+            try await repository.save(change.user, expectedVersion: current.version, events: change.events))
         logger.debug(
             "user changed",
             metadata: ["user.id": "\(id)", "operation": "\(operation)", "user.version": "\(change.user.version)"])
@@ -249,5 +270,21 @@ public struct Registration: Sendable, Hashable {
     public init(email: String, displayName: String) {
         self.email = email
         self.displayName = displayName
+    }
+}
+
+/// Where the commands of ``UserService/withConsistencyToken(_:)`` record their positions: a task-local
+/// recorder, so concurrent requests never see each other's tokens.
+enum ConsistencyTokens {
+    final class Recorder: Sendable {
+        private let last = Locked<EventPosition?>(nil)
+        var position: EventPosition? { last.withLock { $0 } }
+        func record(_ position: EventPosition) { last.withLock { $0 = max($0 ?? position, position) } }
+    }
+
+    @TaskLocal static var current: Recorder?
+
+    static func record(_ position: EventPosition?) {
+        if let position { current?.record(position) }
     }
 }

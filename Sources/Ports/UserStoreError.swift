@@ -28,6 +28,8 @@ public struct UserStoreError: Error, Sendable, Hashable, CustomStringConvertible
         public static let closed = Code("closed")
         /// A failure the adapter did not expect; the underlying error says more.
         public static let `internal` = Code("internal")
+        /// The event log was trimmed by retention: what needs every event (a rebuild) can't be done.
+        public static let historyTrimmed = Code("history-trimmed")
 
         /// The code's name, e.g. `unavailable`.
         public var description: String { name }

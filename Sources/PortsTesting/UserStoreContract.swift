@@ -73,7 +73,7 @@ public struct UserStoreContract: Sendable {
     /// Every check, in a stable order.
     public static let checks: [Check] =
         lookupChecks + uniquenessChecks + versionChecks + deletionChecks + outboxChecks + pagingChecks
-        + concurrencyChecks + fidelityChecks + batchChecks + deliveryChecks
+        + concurrencyChecks + fidelityChecks + batchChecks + deliveryChecks + directoryChecks
 }
 
 /// What a check works with: the store under test and helpers to make users.
@@ -132,6 +132,20 @@ struct Fixture: Sendable {
 
     func allEvents() async throws -> [OutboxEvent] {
         try await store.unpublishedEvents(limit: 1_000_000)
+    }
+
+    /// Applies the event log after the directory's checkpoint to the directory, as the projection does.
+    func project(batchSize: Int = 3) async throws {
+        while true {
+            let events = try await store.events(after: try await store.directoryPosition(), limit: batchSize)
+            guard !events.isEmpty else { return }
+            try await store.applyToDirectory(events)
+        }
+    }
+
+    /// Every user of the write model as a directory entry, in id order.
+    func writeModelEntries() async throws -> [DirectoryEntry] {
+        try await allPages(limit: 100).flatMap(\.users).map(DirectoryEntry.init)
     }
 
     /// Every page from the start, at `limit` users a page.
@@ -790,6 +804,90 @@ extension UserStoreContract {
             try f.expect.that(try await f.store.acquireRelayLease(owner: "b", duration: .milliseconds(50)), "b after a")
             try await Task.sleep(for: .milliseconds(200))
             try f.expect.that(try await f.store.acquireRelayLease(owner: "c", duration: .seconds(30)), "c after expiry")
+        },
+    ]
+
+    // MARK: Directory (the read model)
+
+    static let directoryChecks: [Check] = [
+        check("the projected directory equals the write model after every kind of change") { f in
+            let ada = try await f.register(email: "Ada@Example.com", name: "Ada")
+            let bob = try await f.register(email: "bob@example.com", name: "Bob")
+            let carol = try await f.register(email: "carol@example.com", name: "Carol")
+            try await f.rename(ada, "Ada Lovelace")
+            _ = try await f.apply(bob) { user, now, id in
+                try user.changingEmail(to: EmailAddress("Robert@Example.org"), at: now, eventID: id)
+            }
+            let deactivated = try await f.apply(carol) { user, now, id in user.deactivated(at: now, eventID: id) }
+            let gone = try await f.register(email: "gone@example.com", name: "Gone")
+            try await f.store.delete(id: gone.id, expectedVersion: 1, events: gone.deleted(at: f.now()).events)
+            try f.expect.that(try await f.store.directoryPosition() == nil, "the checkpoint before projecting")
+            try f.expect.equal(
+                try await f.store.directoryStatistics(), DirectoryStatistics(active: 0, deactivated: 0), "empty")
+            try await f.project()
+            let entries = try await f.store.searchDirectory(prefix: "", limit: 100).sorted { $0.id < $1.id }
+            try f.expect.equal(entries, try await f.writeModelEntries(), "the directory vs the write model")
+            try f.expect.equal(
+                try await f.store.directoryStatistics(), DirectoryStatistics(active: 2, deactivated: 1), "statistics")
+            try f.expect.equal(
+                try await f.store.directoryPosition(), try await f.allEvents().last?.position, "the checkpoint")
+            try f.expect.equal(deactivated.status, .deactivated, "fixture")
+        },
+        check("applying a batch again changes nothing") { f in
+            let ada = try await f.register(name: "Ada")
+            try await f.project()
+            let events = try await f.allEvents()
+            try await f.rename(ada, "Ada Two")
+            try await f.project()
+            let before = try await f.store.searchDirectory(prefix: "", limit: 10)
+            try await f.store.applyToDirectory(events)  // a redelivery of the first batch
+            try f.expect.equal(try await f.store.searchDirectory(prefix: "", limit: 10), before, "after a redelivery")
+            try f.expect.equal(before.first?.displayName, "Ada Two", "the name")
+        },
+        check("directory search matches e-mail or display-name prefixes ignoring case, by name then id") { f in
+            try await f.register(email: "ada@example.com", name: "Ada Lovelace")
+            try await f.register(email: "zed@example.com", name: "adam Smith")
+            try await f.register(email: "ADB@example.com", name: "Bob")
+            try await f.register(email: "carol@example.com", name: "Carol")
+            try await f.project()
+            try f.expect.equal(
+                try await f.store.searchDirectory(prefix: "AD", limit: 10).map(\.displayName),
+                ["Ada Lovelace", "adam Smith", "Bob"], "prefix AD")
+            try f.expect.equal(
+                try await f.store.searchDirectory(prefix: "ad", limit: 2).map(\.displayName),
+                ["Ada Lovelace", "adam Smith"], "limit 2")
+            try f.expect.equal(
+                try await f.store.searchDirectory(prefix: "carol@", limit: 10).map(\.email), ["carol@example.com"],
+                "an e-mail prefix")
+            try f.expect.equal(try await f.store.searchDirectory(prefix: "", limit: 10).count, 4, "everyone")
+            try f.expect.equal(try await f.store.searchDirectory(prefix: "x", limit: 10).count, 0, "no one")
+            try f.expect.equal(
+                try await f.store.searchDirectory(prefix: "%", limit: 10).count, 0, "a wildcard is literal")
+        },
+        check("a reset directory rebuilt from the log equals the live one") { f in
+            var users: [User] = []
+            for index in 0..<6 { users.append(try await f.register(name: "User \(index)")) }
+            try await f.rename(users[1], "Renamed")
+            try await f.store.delete(id: users[2].id, expectedVersion: 1, events: users[2].deleted(at: f.now()).events)
+            try await f.project()
+            let live = try await f.store.searchDirectory(prefix: "", limit: 100)
+            try await f.store.resetDirectory()
+            try f.expect.equal(try await f.store.searchDirectory(prefix: "", limit: 100).count, 0, "after the reset")
+            try f.expect.that(try await f.store.directoryPosition() == nil, "the checkpoint after the reset")
+            try await f.project(batchSize: 100)
+            try f.expect.equal(try await f.store.searchDirectory(prefix: "", limit: 100), live, "the rebuilt directory")
+        },
+        check("a rebuild is refused once retention trimmed the log") { f in
+            try await f.register()
+            let events = try await f.allEvents()
+            try await f.store.markPublished(events.map(\.position))
+            try await f.store.deletePublishedEvents(before: Date().addingTimeInterval(3600))
+            do {
+                try await f.store.resetDirectory()
+                throw f.expect.fail("resetDirectory succeeded after the log was trimmed")
+            } catch let error as UserStoreError {
+                try f.expect.equal(error.code, .historyTrimmed, "the error code")
+            }
         },
     ]
 }

@@ -6,7 +6,7 @@ import UserPorts
 import UserPortsTesting
 
 /// An outbox that forwards to a correct inner store: the broken stores below break the repository only.
-protocol ForwardingOutbox: EventOutbox {
+protocol ForwardingOutbox: EventOutbox, UserDirectory {
     var inner: any UserStore { get }
 }
 
@@ -32,6 +32,13 @@ extension ForwardingOutbox {
         try await inner.acquireRelayLease(owner: owner, duration: duration)
     }
     func releaseRelayLease(owner: String) async throws { try await inner.releaseRelayLease(owner: owner) }
+    func searchDirectory(prefix: String, limit: Int) async throws -> [DirectoryEntry] {
+        try await inner.searchDirectory(prefix: prefix, limit: limit)
+    }
+    func directoryStatistics() async throws -> DirectoryStatistics { try await inner.directoryStatistics() }
+    func directoryPosition() async throws -> EventPosition? { try await inner.directoryPosition() }
+    func applyToDirectory(_ events: [OutboxEvent]) async throws { try await inner.applyToDirectory(events) }
+    func resetDirectory() async throws { try await inner.resetDirectory() }
 }
 
 /// A store that ignores versions: the kind of bug the contract suite exists to catch.

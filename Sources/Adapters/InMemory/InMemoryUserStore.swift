@@ -9,7 +9,7 @@ public import UserPorts
 /// events are one atomic step, as a database transaction would make them. Users are kept in a dictionary
 /// with a case-insensitive e-mail index and an id-ordered index for keyset paging; the event log is kept
 /// whole, published or not.
-public actor InMemoryUserStore: UserRepository, EventOutbox {
+public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     /// Raised after every commit that appended events.
     public nonisolated let commitSignal = CommitSignal()
 
@@ -21,6 +21,11 @@ public actor InMemoryUserStore: UserRepository, EventOutbox {
     private var log: [LogEntry] = []
     /// Every event before this index is published or deleted.
     private var firstUnpublished = 0
+    /// The directory read model and its checkpoint.
+    private var directory: [UserID: DirectoryEntry] = [:]
+    private var directoryCheckpoint: EventPosition?
+    /// Whether retention deleted events (then the directory can't be rebuilt).
+    private var historyTrimmed = false
     /// The relay lease: who holds it, until when.
     private var lease: (owner: String, expires: ContinuousClock.Instant)?
 
@@ -217,6 +222,7 @@ public actor InMemoryUserStore: UserRepository, EventOutbox {
             log[index].deleted = true
             count += 1
         }
+        if count > 0 { historyTrimmed = true }
         return count
     }
 
@@ -231,6 +237,53 @@ public actor InMemoryUserStore: UserRepository, EventOutbox {
     /// Gives the lease up when `owner` holds it.
     public func releaseRelayLease(owner: String) {
         if lease?.owner == owner { lease = nil }
+    }
+
+    // MARK: UserDirectory
+
+    /// Entries whose e-mail or display name starts with `prefix`, ignoring case.
+    public func searchDirectory(prefix: String, limit: Int) -> [DirectoryEntry] {
+        let low = prefix.lowercased()
+        let matches = directory.values.filter {
+            $0.email.lowercased().hasPrefix(low) || $0.displayName.lowercased().hasPrefix(low)
+        }
+        let sorted = matches.sorted { a, b in
+            let (left, right) = (a.displayName.lowercased(), b.displayName.lowercased())
+            // Byte order, as the SQL stores sort.
+            if left != right { return Array(left.utf8).lexicographicallyPrecedes(Array(right.utf8)) }
+            return a.id < b.id
+        }
+        return Array(sorted.prefix(max(0, limit)))
+    }
+
+    /// Counts by status.
+    public func directoryStatistics() -> DirectoryStatistics {
+        let active = directory.values.count { $0.status == .active }
+        return DirectoryStatistics(active: active, deactivated: directory.count - active)
+    }
+
+    /// The directory's checkpoint.
+    public func directoryPosition() -> EventPosition? {
+        directoryCheckpoint
+    }
+
+    /// Applies events and moves the checkpoint, atomically; events at or below it are skipped.
+    public func applyToDirectory(_ events: [OutboxEvent]) {
+        for entry in events where entry.position > (directoryCheckpoint ?? EventPosition(rawValue: 0)) {
+            let id = entry.envelope.userID
+            directory[id] = DirectoryEntry.applying(entry.envelope, to: directory[id])
+            directoryCheckpoint = entry.position
+        }
+    }
+
+    /// Empties the directory and its checkpoint, unless retention trimmed the log.
+    public func resetDirectory() throws {
+        if historyTrimmed {
+            throw UserStoreError(
+                .historyTrimmed, "The event log was trimmed by retention; the directory can't be rebuilt from it.")
+        }
+        directory = [:]
+        directoryCheckpoint = nil
     }
 
     // MARK: Helpers

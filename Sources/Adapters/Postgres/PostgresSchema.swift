@@ -79,6 +79,7 @@ enum PostgresSchema {
                 name text PRIMARY KEY,
                 position bigint NOT NULL
             );
+            INSERT INTO projection_checkpoints (name, position) VALUES ('directory', 0);
 
             -- The highest position below which no event can still commit: writers append events under a shared
             -- advisory lock; this takes it exclusively (waiting out every writer in flight) and reads the

@@ -77,6 +77,7 @@ enum SQLiteSchema {
                 name TEXT PRIMARY KEY NOT NULL,
                 position INTEGER NOT NULL
             ) STRICT;
+            INSERT INTO projection_checkpoints (name, position) VALUES ('directory', 0);
             """
         ),
     ]
