@@ -47,7 +47,7 @@ let package = Package(
         // The contract suite every store adapter runs, and recording fakes.
         .target(
             name: "UserPortsTesting",
-            dependencies: ["UserDomain", "UserPorts"],
+            dependencies: ["UserDomain", "UserPorts", .product(name: "Logging", package: "swift-log")],
             path: "Sources/PortsTesting"
         ),
         // Actor-based adapters: for tests and for embedding without a database.

@@ -23,7 +23,7 @@ fi
 
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"$users" serve --store "sqlite:$work/users.sqlite" --port "$port" >"$work/serve.log" 2>&1 &
+USERS_DIRECTORY_CONSISTENCY_TIMEOUT_MS=200 "$users" serve --store "sqlite:$work/users.sqlite" --port "$port" >"$work/serve.log" 2>&1 &
 server=$!
 stop() {
     kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null || true

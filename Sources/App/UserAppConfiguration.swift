@@ -20,6 +20,9 @@ import UserPostgres
 /// | `users.http.maxBodySize` (`USERS_HTTP_MAX_BODY_SIZE`) | `65536` | bytes; 413 above |
 /// | `users.http.requireIfMatch` (`USERS_HTTP_REQUIRE_IF_MATCH`) | `false` | 428 for PATCH/DELETE without If-Match |
 /// | `users.relay.batchSize` (`USERS_RELAY_BATCH_SIZE`) | `100` | events per relay batch |
+/// | `users.relay.maxAttempts` (`USERS_RELAY_MAX_ATTEMPTS`) | `10` | failed attempts before an event is parked as dead |
+/// | `users.events.retentionDays` (`USERS_EVENTS_RETENTION_DAYS`) | none | delete published events older than this; kept forever by default |
+/// | `users.directory.consistencyTimeoutMs` (`USERS_DIRECTORY_CONSISTENCY_TIMEOUT_MS`) | `5000` | how long a directory read waits for its consistency token |
 /// | `users.postgres.maxConnections` (`USERS_POSTGRES_MAX_CONNECTIONS`) | `10` | pool size |
 /// | `users.sqlite.synchronous` (`USERS_SQLITE_SYNCHRONOUS`) | `normal` | `normal` or `full` |
 /// | `users.apiTokens` (`USERS_API_TOKENS`) | none | comma-separated bearer tokens; never a flag |
@@ -41,6 +44,11 @@ public struct UserAppConfiguration: Sendable {
     public var postgresMaximumConnections: Int
     /// SQLite commit durability.
     public var sqliteSynchronousFull: Bool
+    /// How long published events are kept; `nil` keeps them forever (the default; a directory rebuild needs
+    /// the whole log).
+    public var eventRetention: Duration?
+    /// How long a directory query waits for the read model to reach its consistency token.
+    public var directoryConsistencyTimeout: Duration
     /// The bearer tokens the API accepts (empty: no authentication, loopback only). From
     /// `USERS_API_TOKENS` (comma-separated) or a file named by `users.apiTokensFile` (one a line) — never
     /// from a command-line flag, which `ps` would show.
@@ -59,7 +67,13 @@ public struct UserAppConfiguration: Sendable {
         http = .init(
             maximumBodySize: try Self.int(reader, "users.http.maxBodySize", default: 64 * 1024, in: 1...(1 << 30)),
             requiresIfMatch: try Self.bool(reader, "users.http.requireIfMatch", default: false))
-        relay = .init(batchSize: try Self.int(reader, "users.relay.batchSize", default: 100, in: 1...10_000))
+        relay = .init(
+            batchSize: try Self.int(reader, "users.relay.batchSize", default: 100, in: 1...10_000),
+            maximumAttempts: try Self.int(reader, "users.relay.maxAttempts", default: 10, in: 1...1000))
+        let retentionDays = try Self.int(reader, "users.events.retentionDays", default: 0, in: 0...36_500)
+        eventRetention = retentionDays == 0 ? nil : .seconds(retentionDays * 86_400)
+        directoryConsistencyTimeout = .milliseconds(
+            try Self.int(reader, "users.directory.consistencyTimeoutMs", default: 5000, in: 0...60_000))
         postgresMaximumConnections = try Self.int(reader, "users.postgres.maxConnections", default: 10, in: 1...1000)
         let synchronous = reader.string(forKey: "users.sqlite.synchronous", default: "normal").lowercased()
         guard synchronous == "normal" || synchronous == "full" else {

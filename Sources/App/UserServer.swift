@@ -29,7 +29,8 @@ public enum UserServer {
         if let metrics { exposition = { metrics.emitToBuffer() } }
         let api = UserAPI(
             service: system.users, configuration: configuration.http,
-            readiness: { _ = try await system.store.page(after: nil, limit: 1) }, metrics: exposition)
+            readiness: { _ = try await system.store.page(after: nil, limit: 1) }, metrics: exposition,
+            directory: system.directory)
         return Application(
             router: api.makeRouter(tokens: configuration.apiTokens),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "users"),
@@ -56,7 +57,8 @@ public enum UserServer {
         let registry = prometheus
         let system = try await UserSystem.open(configuration, logger: logger)
         let app = application(system: system, configuration: configuration, logger: logger, metrics: registry)
-        // Services shut down in reverse order: the server first (no new requests), then the relay.
+        // Services shut down in reverse order: the server first (no new requests), then the relay and the
+        // projection.
         let group = ServiceGroup(
             configuration: .init(
                 services: system.services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }

@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 public import ServiceLifecycle
 public import UserInMemory
@@ -24,21 +25,33 @@ public final class UserSystem: Sendable {
     public let store: AnyUserStore
     /// The in-process event bus, when the publisher is `memory`.
     public let bus: InMemoryEventBus?
-    /// The services to run (the outbox relay, unless the publisher is `none`).
+    /// The services to run: the directory projection, the outbox relay (unless the publisher is `none`) and
+    /// the event log's retention (when configured).
     public let services: [any Service]
     /// The outbox relay, when one runs.
     public let relay: OutboxRelay<AnyUserStore, AnyPublisher>?
+    /// The projection that keeps the directory read model.
+    public let projection: DirectoryProjection<AnyUserStore>
+    /// The directory queries (the read side), consistent with a write when given its token.
+    public let directory: DirectoryQueries<AnyUserStore>
     private let closeStore: @Sendable () async -> Void
 
     private init(
         users: UserService<AnyUserStore>, store: AnyUserStore, bus: InMemoryEventBus?,
-        relay: OutboxRelay<AnyUserStore, AnyPublisher>?, closeStore: @escaping @Sendable () async -> Void
+        relay: OutboxRelay<AnyUserStore, AnyPublisher>?, projection: DirectoryProjection<AnyUserStore>,
+        directory: DirectoryQueries<AnyUserStore>, retention: EventRetention?,
+        closeStore: @escaping @Sendable () async -> Void
     ) {
         self.users = users
         self.store = store
         self.bus = bus
         self.relay = relay
-        self.services = relay.map { [$0] } ?? []
+        self.projection = projection
+        self.directory = directory
+        var services: [any Service] = [projection]
+        if let relay { services.append(relay) }
+        if let retention { services.append(retention) }
+        self.services = services
         self.closeStore = closeStore
     }
 
@@ -68,7 +81,13 @@ public final class UserSystem: Sendable {
         let relay = publisher.map {
             OutboxRelay(outbox: store, publisher: $0, configuration: configuration.relay, logger: logger)
         }
-        return UserSystem(users: users, store: store, bus: bus, relay: relay, closeStore: close)
+        let projection = DirectoryProjection(store: store, logger: logger)
+        let directory = DirectoryQueries(
+            store: store, progress: projection.progress, timeout: configuration.directoryConsistencyTimeout)
+        let retention = configuration.eventRetention.map { EventRetention(store: store, keep: $0, logger: logger) }
+        return UserSystem(
+            users: users, store: store, bus: bus, relay: relay, projection: projection, directory: directory,
+            retention: retention, closeStore: close)
     }
 
     /// Closes the store (and ends the bus's subscriptions). Stop the services first.
@@ -91,6 +110,26 @@ public final class UserSystem: Sendable {
             let store = try await PostgresUserStore.open(
                 .init(url: url, maximumConnections: configuration.postgresMaximumConnections), logger: logger)
             return (AnyUserStore(store), { await store.close() })
+        }
+    }
+}
+
+/// Deletes published events older than the retention period, once an hour (and at start).
+struct EventRetention: Service {
+    let store: AnyUserStore
+    let keep: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let seconds = Double(keep.components.seconds)
+                let deleted = try await store.deletePublishedEvents(before: Date().addingTimeInterval(-seconds))
+                if deleted > 0 { logger.info("event log trimmed", metadata: ["events.deleted": "\(deleted)"]) }
+            } catch {
+                logger.warning("trimming the event log failed", metadata: ["error": "\(error)"])
+            }
+            _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
         }
     }
 }

@@ -29,7 +29,7 @@ struct Users: AsyncParsableCommand {
         abstract: "A user service: register, find and change users, with domain events.",
         subcommands: [
             Serve.self, Migrate.self, Register.self, Get.self, Find.self, List.self, Rename.self, ChangeEmail.self,
-            Deactivate.self, Reactivate.self, Delete.self, Import.self, Export.self,
+            Deactivate.self, Reactivate.self, Delete.self, Import.self, Export.self, Events.self, Projections.self,
         ])
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import UserDomain
 public import UserPorts
 
@@ -733,6 +734,7 @@ extension UserStoreContract {
             try await f.rename(ada, "Ada Two")
             try await f.register(email: "bob@example.com")
             let all = try await f.allEvents()
+            try f.expect.equal(all.count, 3, "events in the outbox")
             try await f.store.markFailed(all[0].position, reason: "rejected", retryAt: nil)
             try f.expect.equal(try await f.store.deadEvents(limit: 10).map(\.position), [all[0].position], "dead")
             try f.expect.equal(
@@ -752,6 +754,7 @@ extension UserStoreContract {
             try await f.register()
             try await f.register()
             let all = try await f.allEvents()
+            try f.expect.equal(all.count, 2, "events in the outbox")
             for event in all { try await f.store.markFailed(event.position, reason: "no", retryAt: nil) }
             try f.expect.equal(try await f.store.retryDeadEvents([all[1].position]), 1, "revived")
             try f.expect.equal(try await f.store.deadEvents(limit: 10).map(\.position), [all[0].position], "still dead")
@@ -760,6 +763,7 @@ extension UserStoreContract {
         check("recording a failure of a published or unknown event changes nothing") { f in
             try await f.register()
             let all = try await f.allEvents()
+            try f.expect.equal(all.count, 1, "events in the outbox")
             try await f.store.markPublished([all[0].position])
             try await f.store.markFailed(all[0].position, reason: "late", retryAt: nil)
             try await f.store.markFailed(EventPosition(rawValue: 999_999), reason: "unknown", retryAt: nil)
@@ -771,6 +775,7 @@ extension UserStoreContract {
         check("the history keeps published events in order; retention deletes only old published ones") { f in
             for _ in 0..<4 { try await f.register() }
             let all = try await f.allEvents()
+            try f.expect.equal(all.count, 4, "events in the outbox")
             try await f.store.markPublished([all[0].position, all[1].position, all[2].position])
             try await f.store.markFailed(all[3].position, reason: "no", retryAt: nil)
             try f.expect.equal(
@@ -880,6 +885,7 @@ extension UserStoreContract {
         check("a rebuild is refused once retention trimmed the log") { f in
             try await f.register()
             let events = try await f.allEvents()
+            try f.expect.equal(events.count, 1, "events in the outbox")
             try await f.store.markPublished(events.map(\.position))
             try await f.store.deletePublishedEvents(before: Date().addingTimeInterval(3600))
             do {
@@ -889,5 +895,77 @@ extension UserStoreContract {
                 try f.expect.equal(error.code, .historyTrimmed, "the error code")
             }
         },
+        check("random command sequences: the projection equals the write model, and a rebuild equals both") { f in
+            for seed: UInt64 in [1, 2, 3] {
+                try await RandomCommands.run(seed: seed, commands: 150, store: f.store, expect: f.expect)
+            }
+        },
     ]
+}
+
+/// Random commands through the use cases, with the projection catching up at random moments: the property
+/// that the read model, once caught up, equals the write model, and that a rebuild gives the same.
+enum RandomCommands {
+    /// SplitMix64: a small, seeded, reproducible generator.
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static func run(seed: UInt64, commands: Int, store: any UserStore, expect: Expectations) async throws {
+        var random = Generator(state: seed)
+        let users = UserService(repository: AnyUserStore(store))
+        let projection = DirectoryProjection(
+            store: AnyUserStore(store), configuration: .init(batchSize: 7), logger: .init(label: "contract"))
+        var ids: [UserID] = []
+        let names = ["Ada", "ada", "Bob", "Émile", "Zoë", "名前", "O'Neil", "x"]
+        for step in 0..<commands {
+            let pick = Int.random(in: 0..<100, using: &random)
+            let email = "u\(Int.random(in: 0..<40, using: &random))@Example.com"
+            let name = names.randomElement(using: &random)! + " \(seed)-\(step)"
+            do {
+                if ids.isEmpty || pick < 30 {
+                    ids.append(try await users.register(email: email, displayName: name).id)
+                } else {
+                    let id = ids.randomElement(using: &random)!
+                    switch pick {
+                    case 30..<50: _ = try await users.rename(id, to: name)
+                    case 50..<65: _ = try await users.changeEmail(id, to: email)
+                    case 65..<75: _ = try await users.deactivate(id)
+                    case 75..<85: _ = try await users.reactivate(id)
+                    case 85..<92: _ = try await users.update(id, displayName: name, email: email)
+                    default:
+                        try await users.delete(id)
+                        ids.removeAll { $0 == id }
+                    }
+                }
+            } catch is UserError {
+                // A taken e-mail or a deactivated user: refused, as it should be; nothing was written.
+            }
+            if Int.random(in: 0..<10, using: &random) == 0 { try await projection.catchUp() }
+        }
+        try await projection.catchUp()
+        var writeModel: [DirectoryEntry] = []
+        var cursor: PageCursor?
+        repeat {
+            let page = try await store.page(after: cursor, limit: 100)
+            writeModel += page.users.map(DirectoryEntry.init)
+            cursor = page.nextCursor
+        } while cursor != nil
+        let projected = try await store.searchDirectory(prefix: "", limit: 100_000).sorted { $0.id < $1.id }
+        try expect.equal(projected, writeModel, "seed \(seed): the caught-up directory vs the write model")
+        let active = writeModel.count { $0.status == .active }
+        try expect.equal(
+            try await store.directoryStatistics(),
+            DirectoryStatistics(active: active, deactivated: writeModel.count - active), "seed \(seed): statistics")
+        try await projection.rebuild()
+        let rebuilt = try await store.searchDirectory(prefix: "", limit: 100_000).sorted { $0.id < $1.id }
+        try expect.equal(rebuilt, writeModel, "seed \(seed): the rebuilt directory vs the write model")
+    }
 }

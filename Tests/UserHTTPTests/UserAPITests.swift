@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import Testing
 import UserDomain
@@ -31,6 +32,14 @@ struct UserAPITests {
         _ store: StoreKind, _ transport: Transport, configuration: UserAPI<AnyUserStore>.Configuration = .init(),
         _ body: @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
+        try await withClient(store, transport, configuration: configuration) { client, _ in try await body(client) }
+    }
+
+    /// A client, and the projection that keeps the directory (not running: the test calls `catchUp()`).
+    func withClient(
+        _ store: StoreKind, _ transport: Transport, configuration: UserAPI<AnyUserStore>.Configuration = .init(),
+        _ body: @Sendable (any TestClientProtocol, DirectoryProjection<AnyUserStore>) async throws -> Void
+    ) async throws {
         let repository: AnyUserStore
         var close: @Sendable () async -> Void = {}
         switch store {
@@ -55,10 +64,14 @@ struct UserAPITests {
                 try? await PostgresUserStore.execute(url: base, "DROP SCHEMA \(schema) CASCADE")
             }
         }
-        let api = UserAPI(service: UserService(repository: repository), configuration: configuration) {}
+        let projection = DirectoryProjection(
+            store: repository, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let api = UserAPI(
+            service: UserService(repository: repository), configuration: configuration, readiness: {},
+            directory: DirectoryQueries(store: repository, progress: projection.progress, timeout: .milliseconds(300)))
         let app = Application(router: api.makeRouter())
         do {
-            try await app.test(transport == .router ? .router : .live) { client in try await body(client) }
+            try await app.test(transport == .router ? .router : .live) { client in try await body(client, projection) }
         } catch {
             await close()
             throw error
@@ -87,6 +100,57 @@ struct UserAPITests {
         ) { response in
             #expect(response.status == .created)
             return try object(response)
+        }
+    }
+
+    @Test(
+        "writes return a Consistency-Token; a directory read with it waits for the projection (503 if late)",
+        arguments: cases)
+    func directoryReadYourWrites(_ store: StoreKind, _ transport: Transport) async throws {
+        try await withClient(store, transport) { client, projection in
+            let token = try await client.execute(
+                uri: "/users", method: .post, headers: Self.json,
+                body: ByteBuffer(string: #"{"email":"Ada@Example.com","displayName":"Ada Lovelace"}"#)
+            ) { response -> String in
+                #expect(response.status == .created)
+                return try #require(response.headers[.consistencyToken])
+            }
+            try await client.execute(
+                uri: "/directory/users?prefix=ada", method: .get, headers: [.consistencyToken: token]
+            ) {
+                response in
+                #expect(response.status == .serviceUnavailable, "the projection has not run: never a stale answer")
+                #expect(response.headers[.retryAfter] == "1")
+                #expect(Self.field(response, "type") as? String == Problem.typeBase + "directory-behind")
+            }
+            try await client.execute(uri: "/directory/users?prefix=ada", method: .get) { response in
+                #expect(response.status == .ok, "without a token the directory answers at once")
+                #expect((Self.field(response, "items") as? [Any])?.isEmpty == true)
+            }
+            try await projection.catchUp()
+            try await client.execute(
+                uri: "/directory/users?prefix=ADA", method: .get, headers: [.consistencyToken: token]
+            ) {
+                response in
+                #expect(response.status == .ok)
+                let items = try #require(Self.field(response, "items") as? [[String: Any]])
+                #expect(items.map { $0["displayName"] as? String } == ["Ada Lovelace"])
+                #expect(items.first?["email"] as? String == "Ada@Example.com")
+            }
+            try await client.execute(uri: "/directory/stats", method: .get, headers: [.consistencyToken: token]) {
+                response in
+                #expect(response.status == .ok)
+                #expect(Self.field(response, "active") as? Int == 1)
+                #expect(Self.field(response, "total") as? Int == 1)
+            }
+            for bad in ["abc", "0", "-3"] {
+                try await client.execute(uri: "/directory/stats", method: .get, headers: [.consistencyToken: bad]) {
+                    #expect($0.status == .badRequest)
+                }
+            }
+            try await client.execute(uri: "/directory/users?limit=101", method: .get) {
+                #expect($0.status == .badRequest)
+            }
         }
     }
 

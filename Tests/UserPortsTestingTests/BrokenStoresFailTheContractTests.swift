@@ -104,6 +104,26 @@ actor EventDroppingStore: UserRepository, ForwardingOutbox {
     }
 }
 
+/// A store whose projection loses e-mail changes: the read model drifts from the write model.
+actor EmailChangeLosingStore: UserRepository, ForwardingOutbox {
+    let inner: any UserStore = InMemoryUserStore()
+
+    func user(id: UserID) async throws -> User? { try await inner.user(id: id) }
+    func user(email: EmailAddress) async throws -> User? { try await inner.user(email: email) }
+    func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
+        try await inner.page(after: cursor, limit: limit)
+    }
+    func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        try await inner.save(user, expectedVersion: expectedVersion, events: events)
+    }
+    func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        try await inner.delete(id: id, expectedVersion: expectedVersion, events: events)
+    }
+    func applyToDirectory(_ events: [OutboxEvent]) async throws {
+        try await inner.applyToDirectory(events.filter { $0.envelope.type != "user.emailChanged" })
+    }
+}
+
 @Suite("The contract suite fails broken stores")
 struct BrokenStoresFailTheContractTests {
     func failedChecks(_ provider: @escaping UserStoreContract.StoreProvider) async -> Set<String> {
@@ -139,6 +159,16 @@ struct BrokenStoresFailTheContractTests {
         #expect(failed.contains("a save commits its events with the change"))
         #expect(failed.contains("every event type survives the round trip"))
         #expect(failed.contains("a delete commits its event"))
+    }
+
+    @Test("a store whose projection loses e-mail changes fails the directory checks, the random ones included")
+    func emailChangeLosing() async {
+        let failed = await failedChecks { body in try await body(EmailChangeLosingStore()) }
+        #expect(failed.contains("the projected directory equals the write model after every kind of change"))
+        #expect(
+            failed.contains(
+                "random command sequences: the projection equals the write model, and a rebuild equals both"))
+        #expect(!failed.contains("a saved user is found by id with every field intact"))
     }
 
     @Test("the correct in-memory store passes every check")

@@ -8,6 +8,8 @@ struct MethodNotAllowedMiddleware: RouterMiddleware {
 
     /// Whether `/metrics` is served.
     let servesMetrics: Bool
+    /// Whether `/directory/…` is served.
+    let servesDirectory: Bool
 
     func handle(
         _ request: Request, context: UserRequestContext, next: (Request, UserRequestContext) async throws -> Response
@@ -34,6 +36,8 @@ struct MethodNotAllowedMiddleware: RouterMiddleware {
         case 1 where parts[0] == "metrics" && servesMetrics: return [.get]
         case 2 where parts[0] == "users": return [.get, .patch, .delete]
         case 2 where parts[0] == "health" && (parts[1] == "live" || parts[1] == "ready"): return [.get]
+        case 2 where parts[0] == "directory" && (parts[1] == "users" || parts[1] == "stats") && servesDirectory:
+            return [.get]
         case 3 where parts[0] == "users" && (parts[2] == "deactivate" || parts[2] == "reactivate"): return [.post]
         default: return nil
         }

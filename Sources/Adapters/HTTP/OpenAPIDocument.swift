@@ -45,6 +45,8 @@ public enum OpenAPIDocument {
                       schema: {type: string}
                     ETag:
                       $ref: '#/components/headers/ETag'
+                    Consistency-Token:
+                      $ref: '#/components/headers/ConsistencyToken'
                     X-Request-ID:
                       $ref: '#/components/headers/XRequestID'
                   content:
@@ -152,6 +154,8 @@ public enum OpenAPIDocument {
                 '204':
                   description: Deleted.
                   headers:
+                    Consistency-Token:
+                      $ref: '#/components/headers/ConsistencyToken'
                     X-Request-ID:
                       $ref: '#/components/headers/XRequestID'
                 '400': {$ref: '#/components/responses/BadRequest'}
@@ -192,6 +196,57 @@ public enum OpenAPIDocument {
                 '404': {$ref: '#/components/responses/NotFound'}
                 '409': {$ref: '#/components/responses/Conflict'}
                 '412': {$ref: '#/components/responses/PreconditionFailed'}
+                '503': {$ref: '#/components/responses/Unavailable'}
+          /directory/users:
+            get:
+              operationId: searchDirectory
+              summary: Search the user directory (the read model) by e-mail or display-name prefix, ignoring case.
+              description: >-
+                Eventually consistent with the write model; send the Consistency-Token of a write to wait until
+                the directory includes it (503 with Retry-After when it does not in time).
+              parameters:
+                - name: prefix
+                  in: query
+                  schema: {type: string}
+                - name: limit
+                  in: query
+                  schema: {type: integer, minimum: 1, maximum: 100, default: 20}
+                - $ref: '#/components/parameters/ConsistencyToken'
+              responses:
+                '200':
+                  description: Matching users, by display name then id.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [items]
+                        properties:
+                          items:
+                            type: array
+                            items: {$ref: '#/components/schemas/User'}
+                '400': {$ref: '#/components/responses/BadRequest'}
+                '401': {$ref: '#/components/responses/Unauthorized'}
+                '503': {$ref: '#/components/responses/Unavailable'}
+          /directory/stats:
+            get:
+              operationId: directoryStatistics
+              summary: Counts of the user directory by status.
+              parameters:
+                - $ref: '#/components/parameters/ConsistencyToken'
+              responses:
+                '200':
+                  description: The counts.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [active, deactivated, total]
+                        properties:
+                          active: {type: integer, minimum: 0}
+                          deactivated: {type: integer, minimum: 0}
+                          total: {type: integer, minimum: 0}
+                '400': {$ref: '#/components/responses/BadRequest'}
+                '401': {$ref: '#/components/responses/Unauthorized'}
                 '503': {$ref: '#/components/responses/Unavailable'}
           /health/live:
             get:
@@ -249,6 +304,11 @@ public enum OpenAPIDocument {
                 The ETag last read ("3"), or *; the change is refused with 412 when the user has moved on. Required
                 (428 without it) when the server is configured to require it.
               schema: {type: string, pattern: '^(\*|(W/)?"[0-9]{1,18}")$'}
+            ConsistencyToken:
+              name: Consistency-Token
+              in: header
+              description: The Consistency-Token of a write; the read waits until the directory includes it.
+              schema: {type: string, pattern: '^[1-9][0-9]{0,17}$'}
             IdempotencyKey:
               name: Idempotency-Key
               in: header
@@ -266,6 +326,11 @@ public enum OpenAPIDocument {
             RetryAfter:
               description: Seconds to wait before retrying.
               schema: {type: string}
+            ConsistencyToken:
+              description: >-
+                On a write that changed something: the position of its last event. Send it back on a directory
+                read to read this write there.
+              schema: {type: string, pattern: '^[0-9]+$'}
           schemas:
             User:
               type: object
@@ -337,6 +402,8 @@ public enum OpenAPIDocument {
               headers:
                 ETag:
                   $ref: '#/components/headers/ETag'
+                Consistency-Token:
+                  $ref: '#/components/headers/ConsistencyToken'
                 X-Request-ID:
                   $ref: '#/components/headers/XRequestID'
               content:
@@ -405,7 +472,9 @@ public enum OpenAPIDocument {
                 application/problem+json:
                   schema: {$ref: '#/components/schemas/Problem'}
             Unavailable:
-              description: The store can't be reached right now.
+              description: >-
+                The store can't be reached right now, or the directory has not caught up with the Consistency-Token
+                in time.
               headers:
                 Retry-After:
                   $ref: '#/components/headers/RetryAfter'

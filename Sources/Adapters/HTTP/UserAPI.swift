@@ -11,7 +11,10 @@ public import UserPorts
 /// `POST /users`, `GET /users/{id}`, `GET /users?email=…`, `GET /users?limit=&cursor=`, `PATCH /users/{id}`
 /// (honouring `If-Match`), `POST /users/{id}/deactivate`, `POST /users/{id}/reactivate`,
 /// `DELETE /users/{id}`; plus `GET /health/live`, `GET /health/ready`, `GET /metrics` (when given an
-/// exposition) and `GET /openapi.yaml` (the OpenAPI 3.1 document of this API). Every error is an RFC 9457
+/// exposition), `GET /openapi.yaml` (the OpenAPI 3.1 document of this API), and the directory queries on the
+/// read model, `GET /directory/users?prefix=` and `GET /directory/stats` (when given ``DirectoryQueries``).
+/// Writes answer with a `Consistency-Token` header; a directory read that sends it back waits until the read
+/// model has caught up with that write (503 with `Retry-After` when it does not in time). Every error is an RFC 9457
 /// problem (see ``Problem``); every response carries `X-Request-ID`.
 public struct UserAPI<Repository: UserRepository>: Sendable {
     /// Limits and rules of the API.
@@ -41,6 +44,7 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     private let configuration: Configuration
     private let readiness: @Sendable () async throws -> Void
     private let metrics: (@Sendable () -> [UInt8])?
+    private let directory: DirectoryQueries<AnyUserStore>?
     private let idempotency = IdempotencyCache()
 
     /// Creates the API over the use cases.
@@ -49,15 +53,19 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     ///   - readiness: what `GET /health/ready` checks; it throws when the service is not ready.
     ///   - metrics: the Prometheus text exposition that `GET /metrics` serves (for instance a
     ///     `PrometheusCollectorRegistry`'s `emitToBuffer`); without it there is no `/metrics` route.
+    ///   - directory: the directory queries that `GET /directory/users` and `GET /directory/stats` answer
+    ///     from the read model; without them there are no `/directory` routes.
     public init(
         service: UserService<Repository>, configuration: Configuration = .init(),
         readiness: @escaping @Sendable () async throws -> Void,
-        metrics: (@Sendable () -> [UInt8])? = nil
+        metrics: (@Sendable () -> [UInt8])? = nil,
+        directory: DirectoryQueries<AnyUserStore>? = nil
     ) {
         self.service = service
         self.configuration = configuration
         self.readiness = readiness
         self.metrics = metrics
+        self.directory = directory
     }
 
     /// A router with every route and the request-id, metrics and problem middleware; with `tokens`, every
@@ -70,7 +78,8 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         let router = Router(context: UserRequestContext.self)
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: RequestIDMiddleware())
-        router.add(middleware: MethodNotAllowedMiddleware(servesMetrics: metrics != nil))
+        router.add(
+            middleware: MethodNotAllowedMiddleware(servesMetrics: metrics != nil, servesDirectory: directory != nil))
         if !tokens.isEmpty { router.add(middleware: BearerAuthenticationMiddleware(tokens: tokens)) }
         addRoutes(to: router)
         return router
@@ -111,23 +120,78 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         users.patch(":id") { request, context in try await update(request, context) }
         users.post(":id/deactivate") { request, context in
             let (id, expected) = (try Self.userID(context), try ifMatch(request))
-            let user = try await Self.preconditioned(expected) {
-                try await service.deactivate(id, expectedVersion: expected)
+            let (user, token) = try await service.withConsistencyToken { service in
+                try await Self.preconditioned(expected) { try await service.deactivate(id, expectedVersion: expected) }
             }
-            return try Self.userResponse(user, status: .ok)
+            return try Self.userResponse(user, status: .ok, token: token)
         }
         users.post(":id/reactivate") { request, context in
             let (id, expected) = (try Self.userID(context), try ifMatch(request))
-            let user = try await Self.preconditioned(expected) {
-                try await service.reactivate(id, expectedVersion: expected)
+            let (user, token) = try await service.withConsistencyToken { service in
+                try await Self.preconditioned(expected) { try await service.reactivate(id, expectedVersion: expected) }
             }
-            return try Self.userResponse(user, status: .ok)
+            return try Self.userResponse(user, status: .ok, token: token)
         }
         users.delete(":id") { request, context in
             let id = try Self.userID(context)
             let expected = try ifMatch(request, required: configuration.requiresIfMatch)
-            try await Self.preconditioned(expected) { try await service.delete(id, expectedVersion: expected) }
-            return Response(status: .noContent)
+            let (_, token) = try await service.withConsistencyToken { service in
+                try await Self.preconditioned(expected) { try await service.delete(id, expectedVersion: expected) }
+            }
+            var response = Response(status: .noContent)
+            if let token { response.headers[.consistencyToken] = token.description }
+            return response
+        }
+        if let directory {
+            router.get("directory/users") { request, _ in
+                let query = request.uri.queryParameters
+                var limit = 20
+                if let text = query["limit"] {
+                    guard let value = Int(text), (1...DirectoryQueries<AnyUserStore>.maximumLimit).contains(value)
+                    else {
+                        throw Problem.badRequest(
+                            "invalid-limit", "limit must be a whole number from 1 to 100.", field: "limit")
+                    }
+                    limit = value
+                }
+                let entries = try await Self.directoryRead {
+                    try await directory.search(
+                        prefix: query["prefix"].map(String.init) ?? "", limit: limit,
+                        consistentWith: try Self.consistencyToken(request))
+                }
+                return try Self.json(DirectoryPage(items: entries.map(DirectoryEntryRepresentation.init)))
+            }
+            router.get("directory/stats") { request, _ in
+                let statistics = try await Self.directoryRead {
+                    try await directory.statistics(consistentWith: try Self.consistencyToken(request))
+                }
+                return try Self.json(
+                    DirectoryStatisticsRepresentation(
+                        active: statistics.active, deactivated: statistics.deactivated, total: statistics.total))
+            }
+        }
+    }
+
+    /// The `Consistency-Token` a directory read asks for, if any.
+    ///
+    /// - Throws: 400 when it is not a token this API gave.
+    private static func consistencyToken(_ request: Request) throws -> EventPosition? {
+        guard let text = request.headers[.consistencyToken] else { return nil }
+        guard let value = Int64(text.trimmingCharacters(in: .whitespaces)), value > 0 else {
+            throw Problem.badRequest(
+                "invalid-consistency-token", "Consistency-Token must be a token a write of this API returned.")
+        }
+        return EventPosition(rawValue: value)
+    }
+
+    /// Runs a directory read; a consistency token not reached in time is 503 with `Retry-After`.
+    private static func directoryRead<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as DirectoryNotCaughtUp {
+            throw Problem(
+                .serviceUnavailable, code: "directory-behind", title: "The directory has not caught up yet.",
+                detail: error.description, headers: [.retryAfter: "1"])
         }
     }
 
@@ -175,11 +239,14 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
 
     private func registerResponse(_ buffer: ByteBuffer) async throws -> (response: Response, body: ByteBuffer) {
         let body = try Self.parse(RegistrationRequest.self, buffer)
-        let user = try await service.register(email: body.email, displayName: body.displayName)
+        let (user, token) = try await service.withConsistencyToken { service in
+            try await service.register(email: body.email, displayName: body.displayName)
+        }
         let bytes = ByteBuffer(bytes: try JSONEncoder.sorted.encode(UserRepresentation(user)))
-        let headers: HTTPFields = [
+        var headers: HTTPFields = [
             .contentType: "application/json", .eTag: "\"\(user.version)\"", .location: "/users/\(user.id)",
         ]
+        if let token { headers[.consistencyToken] = token.description }
         return (Response(status: .created, headers: headers, body: .init(byteBuffer: bytes)), bytes)
     }
 
@@ -187,10 +254,13 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         let id = try Self.userID(context)
         let expected = try ifMatch(request, required: configuration.requiresIfMatch)
         let body = try await decode(UpdateRequest.self, request)
-        let user = try await Self.preconditioned(expected) {
-            try await service.update(id, displayName: body.displayName, email: body.email, expectedVersion: expected)
+        let (user, token) = try await service.withConsistencyToken { service in
+            try await Self.preconditioned(expected) {
+                try await service.update(
+                    id, displayName: body.displayName, email: body.email, expectedVersion: expected)
+            }
         }
-        return try Self.userResponse(user, status: .ok)
+        return try Self.userResponse(user, status: .ok, token: token)
     }
 
     private func list(_ request: Request, _ context: UserRequestContext) async throws -> Response {
@@ -299,9 +369,12 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         return id
     }
 
-    static func userResponse(_ user: User, status: HTTPResponse.Status) throws -> Response {
+    static func userResponse(_ user: User, status: HTTPResponse.Status, token: EventPosition? = nil) throws
+        -> Response
+    {
         var response = try json(UserRepresentation(user), status: status)
         response.headers[.eTag] = "\"\(user.version)\""
+        if let token { response.headers[.consistencyToken] = token.description }
         return response
     }
 
