@@ -196,4 +196,57 @@ struct UsersBinaryTests {
         #expect(copyErrors.contains("imported 22 users, 0 already present, 0 rejected (22 records)"))
         #expect(try Self.run(["import", directory.appendingPathComponent("missing.csv").path] + other).0 == 66)
     }
+
+    @Test("events and projections commands; serve keeps the directory and honours Consistency-Token")
+    func eventsAndDirectory() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("users-events-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("users.sqlite").path
+        let store = ["--store", "sqlite:" + path]
+        #expect(try Self.run(["register", "--email", "ada@example.com", "--name", "Ada"] + store).0 == 0)
+        #expect(try Self.run(["register", "--email", "bob@example.com", "--name", "Bob"] + store).0 == 0)
+        let (_, status, _) = try Self.run(["events", "status", "--json"] + store)
+        let statusObject = try #require(try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any])
+        #expect(statusObject["pending"] as? Int == 2, "no relay ran: both events wait in the outbox")
+        #expect(statusObject["dead"] as? Int == 0)
+        let (tailed, tail, _) = try Self.run(["events", "tail", "--no-follow"] + store)
+        #expect(tailed == 0)
+        let lines = tail.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(lines.map { $0["position"] as? Int } == [1, 2])
+        #expect(
+            lines.compactMap { ($0["event"] as? [String: Any])?["type"] as? String } == [
+                "user.registered", "user.registered",
+            ])
+        #expect(
+            try Self.run(["events", "tail", "--no-follow", "--after", "1"] + store).1.split(separator: "\n").count == 1)
+        #expect(try Self.run(["events", "dead"] + store).1.isEmpty)
+        #expect(try Self.run(["events", "retry", "--all"] + store).1.contains("0 dead events"))
+        #expect(try Self.run(["events", "retry"] + store).0 == 64, "positions or --all")
+        let (rebuilt, rebuild, _) = try Self.run(["projections", "rebuild"] + store)
+        #expect(rebuilt == 0)
+        #expect(rebuild.contains("from 2 events: 2 active, 0 deactivated"))
+
+        let port = try Self.freePort()
+        let base = "http://127.0.0.1:\(port)"
+        let server = try Self.start(["serve", "--port", String(port)] + store)
+        try await Self.waitUntilLive(base)
+        var request = URLRequest(url: URL(string: base + "/users")!)
+        request.httpMethod = "POST"
+        request.httpBody = Data(#"{"email":"Carol@Example.com","displayName":"Carol"}"#.utf8)
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        let (_, response) = try await URLSession.shared.data(for: request)
+        let token = try #require((response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Consistency-Token"))
+        var search = URLRequest(url: URL(string: base + "/directory/users?prefix=carol")!)
+        search.setValue(token, forHTTPHeaderField: "Consistency-Token")
+        let (body, searched) = try await URLSession.shared.data(for: search)
+        #expect((searched as? HTTPURLResponse)?.statusCode == 200)
+        let items = (try JSONSerialization.jsonObject(with: body) as? [String: Any])?["items"] as? [[String: Any]]
+        #expect(items?.map { $0["email"] as? String } == ["Carol@Example.com"], "the projection in serve caught up")
+        let (_, stats) = try await Self.request("GET", base + "/directory/stats")
+        #expect((try JSONSerialization.jsonObject(with: stats) as? [String: Any])?["total"] as? Int == 3)
+        await Self.stop(server)
+        #expect(server.terminationStatus == 0)
+    }
 }

@@ -6,7 +6,7 @@ import Foundation
 /// Not Sendable: it belongs to its connection, which belongs to one worker thread.
 final class SQLiteStatement {
     let handle: OpaquePointer
-    private let database: OpaquePointer
+    let database: OpaquePointer
 
     init(database: OpaquePointer, sql: String) throws(SQLiteError) {
         var statement: OpaquePointer?

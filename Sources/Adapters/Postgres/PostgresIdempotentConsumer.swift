@@ -1,0 +1,144 @@
+import CLibPQ
+import Foundation
+public import Logging
+public import UserDomain
+public import UserPorts
+
+/// The statements an effect runs, inside the transaction that also records the event as processed. Valid
+/// only during the effect; it runs on a pooled connection's own queue, never on Swift's cooperative pool.
+public struct PostgresTransaction: ~Copyable {
+    let connection: PostgresConnection
+
+    /// Runs a statement with text parameters (`$1`, `$2`, …; cast them in SQL, as in `$1::uuid`).
+    ///
+    /// - Returns: the number of rows it changed.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [String?] = []) throws -> Int {
+        try connection.query(sql, parameters).affectedRows
+    }
+
+    /// Runs a query and returns its rows, each column as text (`nil` for NULL).
+    public func query(_ sql: String, _ parameters: [String?] = []) throws -> [[String?]] {
+        let result = try connection.query(sql, parameters)
+        let columns = Int(PQnfields(result.handle))
+        return (0..<result.rowCount).map { row in
+            (0..<columns).map { result.isNull(row, $0) ? nil : result.string(row, $0) }
+        }
+    }
+}
+
+/// An idempotent consumer over PostgreSQL: each event's effect runs in one transaction with the record that
+/// the event was processed, so a redelivered event (the relay delivers at least once) has no second effect,
+/// and a crash either keeps both or neither. Concurrent deliveries of one event to several instances of the
+/// consumer apply it once: the second waits on the first's ledger row and then finds it.
+///
+/// The ledger is a `processed_events` table in the database it is given (created when missing), next to
+/// the tables its effects write.
+public final class PostgresIdempotentConsumer: Sendable {
+    /// The consumer's name in the ledger: consumers sharing a database keep separate ledgers.
+    public let name: String
+    private let pool: PostgresPool
+    private let url: PostgresURL
+
+    private init(name: String, pool: PostgresPool, url: PostgresURL) {
+        self.name = name
+        self.pool = pool
+        self.url = url
+    }
+
+    /// Connects and creates the ledger table when missing.
+    ///
+    /// - Throws: `UserStoreError`, with the password redacted, when the database can't be used.
+    public static func open(
+        url: String, name: String, maximumConnections: Int = 4,
+        logger: Logger = Logger(label: "user-postgres.consumer", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) async throws -> PostgresIdempotentConsumer {
+        let url = try PostgresURL(url, connectTimeout: .seconds(5))
+        let pool = PostgresPool(
+            url: url,
+            settings: .init(
+                minimumConnections: 0, maximumConnections: max(1, maximumConnections), acquireTimeout: .seconds(5),
+                maximumIdleTime: .seconds(60)),
+            logger: logger)
+        let consumer = PostgresIdempotentConsumer(name: name, pool: pool, url: url)
+        do {
+            try await consumer.withConnection { connection in
+                _ = try connection.execute(
+                    """
+                    CREATE TABLE IF NOT EXISTS processed_events (
+                        consumer text NOT NULL,
+                        event_id uuid NOT NULL,
+                        processed_at timestamptz NOT NULL DEFAULT now(),
+                        PRIMARY KEY (consumer, event_id)
+                    )
+                    """)
+            }
+        } catch {
+            await pool.close()
+            throw error
+        }
+        return consumer
+    }
+
+    /// Applies `effect` and records the event in one transaction, unless this consumer processed the event
+    /// before. A throwing effect rolls both back: the event stays unprocessed and a redelivery runs it again.
+    ///
+    /// - Returns: `true` when the effect ran, `false` for a duplicate.
+    @discardableResult
+    public func handle(
+        _ event: UserEventEnvelope, _ effect: @escaping @Sendable (borrowing PostgresTransaction) throws -> Void
+    ) async throws -> Bool {
+        let name = name
+        return try await withConnection { connection in
+            try connection.execute("BEGIN")
+            do {
+                let inserted = try connection.query(
+                    """
+                    INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2::uuid)
+                    ON CONFLICT DO NOTHING
+                    """, [name, event.eventID.uuidString]
+                ).affectedRows
+                if inserted == 1 { try effect(PostgresTransaction(connection: connection)) }
+                try connection.execute("COMMIT")
+                return inserted == 1
+            } catch {
+                if PQtransactionStatus(connection.handle) != PQTRANS_IDLE { _ = try? connection.execute("ROLLBACK") }
+                throw error
+            }
+        }
+    }
+
+    /// Whether this consumer processed `event`.
+    public func hasProcessed(_ event: UserEventEnvelope) async throws -> Bool {
+        let name = name
+        return try await withConnection { connection in
+            try connection.query(
+                "SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2::uuid",
+                [name, event.eventID.uuidString]
+            ).rowCount == 1
+        }
+    }
+
+    /// Closes every connection.
+    public func close() async {
+        await pool.close()
+    }
+
+    private func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T)
+        async throws -> T
+    {
+        let worker = try await pool.acquire()
+        do {
+            let result = try await worker.perform(body)
+            await pool.release(worker)
+            return result
+        } catch let error as PostgresError {
+            await pool.release(worker)
+            if error.connectionLost { await pool.invalidateIdle() }
+            throw PostgresErrors.map(error, url: url, connecting: false)
+        } catch {
+            await pool.release(worker)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import UserDomain
+import UserPorts
+import UserSQLite
+
+@Suite("SQLiteIdempotentConsumer")
+struct SQLiteIdempotentConsumerTests {
+    static func event() throws -> UserEventEnvelope {
+        User.register(
+            id: UserID(UUID()), email: try EmailAddress("ada@example.com"), displayName: try DisplayName("Ada"),
+            at: Date()
+        ).events[0]
+    }
+
+    @Test("a redelivered event has no second effect; a failed effect leaves the event to be retried")
+    func idempotent() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("consumer-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("mailer.sqlite").path
+        let consumer = try await SQLiteIdempotentConsumer.open(path: path, name: "welcome-mail")
+        let event = try Self.event()
+        struct Refused: Error {}
+
+        _ = try await consumer.handle(event) { db in
+            try db.execute("CREATE TABLE IF NOT EXISTS mail (user_id TEXT NOT NULL)")
+        }
+        let second = try Self.event()
+        await #expect(throws: Refused.self) {
+            try await consumer.handle(second) { db in
+                try db.execute("INSERT INTO mail (user_id) VALUES (?1)", [.text(second.userID.description)])
+                throw Refused()
+            }
+        }
+        #expect(try await consumer.hasProcessed(second) == false, "a failed effect is rolled back with its record")
+        let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<10 {
+                group.addTask {
+                    try await consumer.handle(second) { db in
+                        try db.execute("INSERT INTO mail (user_id) VALUES (?1)", [.text(second.userID.description)])
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.filter { $0 }.count == 1, "ten deliveries, one effect")
+        #expect(try await consumer.handle(second) { _ in Issue.record("a duplicate ran its effect") } == false)
+        let rows = try await consumer.handle(try Self.event()) { db in
+            let rows = try db.query("SELECT count(*) FROM mail WHERE user_id = ?1", [.text(second.userID.description)])
+            #expect(rows == [[.integer(1)]])
+        }
+        #expect(rows)
+        await consumer.close()
+
+        // The ledger survives a reopen: a redelivery after a restart is still a duplicate.
+        let reopened = try await SQLiteIdempotentConsumer.open(path: path, name: "welcome-mail")
+        #expect(try await reopened.hasProcessed(second))
+        let other = try await SQLiteIdempotentConsumer.open(path: path, name: "another-consumer")
+        #expect(try await other.hasProcessed(second) == false, "ledgers are per consumer")
+        await reopened.close()
+        await other.close()
+    }
+}
