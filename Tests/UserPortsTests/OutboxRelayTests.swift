@@ -286,29 +286,6 @@ final class Counter: Sendable {
     func increment() { count.withLock { $0 += 1 } }
 }
 
-/// A publisher that records events and notices when two publish calls overlap (two relays at once).
-actor OverlapDetectingPublisher: MessagePublisher {
-    private(set) var events: [UserEventEnvelope] = []
-    private(set) var overlapped = false
-    private var inFlight = 0
-
-    func publish(_ event: UserEventEnvelope) async throws {
-        inFlight += 1
-        if inFlight > 1 { overlapped = true }
-        try? await Task.sleep(for: .microseconds(200))
-        events.append(event)
-        inFlight -= 1
-    }
-
-    func waitForEvents(count: Int) async -> Bool {
-        for _ in 0..<30_000 {
-            if events.count >= count { return true }
-            try? await Task.sleep(for: .milliseconds(1))
-        }
-        return false
-    }
-}
-
 /// An outbox whose first `markPublished` fails, as if the relay crashed after publishing a batch and before
 /// marking it.
 struct MarkFailingOutbox: EventOutbox {

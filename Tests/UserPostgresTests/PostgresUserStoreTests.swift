@@ -116,6 +116,35 @@ struct PostgresUserStoreTests {
         }
     }
 
+    @Test("relays of three processes on one database: one publishes at a time, every event once, in order")
+    func relaysShareTheLease() async throws {
+        try await TestPostgres.withFreshSchema { url in
+            let stores = try await (0..<3).asyncMap { _ in
+                try await PostgresUserStore.open(.init(url: url, maximumConnections: 4, listensForCommits: false))
+            }
+            let service = UserService(repository: stores[0])
+            var expected: [UserEventEnvelope] = []
+            for index in 0..<30 {
+                _ = try await service.register(email: "u\(index)@example.com", displayName: "U\(index)")
+            }
+            expected = try await stores[0].events(after: nil, limit: 100).map(\.envelope)
+            let publisher = OverlapDetectingPublisher()
+            let relays = stores.enumerated().map { index, store in
+                OutboxRelay(
+                    outbox: store, publisher: publisher,
+                    configuration: .init(batchSize: 4, pollInterval: .milliseconds(5), owner: "relay-\(index)"),
+                    logger: logger)
+            }
+            let running = relays.map { relay in Task { try await relay.run() } }
+            #expect(await publisher.waitForEvents(count: expected.count))
+            for task in running { task.cancel() }
+            for task in running { try await task.value }
+            #expect(await publisher.overlapped == false, "two relays published at the same time")
+            #expect(await publisher.events == expected, "every event once, in position order")
+            for store in stores { await store.close() }
+        }
+    }
+
     @Test("three stores migrating one empty schema at once apply it exactly once")
     func concurrentMigration() async throws {
         try await TestPostgres.withFreshSchema { url in
@@ -211,5 +240,14 @@ final class PostgresWriter {
 
     func commit() throws {
         try connection.execute("COMMIT")
+    }
+}
+
+extension Sequence {
+    /// Maps with an async transform, in order.
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
     }
 }
