@@ -13,22 +13,7 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
-install_packages() {
-    local missing=()
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    log "installing ${missing[*]}"
-    local sudo=()
-    [ "$(id -u)" -ne 0 ] && sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
-}
-
-if command -v dpkg-query >/dev/null 2>&1; then
-    install_packages pkg-config libsqlite3-dev libpq-dev postgresql python3 python3-venv curl
-fi
+scripts/install-packages.sh pkg-config libsqlite3-dev libpq-dev postgresql python3 python3-venv curl
 
 # Two throwaway PostgreSQL servers, stopped on exit: one shared by the PostgreSQL suites, one that the restart
 # test restarts. Set USERS_TEST_POSTGRES_URL (and the RESTART_ variables) to use servers of your own instead.

@@ -2,7 +2,11 @@
 //
 //   users-bench --store sqlite:/tmp/b.sqlite --users 20000 --lookups 100000
 //   users-bench --store memory:
-//   users-bench --store postgres://user:pass@127.0.0.1:5432/empty_database
+//   users-bench --store postgres://user:pass@127.0.0.1:5432/empty_a --batch-store postgres://…/empty_b
+//
+// `insert` runs on the store, `insertBatch` (through the bulk-import API, `UserRepository.insert(_:)`) on a
+// second fresh one (for SQLite the same path with `-batch`, for PostgreSQL `--batch-store`, an empty
+// database), and the later phases on that second store.
 //
 // One JSON line per phase on stdout, nothing else; notes go to stderr.
 import Foundation
@@ -14,6 +18,7 @@ import UserSQLite
 
 struct Options {
     var store = "memory:"
+    var batchStore: String?
     var users = 20_000
     var lookups = 100_000
 
@@ -23,6 +28,7 @@ struct Options {
             guard let value = iterator.next() else { throw BenchError("\(argument) needs a value") }
             switch argument {
             case "--store": store = value
+            case "--batch-store": batchStore = value
             case "--users": users = try Self.int(value)
             case "--lookups": lookups = try Self.int(value)
             default: throw BenchError("unknown option \(argument)")
@@ -105,19 +111,46 @@ func run(_ options: Options) async throws {
     let users = (0..<n).map(workloadUser)
     let ids = UUIDv7Generator()
 
+    func registration(_ user: User) -> UserEventEnvelope {
+        UserEventEnvelope(
+            eventID: ids.makeEventID(), userID: user.id, userVersion: 1, occurredAt: user.createdAt,
+            event: .registered(email: user.email, displayName: user.displayName))
+    }
+
     // 1. insert: one user (and its registration event) per transaction.
-    let (store, close, backend) = try await makeStore(options.store, fresh: true)
+    let (first, closeFirst, backend) = try await makeStore(options.store, fresh: true)
     let (inserted, insertSeconds) = try await time {
         for user in users {
-            let event = UserEventEnvelope(
-                eventID: ids.makeEventID(), userID: user.id, userVersion: 1, occurredAt: user.createdAt,
-                event: .registered(email: user.email, displayName: user.displayName))
-            try await store.save(user, expectedVersion: 0, events: [event])
+            try await first.save(user, expectedVersion: 0, events: [registration(user)])
         }
         return users.count
     }
     report(backend, "insert", ops: inserted, seconds: insertSeconds)
-    FileHandle.standardError.write(Data("note: insertBatch needs the bulk-import API (benchmark issue)\n".utf8))
+    await closeFirst()
+
+    // 2. insertBatch: the same users into an empty store, 1,000 (with their events) per transaction.
+    let batchURL: String
+    switch backend {
+    case "sqlite": batchURL = options.store + "-batch"
+    case "postgres":
+        guard let url = options.batchStore else {
+            throw BenchError("--batch-store (a second empty database) is needed for insertBatch on PostgreSQL")
+        }
+        batchURL = url
+    default: batchURL = options.store
+    }
+    let (store, close, _) = try await makeStore(batchURL, fresh: true)
+    let changes = users.map { UserChange(user: $0, events: [registration($0)]) }
+    let (batched, batchSeconds) = try await time {
+        var count = 0
+        for start in stride(from: 0, to: changes.count, by: 1000) {
+            let outcome = try await store.insert(Array(changes[start..<min(start + 1000, changes.count)]))
+            precondition(outcome.rejected.isEmpty, "insertBatch rejected \(outcome.rejected.count)")
+            count += outcome.insertedCount
+        }
+        return count
+    }
+    report(backend, "insertBatch", ops: batched, seconds: batchSeconds)
 
     // 3. getById
     var draw = SplitMix64(state: 42)

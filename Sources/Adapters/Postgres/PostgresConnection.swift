@@ -1,4 +1,5 @@
 import CLibPQ
+import Foundation
 
 #if canImport(Glibc)
     import Glibc
@@ -42,8 +43,14 @@ final class PostgresConnection {
     }
 
     /// Runs a statement with text parameters, preparing it on this connection the first time.
+    ///
+    /// - Parameter binaryResults: read the columns in binary format (``PostgresResult/uuid(_:_:)``,
+    ///   ``PostgresResult/binaryInteger(_:_:)``, ``PostgresResult/timestampMilliseconds(_:_:)``; text columns
+    ///   read the same either way): no server-side formatting, no parsing of decimal text.
     @discardableResult
-    func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
+    func query(_ sql: String, _ parameters: [String?] = [], binaryResults: Bool = false) throws(PostgresError)
+        -> PostgresResult
+    {
         let name: String
         if let existing = preparedNames[sql] {
             name = existing
@@ -53,7 +60,7 @@ final class PostgresConnection {
             preparedNames[sql] = name
         }
         let result = withCStrings(parameters) { values in
-            PQexecPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0)
+            PQexecPrepared(handle, name, Int32(parameters.count), values, nil, nil, binaryResults ? 1 : 0)
         }
         return try check(result)
     }
@@ -107,6 +114,38 @@ final class PostgresResult {
     func int64(_ row: Int, _ column: Int) -> Int64 {
         guard let pointer = PQgetvalue(handle, Int32(row), Int32(column)) else { return 0 }
         return strtoll(pointer, nil, 10)
+    }
+
+    /// The bytes of a binary-format value.
+    private func bytes(_ row: Int, _ column: Int) -> UnsafeRawBufferPointer? {
+        guard let pointer = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
+        return UnsafeRawBufferPointer(start: pointer, count: Int(PQgetlength(handle, Int32(row), Int32(column))))
+    }
+
+    /// A binary `uuid`; `nil` when the column holds anything else.
+    func uuid(_ row: Int, _ column: Int) -> UUID? {
+        guard let bytes = bytes(row, column), bytes.count == 16 else { return nil }
+        var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: bytes) }
+        return UUID(uuid: uuid)
+    }
+
+    /// A binary `int2`, `int4` or `int8` (network byte order); 0 for anything else.
+    func binaryInteger(_ row: Int, _ column: Int) -> Int64 {
+        guard let bytes = bytes(row, column) else { return 0 }
+        switch bytes.count {
+        case 2: return Int64(Int16(bigEndian: bytes.loadUnaligned(as: Int16.self)))
+        case 4: return Int64(Int32(bigEndian: bytes.loadUnaligned(as: Int32.self)))
+        case 8: return Int64(bigEndian: bytes.loadUnaligned(as: Int64.self))
+        default: return 0
+        }
+    }
+
+    /// A binary `timestamptz` (microseconds since 2000-01-01 UTC) as milliseconds since 1970.
+    func timestampMilliseconds(_ row: Int, _ column: Int) -> Int64 {
+        let microseconds = binaryInteger(row, column)
+        let milliseconds = microseconds >= 0 ? microseconds / 1000 : (microseconds - 999) / 1000
+        return milliseconds + 946_684_800_000
     }
 }
 

@@ -142,18 +142,16 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
 
     // MARK: UserRepository
 
-    // `id::text` is named `id` in the result: an `ORDER BY` must say `users.id`, or it sorts the text of every
-    // row instead of walking the primary key.
-    private static let userColumns = """
-        id::text, email, email_canonical, display_name, status, version, \
-        (extract(epoch FROM created_at) * 1000)::int8, (extract(epoch FROM updated_at) * 1000)::int8
-        """
+    // Read in binary format: the uuid's 16 bytes, version as int4, timestamps as int8 microseconds; no text
+    // formatting on the server, no parsing here.
+    private static let userColumns =
+        "id, email, email_canonical, display_name, status, version, created_at, updated_at"
 
     /// The user with this id, or `nil`.
     public func user(id: UserID) async throws -> User? {
         try await read { connection in
             let result = try connection.query(
-                "SELECT \(Self.userColumns) FROM users WHERE id = $1::uuid", [id.description])
+                "SELECT \(Self.userColumns) FROM users WHERE id = $1::uuid", [id.description], binaryResults: true)
             return result.rowCount == 0 ? nil : try Self.decodeUser(result, row: 0)
         }
     }
@@ -162,7 +160,8 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
     public func user(email: EmailAddress) async throws -> User? {
         try await read { connection in
             let result = try connection.query(
-                "SELECT \(Self.userColumns) FROM users WHERE email_canonical = $1", [email.canonical])
+                "SELECT \(Self.userColumns) FROM users WHERE email_canonical = $1", [email.canonical],
+                binaryResults: true)
             return result.rowCount == 0 ? nil : try Self.decodeUser(result, row: 0)
         }
     }
@@ -174,12 +173,12 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
             let result =
                 if let cursor {
                     try connection.query(
-                        "SELECT \(Self.userColumns) FROM users WHERE id > $2::uuid ORDER BY users.id LIMIT $1::integer",
-                        [String(limit + 1), cursor.lastID.description])
+                        "SELECT \(Self.userColumns) FROM users WHERE id > $2::uuid ORDER BY id LIMIT $1::integer",
+                        [String(limit + 1), cursor.lastID.description], binaryResults: true)
                 } else {
                     try connection.query(
-                        "SELECT \(Self.userColumns) FROM users ORDER BY users.id LIMIT $1::integer", [String(limit + 1)]
-                    )
+                        "SELECT \(Self.userColumns) FROM users ORDER BY id LIMIT $1::integer", [String(limit + 1)],
+                        binaryResults: true)
                 }
             return try (0..<result.rowCount).map { try Self.decodeUser(result, row: $0) }
         }
@@ -188,60 +187,102 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
         return UserPage(users: pageUsers, nextCursor: PageCursor(after: pageUsers[limit - 1].id))
     }
 
-    /// Inserts or updates a user and appends its events, in one transaction.
+    /// Inserts or updates a user and appends its events: one statement (data-modifying CTEs) in one round
+    /// trip, atomic by itself, which also sends the NOTIFY when it appended events.
     @discardableResult
     public func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
-        let position: EventPosition?
-        if expectedVersion == 0 {
-            position = try await withConnection { connection in
-                try connection.execute("BEGIN")
+        let position = try await withConnection { connection in
+            if expectedVersion == 0 {
                 do {
-                    try connection.query(
+                    return try Self.write(
                         """
                         INSERT INTO users (id, email, email_canonical, display_name, status, version, created_at,
                             updated_at)
                         VALUES ($1::uuid, $2, $3, $4, $5, $6::integer, to_timestamp($7::int8 / 1000.0),
                             to_timestamp($8::int8 / 1000.0))
-                        """, Self.userParameters(user))
-                    let position = try Self.append(events, connection)
-                    try connection.execute("COMMIT")
-                    return position
+                        RETURNING id
+                        """, Self.userParameters(user), events: events, connection
+                    ).position
                 } catch let error as PostgresError where error.sqlState == "23505" {
                     // The id or the e-mail exists; an existing id is a version conflict whatever the e-mail.
-                    try connection.execute("ROLLBACK")
                     if let actual = try Self.version(of: user.id, connection) {
                         throw UserError.versionConflict(user.id, expected: 0, actual: actual)
                     }
                     throw UserError.emailTaken(user.email)
-                } catch {
-                    if PQtransactionStatus(connection.handle) != PQTRANS_IDLE {
-                        _ = try? connection.execute("ROLLBACK")
-                    }
-                    throw error
                 }
             }
-        } else {
-            position = try await transaction { connection in
-                let result: PostgresResult
-                do {
-                    result = try connection.query(
-                        """
-                        UPDATE users SET email = $2, email_canonical = $3, display_name = $4, status = $5,
-                            version = $6::integer, created_at = to_timestamp($7::int8 / 1000.0),
-                            updated_at = to_timestamp($8::int8 / 1000.0)
-                        WHERE id = $1::uuid AND version = $9::integer
-                        """, Self.userParameters(user) + [String(expectedVersion)])
-                } catch let error as PostgresError where error.sqlState == "23505" {
-                    throw UserError.emailTaken(user.email)
-                }
-                if result.affectedRows == 0 {
-                    throw Self.missedVersion(user.id, expected: expectedVersion, connection)
-                }
-                return try Self.append(events, connection)
+            let written: (matched: Bool, position: EventPosition?)
+            do {
+                written = try Self.write(
+                    """
+                    UPDATE users SET email = $2, email_canonical = $3, display_name = $4, status = $5,
+                        version = $6::integer, created_at = to_timestamp($7::int8 / 1000.0),
+                        updated_at = to_timestamp($8::int8 / 1000.0)
+                    WHERE id = $1::uuid AND version = $9::integer
+                    RETURNING id
+                    """, Self.userParameters(user) + [String(expectedVersion)], events: events, connection)
+            } catch let error as PostgresError where error.sqlState == "23505" {
+                throw UserError.emailTaken(user.email)
             }
+            guard written.matched else { throw Self.missedVersion(user.id, expected: expectedVersion, connection) }
+            return written.position
         }
         if position != nil { commitSignal.signal() }
         return position
+    }
+
+    /// Removes a user and appends its events: one statement, one round trip.
+    @discardableResult
+    public func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        let position = try await withConnection { connection in
+            let written = try Self.write(
+                "DELETE FROM users WHERE id = $1::uuid AND version = $2::integer RETURNING id",
+                [id.description, String(expectedVersion)], events: events, connection)
+            guard written.matched else { throw Self.missedVersion(id, expected: expectedVersion, connection) }
+            return written.position
+        }
+        if position != nil { commitSignal.signal() }
+        return position
+    }
+
+    /// Runs a data-modifying statement that returns the user's id (`change`) and appends `events` only if it
+    /// matched a row, as one statement: atomic in autocommit, one round trip. The events' positions are drawn
+    /// under the shared append lock (see ``events(after:limit:)``); the NOTIFY goes out at commit.
+    private static func write(
+        _ change: String, _ parameters: [String?], events: [UserEventEnvelope], _ connection: PostgresConnection
+    ) throws -> (matched: Bool, position: EventPosition?) {
+        let first = parameters.count + 1
+        let result = try connection.query(
+            """
+            WITH changed AS (
+            \(change)
+            ), appended AS (
+                INSERT INTO user_events (event_id, user_id, user_version, type, payload, occurred_at)
+                SELECT e.event_id, e.user_id, e.user_version, e.type, e.payload, to_timestamp(e.occurred / 1000.0)
+                FROM changed, (SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.appendLockKey))) AS append_lock,
+                    unnest($\(first)::uuid[], $\(first + 1)::uuid[], $\(first + 2)::integer[], $\(first + 3)::text[],
+                        $\(first + 4)::jsonb[], $\(first + 5)::int8[])
+                        WITH ORDINALITY AS e(event_id, user_id, user_version, type, payload, occurred, n)
+                ORDER BY e.n
+                RETURNING position
+            )
+            SELECT (SELECT count(*) FROM changed), (SELECT max(position) FROM appended),
+                CASE WHEN EXISTS (SELECT 1 FROM appended) THEN pg_notify('\(PostgresListener.channel)', '') END
+            """, parameters + eventArrays(events))
+        let position = result.isNull(0, 1) ? nil : EventPosition(rawValue: result.int64(0, 1))
+        return (result.int64(0, 0) > 0, position)
+    }
+
+    /// Events as the six array parameters of an `unnest`: ids, users, versions, types, payloads, times.
+    private static func eventArrays(_ events: [UserEventEnvelope]) -> [String?] {
+        [
+            PostgresArray.literal(events.map(\.eventID.uuidString)),
+            PostgresArray.literal(events.map(\.userID.description)),
+            PostgresArray.literal(events.map { String($0.userVersion) }),
+            PostgresArray.literal(events.map(\.type)),
+            PostgresArray.literal(events.map { String(decoding: $0.jsonData(), as: UTF8.self) }),
+            PostgresArray.literal(events.map { String($0.occurredAt.epochMilliseconds) }),
+        ]
     }
 
     /// Inserts new users with their events in one transaction of three statements, whatever the batch size:
@@ -302,22 +343,6 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
         }
         if outcome.lastPosition != nil { commitSignal.signal() }
         return outcome
-    }
-
-    /// Removes a user and appends its events, in one transaction.
-    @discardableResult
-    public func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
-        let position = try await transaction { connection in
-            let result = try connection.query(
-                "DELETE FROM users WHERE id = $1::uuid AND version = $2::integer",
-                [id.description, String(expectedVersion)])
-            if result.affectedRows == 0 {
-                throw Self.missedVersion(id, expected: expectedVersion, connection)
-            }
-            return try Self.append(events, connection)
-        }
-        if position != nil { commitSignal.signal() }
-        return position
     }
 
     // MARK: EventOutbox
@@ -639,15 +664,7 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
                 RETURNING position
             )
             SELECT (SELECT max(position) FROM inserted), pg_notify('\(PostgresListener.channel)', '')
-            """,
-            [
-                PostgresArray.literal(events.map(\.eventID.uuidString)),
-                PostgresArray.literal(events.map(\.userID.description)),
-                PostgresArray.literal(events.map { String($0.userVersion) }),
-                PostgresArray.literal(events.map(\.type)),
-                PostgresArray.literal(events.map { String(decoding: $0.jsonData(), as: UTF8.self) }),
-                PostgresArray.literal(events.map { String($0.occurredAt.epochMilliseconds) }),
-            ])
+            """, eventArrays(events))
         return EventPosition(rawValue: result.int64(0, 0))
     }
 
@@ -665,18 +682,19 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
         return result.rowCount == 0 ? nil : Int(result.int64(0, 0))
     }
 
+    /// Decodes a row of ``userColumns`` read in binary format.
     private static func decodeUser(_ result: PostgresResult, row: Int) throws -> User {
-        guard let id = UserID(result.string(row, 0)), let status = UserStatus(rawValue: result.string(row, 4)) else {
+        guard let uuid = result.uuid(row, 0), let status = UserStatus(rawValue: result.string(row, 4)) else {
             throw UserStoreError(.corrupt, "A stored user row can't be decoded.")
         }
         return User(
-            id: id,
+            id: UserID(uuid),
             email: EmailAddress(trustedValue: result.string(row, 1), canonical: result.string(row, 2)),
             displayName: DisplayName(trustedValue: result.string(row, 3)),
             status: status,
-            version: Int(result.int64(row, 5)),
-            createdAt: Date(epochMilliseconds: result.int64(row, 6)),
-            updatedAt: Date(epochMilliseconds: result.int64(row, 7)))
+            version: Int(result.binaryInteger(row, 5)),
+            createdAt: Date(epochMilliseconds: result.timestampMilliseconds(row, 6)),
+            updatedAt: Date(epochMilliseconds: result.timestampMilliseconds(row, 7)))
     }
 }
 
