@@ -107,12 +107,21 @@ public struct DirectoryNotCaughtUp: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// A consistency token that names no committed event: not one a write returned.
+public struct UnknownConsistencyToken: Error, Sendable, CustomStringConvertible {
+    /// The token given.
+    public let token: EventPosition
+
+    /// A sentence for a person.
+    public var description: String { "No write returned the consistency token \(token)." }
+}
+
 /// The directory queries: reads of the read model, consistent with a write when given its token.
 ///
 /// A command's consistency token (``UserService/withConsistencyToken(_:)``) is the position of its last
 /// event; a query that passes it waits, up to a timeout, until the projection has applied that position,
 /// and throws ``DirectoryNotCaughtUp`` rather than answer from an older state.
-public struct DirectoryQueries<Store: UserDirectory>: Sendable {
+public struct DirectoryQueries<Store: UserDirectory & EventOutbox>: Sendable {
     /// The largest page of a search.
     public static var maximumLimit: Int { 100 }
 
@@ -135,7 +144,8 @@ public struct DirectoryQueries<Store: UserDirectory>: Sendable {
     /// Users whose e-mail address or display name starts with `prefix`, ignoring case.
     ///
     /// - Throws: `UserError.invalidPageSize` for a limit outside `1...maximumLimit`;
-    ///   ``DirectoryNotCaughtUp`` when `token` is not reached within the timeout.
+    ///   ``DirectoryNotCaughtUp`` when `token` is not reached within the timeout; ``UnknownConsistencyToken``
+    ///   for a token that names no committed event.
     public func search(prefix: String, limit: Int = 20, consistentWith token: EventPosition? = nil) async throws
         -> [DirectoryEntry]
     {
@@ -147,7 +157,8 @@ public struct DirectoryQueries<Store: UserDirectory>: Sendable {
 
     /// Counts by status.
     ///
-    /// - Throws: ``DirectoryNotCaughtUp`` when `token` is not reached within the timeout.
+    /// - Throws: ``DirectoryNotCaughtUp`` when `token` is not reached within the timeout;
+    ///   ``UnknownConsistencyToken`` for a token that names no committed event.
     public func statistics(consistentWith token: EventPosition? = nil) async throws -> DirectoryStatistics {
         try await wait(for: token)
         return try await store.directoryStatistics()
@@ -157,10 +168,17 @@ public struct DirectoryQueries<Store: UserDirectory>: Sendable {
     private func wait(for token: EventPosition?) async throws {
         guard let token else { return }
         let deadline = ContinuousClock.now + timeout
+        var checkedExists = false
         while true {
             let seen = progress?.generation ?? 0
             let projected = try await store.directoryPosition()
             if let projected, projected >= token { return }
+            if !checkedExists {
+                // A token names a committed event; one past the end of the log was never given by a write.
+                let event = try await store.events(after: EventPosition(rawValue: token.rawValue - 1), limit: 1)
+                guard event.first?.position == token else { throw UnknownConsistencyToken(token: token) }
+                checkedExists = true
+            }
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { throw DirectoryNotCaughtUp(token: token, projected: projected) }
             let step = min(remaining, .milliseconds(progress == nil ? 20 : 250))

@@ -143,7 +143,7 @@ struct UserAPITests {
                 #expect(Self.field(response, "active") as? Int == 1)
                 #expect(Self.field(response, "total") as? Int == 1)
             }
-            for bad in ["abc", "0", "-3"] {
+            for bad in ["abc", "0", "-3", "999999"] {
                 try await client.execute(uri: "/directory/stats", method: .get, headers: [.consistencyToken: bad]) {
                     #expect($0.status == .badRequest)
                 }

@@ -192,6 +192,8 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
             throw Problem(
                 .serviceUnavailable, code: "directory-behind", title: "The directory has not caught up yet.",
                 detail: error.description, headers: [.retryAfter: "1"])
+        } catch let error as UnknownConsistencyToken {
+            throw Problem.badRequest("invalid-consistency-token", error.description)
         }
     }
 
