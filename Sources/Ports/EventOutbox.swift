@@ -51,7 +51,7 @@ public protocol EventOutbox: Sendable {
     func outboxStatus() async throws -> OutboxStatus
 
     /// Deletes published events that occurred before `date` (the retention of the history); unpublished and
-    /// dead events are kept.
+    /// dead events are kept, and so is the newest event whatever its age (so that no position is reused).
     ///
     /// - Returns: how many events were deleted.
     @discardableResult

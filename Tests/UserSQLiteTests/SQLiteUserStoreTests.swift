@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Logging
 import Testing
 import UserDomain
 import UserPorts
@@ -194,6 +195,60 @@ struct SQLiteUserStoreTests {
             #expect(count == 1 + 64 * 10)
             await first.close()
             await second.close()
+        }
+    }
+
+    @Test("a version 1 database is upgraded in place: its events keep their positions and delivery goes on")
+    func upgradeFromVersion1() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("v1.sqlite").path
+            let user = User.register(
+                id: UserID(UUID()), email: try EmailAddress("old@example.com"), displayName: try DisplayName("Old"),
+                at: Date(epochMilliseconds: 1_700_000_000_000))
+            do {
+                // A database as version 1 of the package wrote it: its schema, one user, one published event.
+                let connection = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+                try connection.execute("PRAGMA journal_mode = WAL")
+                try connection.execute(
+                    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL) STRICT"
+                )
+                try connection.execute(SQLiteSchema.migrations[0].sql)
+                try connection.execute("INSERT INTO schema_migrations VALUES (1, 0)")
+                try connection.withStatement(
+                    """
+                    INSERT INTO users VALUES (?1, 'old@example.com', 'old@example.com', 'Old', 'active', 1,
+                        1700000000000, 1700000000000)
+                    """
+                ) { statement in
+                    try statement.bind(1, user.user.id.uuid)
+                    _ = try statement.step()
+                }
+                let event = user.events[0]
+                try connection.withStatement(
+                    """
+                    INSERT INTO user_events (event_id, user_id, user_version, type, payload, occurred_at, published_at)
+                    VALUES (?1, ?2, 1, ?3, ?4, 1700000000000, 1700000000001)
+                    """
+                ) { statement in
+                    try statement.bind(1, event.eventID)
+                    try statement.bind(2, event.userID.uuid)
+                    try statement.bind(3, event.type)
+                    try statement.bind(4, String(decoding: event.jsonData(), as: UTF8.self))
+                    _ = try statement.step()
+                }
+            }
+            let store = try await SQLiteUserStore.open(.init(path: path))
+            let history = try await store.events(after: nil, limit: 10)
+            #expect(history.map(\.position.rawValue) == [1])
+            #expect(history.first?.envelope == user.events[0])
+            #expect(try await store.unpublishedEvents(limit: 10).isEmpty, "the published event stays published")
+            let next = try await UserService(repository: store).register(email: "new@example.com", displayName: "New")
+            #expect(try await store.unpublishedEvents(limit: 10).map(\.position.rawValue) == [2])
+            #expect(try await store.user(id: next.id) == next)
+            let projection = DirectoryProjection(store: store, logger: Logger(label: "test"))
+            #expect(try await projection.catchUp() == 2)
+            #expect(try await store.directoryStatistics().active == 2)
+            await store.close()
         }
     }
 

@@ -217,7 +217,7 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     @discardableResult
     public func deletePublishedEvents(before date: Date) -> Int {
         var count = 0
-        for index in log.indices
+        for index in log.indices.dropLast()
         where log[index].published && !log[index].deleted && log[index].event.envelope.occurredAt < date {
             log[index].deleted = true
             count += 1

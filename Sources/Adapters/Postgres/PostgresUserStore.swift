@@ -456,13 +456,17 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
                 """
                 INSERT INTO projection_checkpoints (name, position)
                 SELECT '\(PostgresUserStore.trimmedMarker)', max(position) FROM user_events
-                WHERE published_at IS NOT NULL AND occurred_at < to_timestamp($1::int8 / 1000.0) HAVING count(*) > 0
+                WHERE published_at IS NOT NULL AND occurred_at < to_timestamp($1::int8 / 1000.0)
+                    AND position < (SELECT max(position) FROM user_events)
+                HAVING count(*) > 0
                 ON CONFLICT (name) DO UPDATE
                     SET position = greatest(projection_checkpoints.position, excluded.position)
                 """, [cutoff])
             return try connection.query(
-                "DELETE FROM user_events WHERE published_at IS NOT NULL AND occurred_at < to_timestamp($1::int8 / 1000.0)",
-                [cutoff]
+                """
+                DELETE FROM user_events WHERE published_at IS NOT NULL AND occurred_at < to_timestamp($1::int8 / 1000.0)
+                    AND position < (SELECT max(position) FROM user_events)
+                """, [cutoff]
             ).affectedRows
         }
     }

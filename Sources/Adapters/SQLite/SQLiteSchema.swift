@@ -45,10 +45,31 @@ enum SQLiteSchema {
         (
             2,
             """
-            ALTER TABLE user_events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
-            ALTER TABLE user_events ADD COLUMN last_error TEXT;
-            ALTER TABLE user_events ADD COLUMN retry_at INTEGER;
-            ALTER TABLE user_events ADD COLUMN dead INTEGER NOT NULL DEFAULT 0 CHECK (dead IN (0, 1));
+            -- Rebuilt leaner: a plain rowid position (no AUTOINCREMENT bookkeeping; positions are never reused
+            -- because retention keeps the newest event), no unique index on event_id (ids are UUIDv7s this
+            -- package makes), no index by (user, version) that no query used; delivery state added.
+            CREATE TABLE user_events_v2 (
+                position INTEGER PRIMARY KEY,
+                event_id BLOB NOT NULL,
+                user_id BLOB NOT NULL,
+                user_version INTEGER NOT NULL,
+                type TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                occurred_at INTEGER NOT NULL,
+                published_at INTEGER,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT,
+                retry_at INTEGER,
+                dead INTEGER NOT NULL DEFAULT 0 CHECK (dead IN (0, 1))
+            ) STRICT;
+            INSERT INTO user_events_v2 (position, event_id, user_id, user_version, type, payload, occurred_at,
+                published_at)
+            SELECT position, event_id, user_id, user_version, type, payload, occurred_at, published_at
+            FROM user_events;
+            DROP TABLE user_events;
+            ALTER TABLE user_events_v2 RENAME TO user_events;
+            DELETE FROM sqlite_sequence WHERE name = 'user_events';
+            CREATE INDEX user_events_unpublished ON user_events (position) WHERE published_at IS NULL;
             CREATE INDEX user_events_pending_by_user ON user_events (user_id, position) WHERE published_at IS NULL;
             CREATE INDEX user_events_dead ON user_events (position) WHERE published_at IS NULL AND dead = 1;
             CREATE INDEX user_events_published_occurred ON user_events (occurred_at) WHERE published_at IS NOT NULL;

@@ -21,13 +21,18 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
 
     private let writer: SQLiteWorker
     private let readers: [SQLiteWorker]
+    private let inlineReaders: SQLiteInlineReaders
     private let nextReader = Locked(0)
     private let logger: Logger
 
-    private init(configuration: Configuration, writer: SQLiteWorker, readers: [SQLiteWorker], logger: Logger) {
+    private init(
+        configuration: Configuration, writer: SQLiteWorker, readers: [SQLiteWorker],
+        inlineReaders: SQLiteInlineReaders, logger: Logger
+    ) {
         self.configuration = configuration
         self.writer = writer
         self.readers = readers
+        self.inlineReaders = inlineReaders
         self.logger = logger
     }
 
@@ -89,14 +94,33 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
                 readers.append(reader)
             }
         }
+        // The connections of inline reads, opened on the writer's queue (opening reads the file).
+        let inlineReaders: SQLiteInlineReaders
+        do {
+            inlineReaders =
+                inMemory
+                ? SQLiteInlineReaders()
+                : try await writer.perform { _ in
+                    try SQLiteInlineReaders(path: path, count: max(2, configuration.readerCount)) { connection in
+                        try configure(connection, configuration: configuration, readOnly: true)
+                    }
+                }
+        } catch {
+            for reader in readers { await reader.close() }
+            await writer.close()
+            throw mapError(error, path: path, opening: true)
+        }
         logger.debug(
             "sqlite store opened",
             metadata: ["path": "\(path)", "readers": "\(readers.count)", "synchronous": "\(configuration.synchronous)"])
-        return SQLiteUserStore(configuration: configuration, writer: writer, readers: readers, logger: logger)
+        return SQLiteUserStore(
+            configuration: configuration, writer: writer, readers: readers, inlineReaders: inlineReaders,
+            logger: logger)
     }
 
     /// Closes every connection. Operations started afterwards throw `UserStoreError` with code `closed`.
     public func close() async {
+        inlineReaders.close()
         for reader in readers { await reader.close() }
         await writer.close()
     }
@@ -131,6 +155,17 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
         return try await perform(on: worker, body)
     }
 
+    /// A short read (a lookup, a bounded page) inline on the caller's thread with a borrowed connection
+    /// (see ``SQLiteInlineReaders``), or on a reader worker when none is free or the database is busy.
+    private func shortRead<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        do {
+            if let result = try inlineReaders.read(body) { return result }
+        } catch {
+            throw Self.mapError(error, path: configuration.path, opening: false)
+        }
+        return try await read(body)
+    }
+
     private func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await perform(on: writer, body)
     }
@@ -152,7 +187,7 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
 
     /// The user with this id, or `nil`.
     public func user(id: UserID) async throws -> User? {
-        try await read { connection in
+        try await shortRead { connection in
             try connection.withStatement("SELECT \(Self.userColumns) FROM users WHERE id = ?1") { statement in
                 try statement.bind(1, id.uuid)
                 return try statement.step() ? try Self.decodeUser(statement) : nil
@@ -162,7 +197,7 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
 
     /// The user whose e-mail address has the same canonical form, or `nil`.
     public func user(email: EmailAddress) async throws -> User? {
-        try await read { connection in
+        try await shortRead { connection in
             try connection.withStatement("SELECT \(Self.userColumns) FROM users WHERE email_canonical = ?1") {
                 statement in
                 try statement.bind(1, email.canonical)
@@ -174,7 +209,7 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
     /// A page of users in id order after the cursor.
     public func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
         try UserPage.validate(limit: limit)
-        let users = try await read { connection in
+        let users = try await shortRead { connection in
             let sql =
                 cursor == nil
                 ? "SELECT \(Self.userColumns) FROM users ORDER BY id LIMIT ?1"
@@ -414,15 +449,21 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
                     """
                     INSERT INTO projection_checkpoints (name, position)
                     SELECT '\(SQLiteUserStore.trimmedMarker)', max(position) FROM user_events
-                    WHERE published_at IS NOT NULL AND occurred_at < ?1 HAVING count(*) > 0
+                    WHERE published_at IS NOT NULL AND occurred_at < ?1
+                        AND position < (SELECT max(position) FROM user_events)
+                    HAVING count(*) > 0
                     ON CONFLICT (name) DO UPDATE SET position = max(position, excluded.position)
                     """
                 ) { statement in
                     try statement.bind(1, date.epochMilliseconds)
                     _ = try statement.step()
                 }
+                // The newest event is always kept, so that its position is never handed out again.
                 try connection.withStatement(
-                    "DELETE FROM user_events WHERE published_at IS NOT NULL AND occurred_at < ?1"
+                    """
+                    DELETE FROM user_events WHERE published_at IS NOT NULL AND occurred_at < ?1
+                        AND position < (SELECT max(position) FROM user_events)
+                    """
                 ) { statement in
                     try statement.bind(1, date.epochMilliseconds)
                     _ = try statement.step()
