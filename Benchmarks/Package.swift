@@ -7,7 +7,8 @@ import PackageDescription
 let package = Package(
     name: "swift-user-domain-benchmarks",
     dependencies: [
-        .package(name: "swift-user-domain", path: "..")
+        .package(name: "swift-user-domain", path: ".."),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .executableTarget(
@@ -20,6 +21,12 @@ let package = Package(
                 .product(name: "UserPostgres", package: "swift-user-domain"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
-        )
+        ),
+        // A bare Hummingbird route with a constant body: the ceiling for `users serve` in Benchmarks/http.sh.
+        .executableTarget(
+            name: "bare-server",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
     ]
 )

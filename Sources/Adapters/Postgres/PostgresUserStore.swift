@@ -280,7 +280,7 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
             PostgresArray.literal(events.map(\.userID.description)),
             PostgresArray.literal(events.map { String($0.userVersion) }),
             PostgresArray.literal(events.map(\.type)),
-            PostgresArray.literal(events.map { String(decoding: $0.jsonData(), as: UTF8.self) }),
+            PostgresArray.literal(events.map { $0.jsonString() }),
             PostgresArray.literal(events.map { String($0.occurredAt.epochMilliseconds) }),
         ]
     }

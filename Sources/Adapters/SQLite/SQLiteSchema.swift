@@ -47,7 +47,9 @@ enum SQLiteSchema {
             """
             -- Rebuilt leaner: a plain rowid position (no AUTOINCREMENT bookkeeping; positions are never reused
             -- because retention keeps the newest event), no unique index on event_id (ids are UUIDv7s this
-            -- package makes), no index by (user, version) that no query used; delivery state added.
+            -- package makes), no index by (user, version) that no query used; delivery state added. Every index
+            -- costs a page write per event: the relay holds back a failed user's events while it scans the
+            -- unpublished ones in order, rather than through an index by user.
             CREATE TABLE user_events_v2 (
                 position INTEGER PRIMARY KEY,
                 event_id BLOB NOT NULL,
@@ -70,7 +72,6 @@ enum SQLiteSchema {
             ALTER TABLE user_events_v2 RENAME TO user_events;
             DELETE FROM sqlite_sequence WHERE name = 'user_events';
             CREATE INDEX user_events_unpublished ON user_events (position) WHERE published_at IS NULL;
-            CREATE INDEX user_events_pending_by_user ON user_events (user_id, position) WHERE published_at IS NULL;
             CREATE INDEX user_events_dead ON user_events (position) WHERE published_at IS NULL AND dead = 1;
             CREATE INDEX user_events_published_occurred ON user_events (occurred_at) WHERE published_at IS NOT NULL;
 

@@ -306,24 +306,29 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
     private static let eventColumns = "position, payload, attempts, last_error"
 
     /// Events due for publishing, in position order, at most `limit`; a dead or waiting event holds back
-    /// its user's later events.
+    /// its user's later events. The unpublished events are scanned in position order (their partial index)
+    /// and the held-back users are tracked here, so that appending an event writes no index by user.
     public func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] {
         let now = Date().epochMilliseconds
         return try await read { connection in
             try connection.withStatement(
                 """
-                SELECT \(Self.eventColumns) FROM user_events AS e
-                WHERE published_at IS NULL AND dead = 0 AND (retry_at IS NULL OR retry_at <= ?2)
-                    AND NOT EXISTS (
-                        SELECT 1 FROM user_events AS b
-                        WHERE b.user_id = e.user_id AND b.published_at IS NULL AND b.position < e.position
-                            AND (b.dead = 1 OR b.retry_at > ?2))
-                ORDER BY position LIMIT ?1
+                SELECT \(Self.eventColumns), user_id, dead, retry_at FROM user_events
+                WHERE published_at IS NULL ORDER BY position
                 """
             ) { statement in
-                try statement.bind(1, max(0, limit))
-                try statement.bind(2, now)
-                return try Self.decodeEvents(statement)
+                var events: [OutboxEvent] = []
+                var held: Set<UUID> = []
+                while events.count < max(0, limit), try statement.step() {
+                    guard let user = statement.uuid(4) else { continue }
+                    if held.contains(user) { continue }
+                    if statement.int64(5) == 1 || (!statement.isNull(6) && statement.int64(6) > now) {
+                        held.insert(user)
+                        continue
+                    }
+                    events.append(try Self.decodeEvent(statement))
+                }
+                return events
             }
         }
     }
@@ -511,17 +516,19 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
 
     private static func decodeEvents(_ statement: SQLiteStatement) throws -> [OutboxEvent] {
         var events: [OutboxEvent] = []
-        while try statement.step() {
-            let position = EventPosition(rawValue: statement.int64(0))
-            guard let envelope = try? UserEventEnvelope(jsonData: Data(statement.text(1).utf8)) else {
-                throw UserStoreError(.corrupt, "The event at position \(position) can't be decoded.")
-            }
-            events.append(
-                OutboxEvent(
-                    position: position, envelope: envelope, attempts: Int(statement.int64(2)),
-                    lastError: statement.isNull(3) ? nil : statement.text(3)))
-        }
+        while try statement.step() { events.append(try decodeEvent(statement)) }
         return events
+    }
+
+    /// The event of the current row of a statement that selects ``eventColumns`` first.
+    private static func decodeEvent(_ statement: SQLiteStatement) throws -> OutboxEvent {
+        let position = EventPosition(rawValue: statement.int64(0))
+        guard let envelope = try? UserEventEnvelope(jsonData: statement.data(1)) else {
+            throw UserStoreError(.corrupt, "The event at position \(position) can't be decoded.")
+        }
+        return OutboxEvent(
+            position: position, envelope: envelope, attempts: Int(statement.int64(2)),
+            lastError: statement.isNull(3) ? nil : statement.text(3))
     }
 
     // MARK: UserDirectory
@@ -782,7 +789,7 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
                 try statement.bind(2, event.userID.uuid)
                 try statement.bind(3, event.userVersion)
                 try statement.bind(4, event.type)
-                try statement.bind(5, String(decoding: event.jsonData(), as: UTF8.self))
+                try statement.bind(5, event.jsonString())
                 try statement.bind(6, event.occurredAt.epochMilliseconds)
                 _ = try statement.step()
                 statement.reset()
