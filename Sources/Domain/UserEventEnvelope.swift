@@ -142,21 +142,21 @@ public struct UserEventEnvelope: Sendable, Hashable, Identifiable, Codable {
         switch event {
         case .registered(let email, let displayName):
             json += #"{"displayName":"#
-            Self.appendQuoted(displayName.value, to: &json)
+            JSONText.appendQuoted(displayName.value, to: &json)
             json += #","email":"#
-            Self.appendQuoted(email.value, to: &json)
+            JSONText.appendQuoted(email.value, to: &json)
             json += "}"
         case .renamed(let displayName, let previous):
             json += #"{"displayName":"#
-            Self.appendQuoted(displayName.value, to: &json)
+            JSONText.appendQuoted(displayName.value, to: &json)
             json += #","previousDisplayName":"#
-            Self.appendQuoted(previous.value, to: &json)
+            JSONText.appendQuoted(previous.value, to: &json)
             json += "}"
         case .emailChanged(let email, let previous):
             json += #"{"email":"#
-            Self.appendQuoted(email.value, to: &json)
+            JSONText.appendQuoted(email.value, to: &json)
             json += #","previousEmail":"#
-            Self.appendQuoted(previous.value, to: &json)
+            JSONText.appendQuoted(previous.value, to: &json)
             json += "}"
         case .deactivated, .reactivated, .deleted:
             json += "{}"
@@ -175,32 +175,6 @@ public struct UserEventEnvelope: Sendable, Hashable, Identifiable, Codable {
         json += String(userVersion)
         json += "}"
         return json
-    }
-
-    /// Appends `text` as a JSON string: quotes, backslashes and control characters escaped as `JSONEncoder`
-    /// escapes them; slashes and everything else as is.
-    private static func appendQuoted(_ text: String, to json: inout String) {
-        json += "\""
-        if !text.utf8.contains(where: { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 }) {
-            json += text
-        } else {
-            for scalar in text.unicodeScalars {
-                switch scalar {
-                case "\"": json += "\\\""
-                case "\\": json += "\\\\"
-                case "\u{08}": json += "\\b"
-                case "\u{0C}": json += "\\f"
-                case "\n": json += "\\n"
-                case "\r": json += "\\r"
-                case "\t": json += "\\t"
-                case let control where control.value < 0x20:
-                    let hex = String(control.value, radix: 16)
-                    json += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                default: json.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        json += "\""
     }
 
     /// The generic encoder's form, kept to test ``jsonData()`` against.

@@ -244,7 +244,7 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         let (user, token) = try await service.withConsistencyToken { service in
             try await service.register(email: body.email, displayName: body.displayName)
         }
-        let bytes = ByteBuffer(bytes: try JSONEncoder.sorted.encode(UserRepresentation(user)))
+        let bytes = ByteBuffer(string: UserRepresentation(user).json)
         var headers: HTTPFields = [
             .contentType: "application/json", .eTag: "\"\(user.version)\"", .location: "/users/\(user.id)",
         ]
@@ -269,8 +269,8 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         let query = request.uri.queryParameters
         if let email = query["email"] {
             let match = try await service.user(email: String(email))
-            return try Self.json(
-                PageRepresentation(items: match.map { [UserRepresentation($0)] } ?? [], nextCursor: nil))
+            return Self.json(
+                text: PageRepresentation(items: match.map { [UserRepresentation($0)] } ?? [], nextCursor: nil).json)
         }
         var limit = configuration.defaultPageSize
         if let text = query["limit"] {
@@ -283,8 +283,11 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         }
         let cursor = try query["cursor"].map { try PageCursor(encoded: String($0)) }
         let page = try await service.users(after: cursor, limit: limit)
-        var response = try Self.json(
-            PageRepresentation(items: page.users.map(UserRepresentation.init), nextCursor: page.nextCursor?.encoded))
+        var response = Self.json(
+            text: PageRepresentation(
+                items: page.users.map(UserRepresentation.init), nextCursor: page.nextCursor?.encoded
+            )
+            .json)
         if let next = page.nextCursor {
             response.headers[HTTPField.Name("Link")!] = "</users?limit=\(limit)&cursor=\(next.encoded)>; rel=\"next\""
         }
@@ -374,10 +377,17 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     static func userResponse(_ user: User, status: HTTPResponse.Status, token: EventPosition? = nil) throws
         -> Response
     {
-        var response = try json(UserRepresentation(user), status: status)
+        var response = json(text: UserRepresentation(user).json, status: status)
         response.headers[.eTag] = "\"\(user.version)\""
         if let token { response.headers[.consistencyToken] = token.description }
         return response
+    }
+
+    /// A JSON response from text the representations wrote.
+    static func json(text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -25,6 +25,35 @@ package struct UserRepresentation: Codable, Sendable {
 }
 
 /// A page of users: `{"items":[…],"nextCursor":"…"|null}`.
+extension UserRepresentation {
+    /// Appends the JSON object (sorted keys), as `JSONEncoder.sorted` would write it.
+    package func appendJSON(to json: inout String) {
+        json += #"{"createdAt":""#
+        json += createdAt
+        json += #"","displayName":"#
+        JSONText.appendQuoted(displayName, to: &json)
+        json += #","email":"#
+        JSONText.appendQuoted(email, to: &json)
+        json += #","id":""#
+        json += id
+        json += #"","status":""#
+        json += status
+        json += #"","updatedAt":""#
+        json += updatedAt
+        json += #"","version":"#
+        json += String(version)
+        json += "}"
+    }
+
+    /// The JSON object as a string.
+    package var json: String {
+        var json = ""
+        json.reserveCapacity(256)
+        appendJSON(to: &json)
+        return json
+    }
+}
+
 package struct PageRepresentation: Encodable, Sendable {
     package var items: [UserRepresentation]
     package var nextCursor: String?
@@ -42,6 +71,20 @@ package struct PageRepresentation: Encodable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case items, nextCursor
+    }
+
+    /// The JSON object as a string, as `JSONEncoder.sorted` would write it.
+    package var json: String {
+        var json = #"{"items":["#
+        json.reserveCapacity(64 + items.count * 256)
+        for (index, item) in items.enumerated() {
+            if index > 0 { json += "," }
+            item.appendJSON(to: &json)
+        }
+        json += #"],"nextCursor":"#
+        if let nextCursor { JSONText.appendQuoted(nextCursor, to: &json) } else { json += "null" }
+        json += "}"
+        return json
     }
 }
 

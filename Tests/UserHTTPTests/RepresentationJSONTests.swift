@@ -1,0 +1,30 @@
+import Foundation
+import Testing
+import UserDomain
+@testable import UserHTTP
+
+@Suite("Representation JSON")
+struct RepresentationJSONTests {
+    @Test("the hand-written user and page JSON equal JSONEncoder.sorted's, byte for byte")
+    func matchesJSONEncoder() throws {
+        let names = ["Ada", "a\"b\\c/d", "Zoë 👩‍💻", "\u{1}\t\n", "名前"]
+        let users = names.enumerated().map { index, name in
+            User(
+                id: UserID(UUID()), email: EmailAddress(trustedValue: "u\(index)/\"@example.com", canonical: "u"),
+                displayName: DisplayName(trustedValue: name), status: index.isMultiple(of: 2) ? .active : .deactivated,
+                version: index + 1, createdAt: Date(epochMilliseconds: 1_764_000_000_123),
+                updatedAt: Date(epochMilliseconds: 1_764_000_100_456))
+        }
+        for user in users {
+            let representation = UserRepresentation(user)
+            #expect(
+                representation.json == String(decoding: try JSONEncoder.sorted.encode(representation), as: UTF8.self))
+        }
+        for cursor in [nil, "abc_-9", "q\"uote"] as [String?] {
+            for items in [[], users.map(UserRepresentation.init)] {
+                let page = PageRepresentation(items: items, nextCursor: cursor)
+                #expect(page.json == String(decoding: try JSONEncoder.sorted.encode(page), as: UTF8.self))
+            }
+        }
+    }
+}
