@@ -28,3 +28,18 @@ struct RepresentationJSONTests {
         }
     }
 }
+
+@Suite("Request ids")
+struct RequestIDTests {
+    @Test("generated request ids are distinct lower-case version 4 UUIDs")
+    func randomIDs() {
+        let ids = (0..<1000).map { _ in RequestIDMiddleware.randomID() }
+        #expect(Set(ids).count == 1000)
+        for id in ids.prefix(50) {
+            let characters = Array(id)
+            #expect(UUID(uuidString: id) != nil && id == id.lowercased() && id.count == 36)
+            #expect(characters[14] == "4", "version 4: \(id)")
+            #expect("89ab".contains(characters[19]), "RFC 4122 variant: \(id)")
+        }
+    }
+}

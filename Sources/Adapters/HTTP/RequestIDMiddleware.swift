@@ -23,7 +23,7 @@ public struct RequestIDMiddleware: RouterMiddleware {
             {
                 offered
             } else {
-                UUID().uuidString.lowercased()
+                Self.randomID()
             }
         context.requestID = id
         context.logger[metadataKey: "request.id"] = "\(id)"
@@ -33,7 +33,10 @@ public struct RequestIDMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch {
             let problem = Problem.from(error)
-            if problem.status.code >= 500 {
+            // A 503 (a store out of reach, a directory behind its token) is a condition, not a bug: a warning.
+            if problem.status == .serviceUnavailable {
+                context.logger.warning("request refused: unavailable", metadata: ["problem": "\(problem.code)"])
+            } else if problem.status.code >= 500 {
                 context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             response = try problem.response(from: request, context: context)
@@ -47,5 +50,22 @@ public struct RequestIDMiddleware: RouterMiddleware {
                     "\(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)"
             ])
         return response
+    }
+
+    /// A random (version 4) UUID, lower-case. From the standard library's generator (`getrandom`):
+    /// Foundation's `UUID()` opens and reads `/dev/urandom` on every call on Linux, a syscall trio per request.
+    static func randomID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var high = generator.next() as UInt64
+        var low = generator.next() as UInt64
+        high = (high & ~0xF000) | 0x4000  // version 4
+        low = (low & ~(0xC000 << 48)) | (0x8000 << 48)  // RFC 4122 variant
+        let bytes = withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { Array($0) }
+        let uuid = UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
+                bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            ))
+        return uuid.uuidString.lowercased()
     }
 }
