@@ -11,27 +11,6 @@ struct Events: AsyncParsableCommand {
         subcommands: [EventsStatus.self, EventsDead.self, EventsRetry.self, EventsTail.self])
 }
 
-/// Opens the configured system (no services run) for the event commands.
-func withSystem<T>(_ options: StoreOptions, _ body: (UserSystem) async throws -> T) async throws -> T {
-    do {
-        var configuration = try await options.configuration()
-        configuration.publisher = .none
-        let system = try await UserSystem.open(configuration, logger: makeLogger(defaultLevel: .warning))
-        do {
-            let result = try await body(system)
-            await system.close()
-            return result
-        } catch {
-            await system.close()
-            throw error
-        }
-    } catch let error as UserStoreError {
-        FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
-        throw error.code == .invalidConfiguration || error.code == .incompatibleSchema
-            || error.code == .historyTrimmed ? Exit.configuration : Exit.unavailable
-    }
-}
-
 /// One event as a JSON line: its position and delivery state, and the envelope's own JSON.
 func eventLine(_ event: OutboxEvent) throws -> String {
     var object: [String: Any] = [

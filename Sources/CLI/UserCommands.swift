@@ -23,21 +23,33 @@ enum Exit {
     static let configuration = ExitCode(78)  // EX_CONFIG
 }
 
-/// Opens the configured store (no relay: events stay in the outbox for `serve` to relay), runs `body`, and
-/// turns domain and store errors into a message on stderr and a distinct exit code.
-func withUsers<T>(_ options: StoreOptions, _ body: (UserService<AnyUserStore>) async throws -> T) async throws -> T {
+/// Opens the configured system (no services run: events stay in the outbox for `serve` to relay), runs
+/// `body`, closes the system, and turns store errors into a message on stderr and a distinct exit code.
+func withSystem<T>(_ options: StoreOptions, _ body: (UserSystem) async throws -> T) async throws -> T {
     do {
         var configuration = try await options.configuration()
         configuration.publisher = .none
         let system = try await UserSystem.open(configuration, logger: makeLogger(defaultLevel: .warning))
         do {
-            let result = try await body(system.users)
+            let result = try await body(system)
             await system.close()
             return result
         } catch {
             await system.close()
             throw error
         }
+    } catch let error as UserStoreError {
+        FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
+        throw error.code == .invalidConfiguration || error.code == .incompatibleSchema
+            || error.code == .historyTrimmed ? Exit.configuration : Exit.unavailable
+    }
+}
+
+/// Runs `body` with the use cases of the configured store (see ``withSystem(_:_:)``), and turns domain
+/// errors into a message on stderr and a distinct exit code.
+func withUsers<T>(_ options: StoreOptions, _ body: (UserService<AnyUserStore>) async throws -> T) async throws -> T {
+    do {
+        return try await withSystem(options) { try await body($0.users) }
     } catch let error as UserError {
         FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
         switch error {
@@ -45,10 +57,6 @@ func withUsers<T>(_ options: StoreOptions, _ body: (UserService<AnyUserStore>) a
         case .emailTaken, .versionConflict, .illegalTransition: throw Exit.conflict
         case .invalidEmail, .invalidDisplayName, .invalidPageSize, .invalidCursor: throw Exit.invalidInput
         }
-    } catch let error as UserStoreError {
-        FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
-        throw error.code == .invalidConfiguration || error.code == .incompatibleSchema
-            ? Exit.configuration : Exit.unavailable
     }
 }
 

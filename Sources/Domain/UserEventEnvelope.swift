@@ -141,23 +141,11 @@ public struct UserEventEnvelope: Sendable, Hashable, Identifiable, Codable {
         json += #"{"data":"#
         switch event {
         case .registered(let email, let displayName):
-            json += #"{"displayName":"#
-            JSONText.appendQuoted(displayName.value, to: &json)
-            json += #","email":"#
-            JSONText.appendQuoted(email.value, to: &json)
-            json += "}"
+            Self.appendObject(("displayName", displayName.value), ("email", email.value), to: &json)
         case .renamed(let displayName, let previous):
-            json += #"{"displayName":"#
-            JSONText.appendQuoted(displayName.value, to: &json)
-            json += #","previousDisplayName":"#
-            JSONText.appendQuoted(previous.value, to: &json)
-            json += "}"
+            Self.appendObject(("displayName", displayName.value), ("previousDisplayName", previous.value), to: &json)
         case .emailChanged(let email, let previous):
-            json += #"{"email":"#
-            JSONText.appendQuoted(email.value, to: &json)
-            json += #","previousEmail":"#
-            JSONText.appendQuoted(previous.value, to: &json)
-            json += "}"
+            Self.appendObject(("email", email.value), ("previousEmail", previous.value), to: &json)
         case .deactivated, .reactivated, .deleted:
             json += "{}"
         }
@@ -175,6 +163,17 @@ public struct UserEventEnvelope: Sendable, Hashable, Identifiable, Codable {
         json += String(userVersion)
         json += "}"
         return json
+    }
+
+    /// Appends `{"first":"…","second":"…"}`; the keys are given in sorted order.
+    private static func appendObject(
+        _ first: (key: String, value: String), _ second: (key: String, value: String), to json: inout String
+    ) {
+        json += #"{""# + first.key + #"":"#
+        JSONText.appendQuoted(first.value, to: &json)
+        json += #",""# + second.key + #"":"#
+        JSONText.appendQuoted(second.value, to: &json)
+        json += "}"
     }
 
     /// The generic encoder's form, kept to test ``jsonData()`` against.

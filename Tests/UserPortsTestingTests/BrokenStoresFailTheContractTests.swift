@@ -5,12 +5,18 @@ import UserInMemory
 import UserPorts
 import UserPortsTesting
 
-/// An outbox that forwards to a correct inner store: the broken stores below break the repository only.
+/// A store that forwards its reads, outbox and directory to a correct inner store: the broken stores below
+/// break what they declare themselves.
 protocol ForwardingOutbox: EventOutbox, UserDirectory {
     var inner: any UserStore { get }
 }
 
 extension ForwardingOutbox {
+    func user(id: UserID) async throws -> User? { try await inner.user(id: id) }
+    func user(email: EmailAddress) async throws -> User? { try await inner.user(email: email) }
+    func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
+        try await inner.page(after: cursor, limit: limit)
+    }
     var commitSignal: CommitSignal { inner.commitSignal }
     func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] { try await inner.unpublishedEvents(limit: limit) }
     func markPublished(_ positions: [EventPosition]) async throws { try await inner.markPublished(positions) }
@@ -45,11 +51,6 @@ extension ForwardingOutbox {
 actor VersionIgnoringStore: UserRepository, ForwardingOutbox {
     let inner: any UserStore = InMemoryUserStore()
 
-    func user(id: UserID) async throws -> User? { try await inner.user(id: id) }
-    func user(email: EmailAddress) async throws -> User? { try await inner.user(email: email) }
-    func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
-        try await inner.page(after: cursor, limit: limit)
-    }
     func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
         let current = try await inner.user(id: user.id)
         return try await inner.save(user, expectedVersion: current?.version ?? 0, events: events)
@@ -65,13 +66,9 @@ actor CaseSensitiveStore: UserRepository, ForwardingOutbox {
     let inner: any UserStore = InMemoryUserStore()
     var emails: Set<String> = []
 
-    func user(id: UserID) async throws -> User? { try await inner.user(id: id) }
     func user(email: EmailAddress) async throws -> User? {
         let page = try await inner.page(after: nil, limit: UserPage.maximumLimit)
         return page.users.first { $0.email.value == email.value }
-    }
-    func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
-        try await inner.page(after: cursor, limit: limit)
     }
     func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
         if expectedVersion == 0, emails.contains(user.email.value) { throw UserError.emailTaken(user.email) }
@@ -91,11 +88,6 @@ actor CaseSensitiveStore: UserRepository, ForwardingOutbox {
 actor EventDroppingStore: UserRepository, ForwardingOutbox {
     let inner: any UserStore = InMemoryUserStore()
 
-    func user(id: UserID) async throws -> User? { try await inner.user(id: id) }
-    func user(email: EmailAddress) async throws -> User? { try await inner.user(email: email) }
-    func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
-        try await inner.page(after: cursor, limit: limit)
-    }
     func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
         try await inner.save(user, expectedVersion: expectedVersion, events: [])
     }
@@ -108,11 +100,6 @@ actor EventDroppingStore: UserRepository, ForwardingOutbox {
 actor EmailChangeLosingStore: UserRepository, ForwardingOutbox {
     let inner: any UserStore = InMemoryUserStore()
 
-    func user(id: UserID) async throws -> User? { try await inner.user(id: id) }
-    func user(email: EmailAddress) async throws -> User? { try await inner.user(email: email) }
-    func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
-        try await inner.page(after: cursor, limit: limit)
-    }
     func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
         try await inner.save(user, expectedVersion: expectedVersion, events: events)
     }

@@ -124,21 +124,10 @@ public final class PostgresIdempotentConsumer: Sendable {
         await pool.close()
     }
 
+    /// Runs `body` on a pooled connection, with the store's release and error mapping.
     private func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T)
         async throws -> T
     {
-        let worker = try await pool.acquire()
-        do {
-            let result = try await worker.perform(body)
-            await pool.release(worker)
-            return result
-        } catch let error as PostgresError {
-            await pool.release(worker)
-            if error.connectionLost { await pool.invalidateIdle() }
-            throw PostgresErrors.map(error, url: url, connecting: false)
-        } catch {
-            await pool.release(worker)
-            throw error
-        }
+        try await PostgresUserStore.withConnection(pool: pool, url: url, body)
     }
 }

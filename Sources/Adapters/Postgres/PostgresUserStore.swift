@@ -95,7 +95,7 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
     }
 
     /// Runs `body` on a pooled connection, returns the connection, and maps errors at the boundary.
-    private static func withConnection<T: Sendable>(
+    static func withConnection<T: Sendable>(
         pool: PostgresPool, url: PostgresURL, retryingLostConnection: Bool = false,
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
