@@ -111,7 +111,7 @@ public struct OutboxRelay<Outbox: EventOutbox, Publisher: MessagePublisher>: Ser
                             ? "outbox relay holds the lease" : "outbox relay is on standby: another holds the lease",
                         metadata: ["relay.owner": "\(configuration.owner)"])
                 }
-                if outcome.fetched == configuration.batchSize && outcome.leading { continue }
+                if hasMore(outcome) { continue }
                 let signal = outbox.commitSignal
                 let timeout = configuration.pollInterval
                 _ = await cancelWhenGracefulShutdown { await signal.wait(after: seen, timeout: timeout) }
@@ -135,21 +135,28 @@ public struct OutboxRelay<Outbox: EventOutbox, Publisher: MessagePublisher>: Ser
     /// whose publishing fails are recorded for a later retry (or parked as dead) as ``run()`` does.
     ///
     /// - Returns: the number published; 0 when another relay holds the lease.
-    /// - Throws: a store error; events published before it are marked.
+    /// - Throws: a store error; events published before it are marked. A cancelled task returns what it
+    ///   published so far.
     @discardableResult
     public func publishPendingEvents() async throws -> Int {
         var total = 0
         while true {
             let outcome = try await publishBatch()
             total += outcome.published
-            if outcome.fetched < configuration.batchSize || !outcome.leading { return total }
+            if !hasMore(outcome) || Task.isCancelled { return total }
         }
     }
 
     private struct BatchOutcome {
         var leading = false
         var fetched = 0
+        var stoppedEarly = false
         var published = 0
+    }
+
+    /// Whether more events are due at once: a full batch, or one cut short to renew the lease.
+    private func hasMore(_ outcome: BatchOutcome) -> Bool {
+        outcome.leading && (outcome.stoppedEarly || outcome.fetched == configuration.batchSize)
     }
 
     /// Publishes one batch under the lease.
@@ -169,8 +176,9 @@ public struct OutboxRelay<Outbox: EventOutbox, Publisher: MessagePublisher>: Ser
             for entry in batch {
                 let user = entry.envelope.userID
                 if held.contains(user) { continue }
-                if ContinuousClock.now >= deadline || Task.isCancelled {
-                    outcome.fetched = 0  // the rest is left for the next batch, under a renewed lease
+                if Task.isCancelled { break }  // the rest is left for whoever runs next
+                if ContinuousClock.now >= deadline {
+                    outcome.stoppedEarly = true  // the rest goes in the next batch, under a renewed lease
                     break
                 }
                 do {
