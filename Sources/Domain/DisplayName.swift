@@ -18,6 +18,14 @@ public struct DisplayName: Hashable, Sendable, Codable, CustomStringConvertible 
     ///
     /// - Throws: ``UserError/invalidDisplayName(_:)`` with the ``Problem`` found.
     public init(_ raw: String) throws(UserError) {
+        // Printable ASCII without surrounding spaces (most names) is already trimmed, in NFC, free of
+        // control characters and one character per byte: the Unicode work below would return it unchanged.
+        if let first = raw.utf8.first, let last = raw.utf8.last, first != 0x20, last != 0x20,
+            raw.utf8.count <= Self.maximumLength, raw.utf8.allSatisfy({ (0x20...0x7E).contains($0) })
+        {
+            self.value = raw
+            return
+        }
         let value = raw.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
         if value.isEmpty { throw .invalidDisplayName(.empty) }
         for scalar in value.unicodeScalars {

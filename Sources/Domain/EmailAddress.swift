@@ -28,7 +28,11 @@ public struct EmailAddress: Hashable, Sendable, Codable, CustomStringConvertible
     ///
     /// - Throws: ``UserError/invalidEmail(_:)`` with the ``Problem`` found.
     public init(_ raw: String) throws(UserError) {
-        let value = raw.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
+        // Visible ASCII (most addresses) has nothing to trim and is its own NFC form: skip that work; the
+        // rules below still apply.
+        let value =
+            raw.utf8.allSatisfy({ (0x21...0x7E).contains($0) })
+            ? raw : raw.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
         if let problem = Self.problem(in: value) {
             throw .invalidEmail(problem)
         }
@@ -109,13 +113,21 @@ public struct EmailAddress: Hashable, Sendable, Codable, CustomStringConvertible
         var atCount = 0
         for scalar in value.unicodeScalars {
             if scalar == "@" { atCount += 1 }
-            if scalar.properties.isWhitespace || isControlOrSeparator(scalar) { return .invalidCharacter }
+            if scalar.isASCII {
+                // The same answer as the Unicode properties below, without looking them up.
+                if scalar.value <= 0x20 || scalar.value == 0x7F { return .invalidCharacter }
+            } else if scalar.properties.isWhitespace || isControlOrSeparator(scalar) {
+                return .invalidCharacter
+            }
         }
         if atCount == 0 { return .missingAtSign }
         if atCount > 1 { return .multipleAtSigns }
-        let at = value.firstIndex(of: "@")!
-        let local = value[..<at]
-        let domain = value[value.index(after: at)...]
+        // Split at the scalar, not the Character: "@" followed by a combining scalar (a skin-tone modifier)
+        // is one Character that is not "@" (the fuzzer's ")@🏻" crashed a Character search here).
+        let scalars = value.unicodeScalars
+        let at = scalars.firstIndex(of: "@")!
+        let local = Substring(scalars[..<at])
+        let domain = Substring(scalars[scalars.index(after: at)...])
         if local.isEmpty { return .emptyLocalPart }
         if local.utf8.count > maximumLocalPartLength { return .localPartTooLong }
         if !isValidLocalPart(local) { return .invalidLocalPart }
@@ -137,7 +149,13 @@ public struct EmailAddress: Hashable, Sendable, Codable, CustomStringConvertible
     private static let atext = Set("!#$%&'*+/=?^_`{|}~-".unicodeScalars)
 
     private static func isValidLocalPart(_ local: Substring) -> Bool {
-        if local.first == "." || local.last == "." || local.contains("..") { return false }
+        // Byte-wise: Foundation's `contains(_:)` for a substring (through NSString) showed in import profiles.
+        if local.first == "." || local.last == "." { return false }
+        var previousWasDot = false
+        for byte in local.utf8 {
+            if byte == UInt8(ascii: "."), previousWasDot { return false }
+            previousWasDot = byte == UInt8(ascii: ".")
+        }
         return local.unicodeScalars.allSatisfy { scalar in
             if scalar.isASCII {
                 return isASCIIAlphanumeric(scalar) || scalar == "." || atext.contains(scalar)

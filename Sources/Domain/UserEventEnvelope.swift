@@ -150,7 +150,7 @@ public struct UserEventEnvelope: Sendable, Hashable, Identifiable, Codable {
             json += "{}"
         }
         json += #","eventId":""#
-        json += eventID.uuidString.lowercased()
+        json += eventID.lowercasedString
         json += #"","occurredAt":""#
         json += RFC3339.string(from: occurredAt)
         json += #"","schemaVersion":"#

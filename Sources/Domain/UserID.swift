@@ -18,12 +18,12 @@ public struct UserID: Hashable, Sendable, Comparable, Codable, LosslessStringCon
 
     /// Parses the textual form of a UUID, in either letter case; `nil` when it is not one.
     public init?(_ description: String) {
-        guard let uuid = UUID(uuidString: description) else { return nil }
+        guard let uuid = UUID(hyphenated: description) else { return nil }
         self.uuid = uuid
     }
 
     /// The lower-case hyphenated form.
-    public var description: String { uuid.uuidString.lowercased() }
+    public var description: String { uuid.lowercasedString }
 
     /// Orders ids by their bytes, as a database index on the id does.
     public static func < (lhs: UserID, rhs: UserID) -> Bool {

@@ -68,6 +68,9 @@ struct EmailAddressTests {
             ("user@example-.com", .invalidDomain),
             ("user@exa_mple.com", .invalidDomain),
             ("user@[127.0.0.1]", .invalidDomain),
+            ("user\u{7F}@example.com", .invalidCharacter),
+            // "@" and a modifier form one Character that is not "@" (found by the API fuzzer: it crashed).
+            (")@\u{1F3FB}", .invalidLocalPart),
             ("user@127.0.0.1", .invalidDomain),
         ])
     func refuses(_ raw: String, _ expected: EmailAddress.Problem) {
