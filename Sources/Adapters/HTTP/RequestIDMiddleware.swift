@@ -1,4 +1,6 @@
 import Foundation
+import HTTPTypes
+import UserDomain
 public import Hummingbird
 import Logging
 
@@ -12,12 +14,19 @@ public struct RequestIDMiddleware: RouterMiddleware {
     /// Creates the middleware.
     public init() {}
 
+    private static let requestIDField = HTTPField.Name("X-Request-ID")!
+
     /// Handles one request.
+    ///
+    /// The id goes into the metadata of the lines this middleware logs (`request.id`) rather than into the
+    /// context's logger: setting logger metadata re-renders the handler's whole metadata on every request
+    /// (StreamLogHandler), which the HTTP profile showed; handlers' own lines carry Hummingbird's
+    /// `hb.request.id`.
     public func handle(
         _ request: Request, context: UserRequestContext, next: (Request, UserRequestContext) async throws -> Response
     ) async throws -> Response {
         var context = context
-        let offered = request.headers[.init("X-Request-ID")!]
+        let offered = request.headers[Self.requestIDField]
         let id =
             if let offered, (1...128).contains(offered.utf8.count), offered.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
             {
@@ -26,7 +35,6 @@ public struct RequestIDMiddleware: RouterMiddleware {
                 Self.randomID()
             }
         context.requestID = id
-        context.logger[metadataKey: "request.id"] = "\(id)"
         let started = ContinuousClock.now
         var response: Response
         do {
@@ -35,37 +43,39 @@ public struct RequestIDMiddleware: RouterMiddleware {
             let problem = Problem.from(error)
             // A 503 (a store out of reach, a directory behind its token) is a condition, not a bug: a warning.
             if problem.status == .serviceUnavailable {
-                context.logger.warning("request refused: unavailable", metadata: ["problem": "\(problem.code)"])
+                context.logger.warning(
+                    "request refused: unavailable", metadata: ["request.id": "\(id)", "problem": "\(problem.code)"])
             } else if problem.status.code >= 500 {
-                context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+                context.logger.error(
+                    "request failed", metadata: ["request.id": "\(id)", "error": "\(String(reflecting: error))"])
             }
             response = try problem.response(from: request, context: context)
         }
-        response.headers[.init("X-Request-ID")!] = id
+        response.headers[Self.requestIDField] = id
         let elapsed = ContinuousClock.now - started
-        context.logger.info(
-            "\(request.method) \(request.uri.path) \(response.status.code)",
-            metadata: [
-                "duration.ms":
-                    "\(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)"
-            ])
+        if context.logger.logLevel <= .info {
+            // The raw request target up to the query (which may hold an e-mail address): parsing `request.uri`
+            // into URL components for the path alone showed in the profile.
+            let target = request.head.path ?? "/"
+            let path = target.firstIndex(of: "?").map { target[..<$0] } ?? target[...]
+            let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+            context.logger.info(
+                "\(request.method) \(path) \(response.status.code)",
+                metadata: ["request.id": "\(id)", "duration.ms": "\(milliseconds)"])
+        }
         return response
     }
 
-    /// A random (version 4) UUID, lower-case. From the standard library's generator (`getrandom`):
-    /// Foundation's `UUID()` opens and reads `/dev/urandom` on every call on Linux, a syscall trio per request.
+    /// A random (version 4) UUID, lower-case, from the kernel's CSPRNG in one call (`arc4random_buf`:
+    /// getrandom on Linux): Foundation's `UUID()` opens and reads `/dev/urandom` on every call on Linux, a
+    /// syscall trio per request.
     static func randomID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        var high = generator.next() as UInt64
-        var low = generator.next() as UInt64
-        high = (high & ~0xF000) | 0x4000  // version 4
-        low = (low & ~(0xC000 << 48)) | (0x8000 << 48)  // RFC 4122 variant
-        let bytes = withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { Array($0) }
-        let uuid = UUID(
-            uuid: (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
-                bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
-            ))
-        return uuid.uuidString.lowercased()
+        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &bytes) { buffer in
+            arc4random_buf(buffer.baseAddress!, buffer.count)
+            buffer[6] = (buffer[6] & 0x0F) | 0x40  // version 4
+            buffer[8] = (buffer[8] & 0x3F) | 0x80  // RFC 9562 variant
+        }
+        return UUID(uuid: bytes).lowercasedString
     }
 }
