@@ -9,7 +9,15 @@ final class SQLiteConnection {
     let handle: OpaquePointer
     private var statements: [String: SQLiteStatement] = [:]
 
+    /// Before the first connection: SQLite's memory statistics off. They take one global mutex on every
+    /// allocation, for every connection of the process; with lookups on several threads the mutex is
+    /// contended. Without effect (and harmless) when the process initialised SQLite before.
+    private static let processSetUp: Void = {
+        _ = user_domain_sqlite_disable_memory_statistics()
+    }()
+
     init(path: String, flags: Int32) throws(SQLiteError) {
+        Self.processSetUp
         var handle: OpaquePointer?
         let code = sqlite3_open_v2(path, &handle, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nil)
         guard code == SQLITE_OK, let handle else {
@@ -59,11 +67,13 @@ final class SQLiteConnection {
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction (the write lock is taken at once, so the transaction
     /// never fails to upgrade from a read lock), committing when it returns and rolling back when it throws.
+    ///
+    /// `BEGIN` and `COMMIT` run as cached statements: `sqlite3_exec` would parse them on every write.
     func writeTransaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN IMMEDIATE")
+        try withStatement("BEGIN IMMEDIATE") { _ = try $0.step() }
         do {
             let result = try body()
-            try execute("COMMIT")
+            try withStatement("COMMIT") { _ = try $0.step() }
             return result
         } catch {
             if sqlite3_get_autocommit(handle) == 0 {

@@ -1,8 +1,8 @@
 import CSQLite
-public import Foundation
-public import Logging
+import Foundation
+import Logging
 public import UserDomain
-public import UserPorts
+import UserPorts
 
 /// A value bound to, or read from, a SQLite statement of an ``SQLiteIdempotentConsumer`` effect.
 public enum SQLiteValue: Sendable, Hashable {
