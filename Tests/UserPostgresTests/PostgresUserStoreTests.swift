@@ -186,12 +186,57 @@ struct PostgresUserStoreTests {
             try await Task.sleep(for: .milliseconds(200))
             let started = ContinuousClock.now
             await expectStoreError(.unavailable, hiding: "test-secret-pw") {
-                _ = try await store.user(id: UserID(UUID()))
+                _ = try await store.page(after: nil, limit: 10)
             }
             #expect(ContinuousClock.now - started < .seconds(2))
-            try await blocker.value
+            // Point lookups have a connection of their own (the lookup pipeline): a full pool doesn't stop them.
             #expect(try await store.user(id: UserID(UUID())) == nil)
+            try await blocker.value
+            #expect(try await store.page(after: nil, limit: 10).users.isEmpty)
             await store.close()
+        }
+    }
+
+    @Test("concurrent point lookups share the lookup pipeline, and each caller gets its own row")
+    func pipelinedLookups() async throws {
+        try await TestPostgres.withFreshSchema { url in
+            let store = try await PostgresUserStore.open(.init(url: url, listensForCommits: false))
+            let service = UserService(repository: store)
+            var users: [User] = []
+            for index in 0..<40 {
+                users.append(try await service.register(email: "p\(index)@example.com", displayName: "P \(index)"))
+            }
+            let expected = users
+            // 800 lookups from 16 tasks at once, by id and by e-mail, a fifth of them for nobody.
+            let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+                for task in 0..<16 {
+                    group.addTask {
+                        var mismatches = 0
+                        for step in 0..<50 {
+                            let index = (task * 7 + step) % 50
+                            if index >= 40 {
+                                if try await store.user(id: UserID(UUID())) != nil { mismatches += 1 }
+                                if try await store.user(email: EmailAddress("nobody\(index)@example.com")) != nil {
+                                    mismatches += 1
+                                }
+                            } else if step.isMultiple(of: 2) {
+                                if try await store.user(id: expected[index].id) != expected[index] { mismatches += 1 }
+                            } else {
+                                if try await store.user(email: expected[index].email) != expected[index] {
+                                    mismatches += 1
+                                }
+                            }
+                        }
+                        return mismatches
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(mismatches == 0)
+            await store.close()
+            await expectStoreError(.closed, hiding: "test-secret-pw") {
+                _ = try await store.user(id: expected[0].id)
+            }
         }
     }
 

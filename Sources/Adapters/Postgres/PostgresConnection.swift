@@ -65,6 +65,69 @@ final class PostgresConnection {
         return try check(result)
     }
 
+    // MARK: Pipeline mode (see ``PostgresLookupPipeline``)
+
+    /// Prepares `sql` under `name` (before the connection enters pipeline mode).
+    func prepare(name: String, _ sql: String, parameterCount: Int) throws(PostgresError) {
+        _ = try check(PQprepare(handle, name, sql, Int32(parameterCount), nil))
+    }
+
+    /// Switches the connection to pipeline mode for good: only the pipeline calls below may follow.
+    func enterPipelineMode() throws(PostgresError) {
+        guard PQenterPipelineMode(handle) == 1 else { throw connectionError() }
+    }
+
+    /// Queues the prepared statement `name` with one text parameter, results in binary format.
+    func sendPrepared(name: String, parameter: String) throws(PostgresError) {
+        let sent = parameter.withCString { value in
+            var values: [UnsafePointer<CChar>?] = [value]
+            return PQsendQueryPrepared(handle, name, 1, &values, nil, nil, 1)
+        }
+        guard sent == 1 else { throw connectionError() }
+    }
+
+    /// Ends the batch with a sync point and sends everything queued.
+    func pipelineSync() throws(PostgresError) {
+        guard PQpipelineSync(handle) == 1 else { throw connectionError() }
+    }
+
+    /// The result of the next statement of the batch (waiting for it), with the NULL that ends it consumed.
+    func nextPipelineResult() throws(PostgresError) -> PostgresResult {
+        guard let result = PQgetResult(handle) else { throw connectionError() }
+        while let extra = PQgetResult(handle) { PQclear(extra) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
+            return PostgresResult(result)
+        default:
+            let error = PostgresError(result: result, connection: handle)
+            PQclear(result)
+            throw error
+        }
+    }
+
+    /// Reads up to the batch's sync point; after it the connection takes a new batch.
+    func awaitPipelineSync() throws(PostgresError) {
+        var nulls = 0
+        while true {
+            guard let result = PQgetResult(handle) else {
+                // A NULL ends an earlier statement's results; two in a row mean the sync point is not coming.
+                nulls += 1
+                if PQstatus(handle) != CONNECTION_OK || nulls > 1 { throw connectionError() }
+                continue
+            }
+            nulls = 0
+            let status = PQresultStatus(result)
+            PQclear(result)
+            if status == PGRES_PIPELINE_SYNC { return }
+        }
+    }
+
+    private func connectionError() -> PostgresError {
+        PostgresError(
+            sqlState: nil, message: String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines(),
+            connectionLost: PQstatus(handle) != CONNECTION_OK)
+    }
+
     /// The cancel handle of this connection, usable from any thread.
     func makeCancel() -> OpaquePointer? {
         PQgetCancel(handle)

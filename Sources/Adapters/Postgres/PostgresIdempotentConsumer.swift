@@ -2,7 +2,7 @@ import CLibPQ
 import Foundation
 public import Logging
 public import UserDomain
-public import UserPorts
+import UserPorts
 
 /// The statements an effect runs, inside the transaction that also records the event as processed. Valid
 /// only during the effect; it runs on a pooled connection's own queue, never on Swift's cooperative pool.

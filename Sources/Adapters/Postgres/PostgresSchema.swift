@@ -10,7 +10,8 @@ import UserPorts
 ///
 /// Version 2 adds delivery state to the events (attempts, last error, retry time, dead), the relay lease, the
 /// user directory read model with its projection checkpoints, and `user_events_horizon()`, which readers of
-/// the history use so that a late commit of a lower position is never skipped.
+/// the history use so that a late commit of a lower position is never skipped. Version 3 drops the event
+/// indexes no query needs, so that appending an event writes two index entries (position, unpublished).
 enum PostgresSchema {
     /// The advisory lock key: "users-v1" as an integer.
     static let lockKey: Int64 = 0x7573_6572_732D_7631
@@ -90,6 +91,22 @@ enum PostgresSchema {
                 RETURN (SELECT coalesce(max(position), 0) FROM user_events);
             END
             $$;
+            """
+        ),
+        (
+            3,
+            """
+            -- Leaner event inserts (as SQLite's version 2): every index on user_events is written for every
+            -- event, and three were not needed. No unique index on event_id (ids are UUIDv7s this package
+            -- makes; consumers deduplicate on them), no index by (user, version) that no query used, and the
+            -- relay's hold-back look-up only needs the events that can hold a user back (dead, or waiting for
+            -- a retry), which a new event never is: a partial index that inserts don't touch. Measured with
+            -- pgbench on the one-statement write: 0.247 ms before, 0.176-0.205 ms after.
+            DROP INDEX user_events_by_user;
+            ALTER TABLE user_events DROP CONSTRAINT user_events_event_id_key;
+            DROP INDEX user_events_pending_by_user;
+            CREATE INDEX user_events_held ON user_events (user_id, position)
+                WHERE published_at IS NULL AND (dead OR retry_at IS NOT NULL);
             """
         ),
     ]

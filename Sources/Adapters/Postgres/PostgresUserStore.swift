@@ -23,6 +23,7 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
 
     private let url: PostgresURL
     private let pool: PostgresPool
+    private let lookups: PostgresLookupPipeline<User>
     private let listener: PostgresListener?
     private let logger: Logger
 
@@ -33,6 +34,11 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
         self.url = url
         self.redactedURL = url.redacted
         self.pool = pool
+        self.lookups = PostgresLookupPipeline(
+            url: url, statements: [Self.selectByID, Self.selectByEmail], logger: logger
+        ) { result in
+            result.rowCount == 0 ? nil : try Self.decodeUser(result, row: 0)
+        }
         self.listener = listener
         self.logger = logger
     }
@@ -75,6 +81,7 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
     /// Stops listening and closes every connection. Operations afterwards throw `UserStoreError` code
     /// `closed`.
     public func close() async {
+        await lookups.close()
         if let listener {
             await withCheckedContinuation { continuation in
                 DispatchQueue.global().async {
@@ -146,24 +153,23 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
     // formatting on the server, no parsing here.
     private static let userColumns =
         "id, email, email_canonical, display_name, status, version, created_at, updated_at"
+    // Built once: interpolating per call showed in the lookup profile (and the prepared-statement cache is
+    // keyed by the text).
+    private static let selectByID = "SELECT \(userColumns) FROM users WHERE id = $1::uuid"
+    private static let selectByEmail = "SELECT \(userColumns) FROM users WHERE email_canonical = $1"
+    private static let selectFirstPage = "SELECT \(userColumns) FROM users ORDER BY id LIMIT $1::integer"
+    private static let selectPageAfter =
+        "SELECT \(userColumns) FROM users WHERE id > $2::uuid ORDER BY id LIMIT $1::integer"
 
-    /// The user with this id, or `nil`.
+    /// The user with this id, or `nil`. Point lookups go through the lookup pipeline (a connection of its
+    /// own in pipeline mode, see ``PostgresLookupPipeline``): concurrent lookups share round trips.
     public func user(id: UserID) async throws -> User? {
-        try await read { connection in
-            let result = try connection.query(
-                "SELECT \(Self.userColumns) FROM users WHERE id = $1::uuid", [id.description], binaryResults: true)
-            return result.rowCount == 0 ? nil : try Self.decodeUser(result, row: 0)
-        }
+        try await lookups.lookup(0, id.description)
     }
 
-    /// The user whose e-mail address has the same canonical form, or `nil`.
+    /// The user whose e-mail address has the same canonical form, or `nil` (through the lookup pipeline).
     public func user(email: EmailAddress) async throws -> User? {
-        try await read { connection in
-            let result = try connection.query(
-                "SELECT \(Self.userColumns) FROM users WHERE email_canonical = $1", [email.canonical],
-                binaryResults: true)
-            return result.rowCount == 0 ? nil : try Self.decodeUser(result, row: 0)
-        }
+        try await lookups.lookup(1, email.canonical)
     }
 
     /// A page of users in id order after the cursor.
@@ -173,11 +179,11 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
             let result =
                 if let cursor {
                     try connection.query(
-                        "SELECT \(Self.userColumns) FROM users WHERE id > $2::uuid ORDER BY id LIMIT $1::integer",
+                        Self.selectPageAfter,
                         [String(limit + 1), cursor.lastID.description], binaryResults: true)
                 } else {
                     try connection.query(
-                        "SELECT \(Self.userColumns) FROM users ORDER BY id LIMIT $1::integer", [String(limit + 1)],
+                        Self.selectFirstPage, [String(limit + 1)],
                         binaryResults: true)
                 }
             return try (0..<result.rowCount).map { try Self.decodeUser(result, row: $0) }
@@ -276,7 +282,7 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
     /// Events as the six array parameters of an `unnest`: ids, users, versions, types, payloads, times.
     private static func eventArrays(_ events: [UserEventEnvelope]) -> [String?] {
         [
-            PostgresArray.literal(events.map(\.eventID.uuidString)),
+            PostgresArray.literal(events.map(\.eventID.lowercasedString)),
             PostgresArray.literal(events.map(\.userID.description)),
             PostgresArray.literal(events.map { String($0.userVersion) }),
             PostgresArray.literal(events.map(\.type)),

@@ -1,0 +1,203 @@
+import CLibPQ
+import Dispatch
+import Foundation
+import Logging
+import UserPorts
+
+/// Point lookups (one row by a key) over one connection of their own, in libpq's pipeline mode.
+///
+/// Callers queue a lookup and suspend; the pipeline's own thread (never Swift's cooperative pool) takes
+/// every lookup queued so far, sends them all before it reads any answer (`PQsendQueryPrepared` … then one
+/// `PQpipelineSync`), and resumes each caller with its row. One caller at a time costs what a pooled
+/// connection costs, minus the pool's bookkeeping; many at once share round trips, and the server reads
+/// and answers them in batches, which is how eight concurrent lookups outrun eight connections each
+/// waiting for its own answer.
+///
+/// The connection is made on first use and remade when lost: a batch that lost its connection is sent
+/// once more on a fresh one (a lookup changes nothing, so that is safe). While the server can't be
+/// reached, lookups fail at once with `unavailable` for a backoff (100 ms doubling to 5 s), as the pool's
+/// do. A lookup is not interrupted by cancellation once queued (it is a single indexed read); one
+/// cancelled before it is queued is not sent.
+final class PostgresLookupPipeline<Row: Sendable>: Sendable {
+    typealias Decode = @Sendable (PostgresResult) throws -> Row?
+
+    private struct Request {
+        let statement: Int
+        let parameter: String
+        let continuation: CheckedContinuation<Row?, any Error>
+    }
+
+    private struct State {
+        var pending: [Request] = []
+        var closed = false
+        var closers: [CheckedContinuation<Void, Never>] = []
+        var hasFinished = false
+    }
+
+    /// The most lookups sent before one sync: keeps what is written ahead of reading well inside the
+    /// socket buffers (a blocking pipeline could otherwise wait on a server that waits on us).
+    private static var maximumBatch: Int { 64 }
+
+    private let url: PostgresURL
+    private let statements: [String]
+    private let decode: Decode
+    private let logger: Logger
+    private let state = Locked(State())
+    private let wakeUp = DispatchSemaphore(value: 0)
+
+    /// Starts the pipeline's thread; it connects on the first lookup.
+    init(url: PostgresURL, statements: [String], logger: Logger, decode: @escaping Decode) {
+        self.url = url
+        self.statements = statements
+        self.decode = decode
+        self.logger = logger
+        let thread = Thread { [self] in run() }
+        thread.name = "user-postgres.lookups"
+        thread.qualityOfService = .userInitiated
+        thread.start()
+    }
+
+    /// Runs statement number `statement` (of those given at init; SQL with one text parameter `$1`) with
+    /// `parameter`: the decoded row, or `nil` when there is none.
+    func lookup(_ statement: Int, _ parameter: String) async throws -> Row? {
+        try Task.checkCancellation()
+        return try await withCheckedThrowingContinuation { continuation in
+            let queued = state.withLock { state in
+                if state.closed { return false }
+                state.pending.append(Request(statement: statement, parameter: parameter, continuation: continuation))
+                return true
+            }
+            if queued {
+                wakeUp.signal()
+            } else {
+                continuation.resume(throwing: UserStoreError(.closed, "The PostgreSQL store is closed."))
+            }
+        }
+    }
+
+    /// Fails lookups queued from now on, answers those in flight, and returns once the thread is gone and
+    /// the connection closed.
+    func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { state in
+                state.closed = true
+                if state.hasFinished { return true }
+                state.closers.append(continuation)
+                return false
+            }
+            if done { continuation.resume() } else { wakeUp.signal() }
+        }
+    }
+
+    // MARK: The pipeline's thread
+
+    private func run() {
+        var connection: PostgresConnection?
+        var failures = 0
+        var retryAfter: ContinuousClock.Instant?
+        var lastConnectError: (any Error)?
+        while true {
+            wakeUp.wait()
+            let (batch, closed) = state.withLock { state in
+                let count = min(state.pending.count, Self.maximumBatch)
+                let batch = Array(state.pending.prefix(count))
+                state.pending.removeFirst(count)
+                if !state.pending.isEmpty { wakeUp.signal() }  // The rest goes in the next batch.
+                return (batch, state.closed)
+            }
+            if batch.isEmpty {
+                if closed { break }
+                continue
+            }
+            var outcome: Result<[Row?], any Error> = .failure(CancellationError())
+            for attempt in 0..<2 {
+                if connection == nil {
+                    if let retryAfter, ContinuousClock.now < retryAfter {
+                        outcome = .failure(
+                            UserStoreError(
+                                .unavailable,
+                                "The PostgreSQL server at \(url.redacted) is unreachable; retrying shortly.",
+                                underlying: lastConnectError))
+                        break
+                    }
+                    do {
+                        connection = try connect()
+                        if failures > 0 {
+                            logger.info("postgres connection restored", metadata: ["url": "\(url.redacted)"])
+                        }
+                        failures = 0
+                        retryAfter = nil
+                    } catch {
+                        failures += 1
+                        let delay = Duration.milliseconds(100) * (1 << min(failures - 1, 6))
+                        retryAfter = .now + min(delay, .seconds(5))
+                        let mapped = PostgresErrors.map(error, url: url, connecting: true)
+                        lastConnectError = mapped
+                        logger.warning(
+                            "postgres connection failed", metadata: ["url": "\(url.redacted)", "error": "\(mapped)"])
+                        outcome = .failure(mapped)
+                        break
+                    }
+                }
+                guard let live = connection else { break }
+                do {
+                    outcome = .success(try send(batch, on: live))
+                    break
+                } catch let error as PostgresError where error.connectionLost {
+                    connection = nil
+                    outcome = .failure(PostgresErrors.map(error, url: url, connecting: false))
+                    if attempt == 0 { continue }  // Once more on a fresh connection.
+                } catch {
+                    connection = nil
+                    outcome = .failure(PostgresErrors.map(error, url: url, connecting: false))
+                    break
+                }
+            }
+            switch outcome {
+            case .success(let rows):
+                for (request, row) in zip(batch, rows) { request.continuation.resume(returning: row) }
+            case .failure(let error):
+                for request in batch { request.continuation.resume(throwing: error) }
+            }
+        }
+        connection = nil
+        let closers = state.withLock { state in
+            state.hasFinished = true
+            return state.closers
+        }
+        for closer in closers { closer.resume() }
+    }
+
+    /// Connects, prepares every statement, then enters pipeline mode for good.
+    private func connect() throws -> PostgresConnection {
+        let connection = try PostgresConnection(conninfo: url.conninfo)
+        for (index, statement) in statements.enumerated() {
+            try connection.prepare(name: "lookup\(index)", statement, parameterCount: 1)
+        }
+        try connection.enterPipelineMode()
+        return connection
+    }
+
+    /// Sends the batch, then reads one result per lookup (a failed lookup fails the batch: they are reads
+    /// of a fixed shape, so a failure is the connection's or the schema's, not one caller's).
+    private func send(_ batch: [Request], on connection: PostgresConnection) throws -> [Row?] {
+        for request in batch {
+            try connection.sendPrepared(name: "lookup\(request.statement)", parameter: request.parameter)
+        }
+        try connection.pipelineSync()
+        var rows: [Row?] = []
+        rows.reserveCapacity(batch.count)
+        var failure: (any Error)?
+        for _ in batch {
+            do {
+                let result = try connection.nextPipelineResult()
+                if failure == nil { rows.append(try decode(result)) }
+            } catch {
+                if failure == nil { failure = error }
+            }
+        }
+        try connection.awaitPipelineSync()
+        if let failure { throw failure }
+        return rows
+    }
+}
