@@ -67,7 +67,7 @@ struct Migrate: AsyncParsableCommand {
 }
 
 func makeLogger(defaultLevel: Logger.Level = .info) -> Logger {
-    var logger = Logger(label: "users") { StreamLogHandler.standardError(label: $0) }
+    var logger = Logger(label: "users") { LineLogHandler(label: $0) }
     logger.logLevel =
         ProcessInfo.processInfo.environment["USERS_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? defaultLevel
     return logger
