@@ -21,6 +21,11 @@ struct Options {
     var batchStore: String?
     var users = 20_000
     var lookups = 100_000
+    /// `--only PHASE` (for profiling one phase): the other phases are skipped, except insertBatch, which
+    /// loads the data the later phases read (it is then run but not reported).
+    var only: String?
+
+    func includes(_ phase: String) -> Bool { only == nil || only == phase }
 
     init(_ arguments: [String]) throws {
         var iterator = arguments.dropFirst().makeIterator()
@@ -31,6 +36,7 @@ struct Options {
             case "--batch-store": batchStore = value
             case "--users": users = try Self.int(value)
             case "--lookups": lookups = try Self.int(value)
+            case "--only": only = value
             default: throw BenchError("unknown option \(argument)")
             }
         }
@@ -119,14 +125,17 @@ func run(_ options: Options) async throws {
 
     // 1. insert: one user (and its registration event) per transaction.
     let (first, closeFirst, backend) = try await makeStore(options.store, fresh: true)
-    let (inserted, insertSeconds) = try await time {
-        for user in users {
-            try await first.save(user, expectedVersion: 0, events: [registration(user)])
+    if options.includes("insert") {
+        let (inserted, insertSeconds) = try await time {
+            for user in users {
+                try await first.save(user, expectedVersion: 0, events: [registration(user)])
+            }
+            return users.count
         }
-        return users.count
+        report(backend, "insert", ops: inserted, seconds: insertSeconds)
     }
-    report(backend, "insert", ops: inserted, seconds: insertSeconds)
     await closeFirst()
+    if options.only == "insert" { return }
 
     // 2. insertBatch: the same users into an empty store, 1,000 (with their events) per transaction.
     let batchURL: String
@@ -150,73 +159,83 @@ func run(_ options: Options) async throws {
         }
         return count
     }
-    report(backend, "insertBatch", ops: batched, seconds: batchSeconds)
+    if options.includes("insertBatch") { report(backend, "insertBatch", ops: batched, seconds: batchSeconds) }
 
     // 3. getById
-    var draw = SplitMix64(state: 42)
-    let lookupIDs = (0..<l).map { _ in users[Int(draw.next() % UInt64(n))].id }
-    let (found, getSeconds) = try await time {
-        var found = 0
-        for id in lookupIDs where try await store.user(id: id) != nil { found += 1 }
-        return found
+    if options.includes("getById") {
+        var draw = SplitMix64(state: 42)
+        let lookupIDs = (0..<l).map { _ in users[Int(draw.next() % UInt64(n))].id }
+        let (found, getSeconds) = try await time {
+            var found = 0
+            for id in lookupIDs where try await store.user(id: id) != nil { found += 1 }
+            return found
+        }
+        precondition(found == l, "getById found \(found) of \(l)")
+        report(backend, "getById", ops: l, seconds: getSeconds)
     }
-    precondition(found == l, "getById found \(found) of \(l)")
-    report(backend, "getById", ops: l, seconds: getSeconds)
 
     // 4. getByEmail
-    draw = SplitMix64(state: 42)
-    let lookupEmails = (0..<l).map { _ in users[Int(draw.next() % UInt64(n))].email }
-    let (foundByEmail, emailSeconds) = try await time {
-        var found = 0
-        for email in lookupEmails where try await store.user(email: email) != nil { found += 1 }
-        return found
+    if options.includes("getByEmail") {
+        var draw = SplitMix64(state: 42)
+        let lookupEmails = (0..<l).map { _ in users[Int(draw.next() % UInt64(n))].email }
+        let (foundByEmail, emailSeconds) = try await time {
+            var found = 0
+            for email in lookupEmails where try await store.user(email: email) != nil { found += 1 }
+            return found
+        }
+        precondition(foundByEmail == l)
+        report(backend, "getByEmail", ops: l, seconds: emailSeconds)
     }
-    precondition(foundByEmail == l)
-    report(backend, "getByEmail", ops: l, seconds: emailSeconds)
 
     // 5. update: rename every user once at version 1, with its event.
-    let (updated, updateSeconds) = try await time {
-        for (i, user) in users.enumerated() {
-            let change = try user.renamed(
-                to: DisplayName("Renamed \(i)"), at: Date(timeIntervalSince1970: 1_800_000_000),
-                eventID: ids.makeEventID())
-            try await store.save(change.user, expectedVersion: 1, events: change.events)
+    if options.includes("update") {
+        let (updated, updateSeconds) = try await time {
+            for (i, user) in users.enumerated() {
+                let change = try user.renamed(
+                    to: DisplayName("Renamed \(i)"), at: Date(timeIntervalSince1970: 1_800_000_000),
+                    eventID: ids.makeEventID())
+                try await store.save(change.user, expectedVersion: 1, events: change.events)
+            }
+            return users.count
         }
-        return users.count
+        report(backend, "update", ops: updated, seconds: updateSeconds)
     }
-    report(backend, "update", ops: updated, seconds: updateSeconds)
 
     // 6. listAll: keyset pages of 100.
-    let (listed, listSeconds) = try await time {
-        var count = 0
-        var cursor: PageCursor?
-        repeat {
-            let page = try await store.page(after: cursor, limit: 100)
-            count += page.users.count
-            cursor = page.nextCursor
-        } while cursor != nil
-        return count
+    if options.includes("listAll") {
+        let (listed, listSeconds) = try await time {
+            var count = 0
+            var cursor: PageCursor?
+            repeat {
+                let page = try await store.page(after: cursor, limit: 100)
+                count += page.users.count
+                cursor = page.nextCursor
+            } while cursor != nil
+            return count
+        }
+        precondition(listed == n)
+        report(backend, "listAll", ops: listed, seconds: listSeconds)
     }
-    precondition(listed == n)
-    report(backend, "listAll", ops: listed, seconds: listSeconds)
 
     // 7. concurrentGet: 8 tasks, each L/8 lookups with its own draw.
-    let (concurrent, concurrentSeconds) = try await time {
-        try await withThrowingTaskGroup(of: Int.self) { group in
-            for task in 0..<8 {
-                var draw = SplitMix64(state: 42 + UInt64(task))
-                let taskIDs = (0..<l / 8).map { _ in users[Int(draw.next() % UInt64(n))].id }
-                group.addTask {
-                    var found = 0
-                    for id in taskIDs where try await store.user(id: id) != nil { found += 1 }
-                    return found
+    if options.includes("concurrentGet") {
+        let (concurrent, concurrentSeconds) = try await time {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for task in 0..<8 {
+                    var draw = SplitMix64(state: 42 + UInt64(task))
+                    let taskIDs = (0..<l / 8).map { _ in users[Int(draw.next() % UInt64(n))].id }
+                    group.addTask {
+                        var found = 0
+                        for id in taskIDs where try await store.user(id: id) != nil { found += 1 }
+                        return found
+                    }
                 }
+                return try await group.reduce(0, +)
             }
-            return try await group.reduce(0, +)
         }
+        precondition(concurrent == l / 8 * 8)
+        report(backend, "concurrentGet", ops: concurrent, seconds: concurrentSeconds)
     }
-    precondition(concurrent == l / 8 * 8)
-    report(backend, "concurrentGet", ops: concurrent, seconds: concurrentSeconds)
     await close()
 }
 
