@@ -197,6 +197,14 @@ struct PostgresUserStoreTests {
         }
     }
 
+    @Test("array literals quote every element and escape quotes and backslashes")
+    func arrayLiteral() {
+        #expect(PostgresArray.literal([]) == "{}")
+        #expect(
+            PostgresArray.literal(["a", #"b"c"#, #"d\e"#, "", "ü,{} NULL", #"{"k":"v\"}"#])
+                == #"{"a","b\"c","d\\e","","ü,{} NULL","{\"k\":\"v\\\"}"}"#)
+    }
+
     @Test("concurrent point lookups share the lookup pipeline, and each caller gets its own row")
     func pipelinedLookups() async throws {
         try await TestPostgres.withFreshSchema { url in

@@ -8,7 +8,8 @@ public import UserPorts
 ///
 /// A bounded pool of connections, each on its own serial queue so that blocking libpq calls never run on
 /// Swift's cooperative thread pool; statements are prepared once per connection and parameters are always
-/// bound. A change and its events commit in one transaction, which also sends `NOTIFY user_events`; a
+/// bound. Point lookups by id or e-mail run on one more connection, in pipeline mode, whose thread batches
+/// the lookups of concurrent callers into shared round trips. A change and its events commit in one transaction, which also sends `NOTIFY user_events`; a
 /// dedicated LISTEN connection raises ``commitSignal`` for commits of every process. Uniqueness violations
 /// (SQLSTATE 23505) become `UserError.emailTaken`; a lost connection becomes `UserStoreError` code
 /// `unavailable`, and the pool reconnects (with backoff) once the server is back. Cancelling a task cancels
