@@ -127,6 +127,7 @@ struct Fixture: Sendable {
         return change.user
     }
 
+    @discardableResult
     func rename(_ user: User, _ name: String) async throws -> User {
         try await apply(user) { user, now, id in try user.renamed(to: DisplayName(name), at: now, eventID: id) }
     }
