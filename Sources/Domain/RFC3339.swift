@@ -6,6 +6,14 @@ package import Foundation
 package enum RFC3339 {
     /// Formats a date as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
     package static func string(from date: Date) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        append(date, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the form of ``string(from:)`` to UTF-8 bytes.
+    package static func append(_ date: Date, to bytes: inout [UInt8]) {
         let ms = date.epochMilliseconds
         let (days, msOfDay) = ms.floorDividedWithRemainder(by: 86_400_000)
         let (year, month, day) = civil(fromDays: days)
@@ -13,9 +21,7 @@ package enum RFC3339 {
         let minute = msOfDay / 60_000 % 60
         let second = msOfDay / 1000 % 60
         let milli = msOfDay % 1000
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(24)
-        func append(_ value: Int64, digits: Int) {
+        func appendDigits(_ value: Int64, _ digits: Int) {
             var divisor: Int64 = 1
             for _ in 1..<digits { divisor *= 10 }
             var v = value
@@ -28,24 +34,23 @@ package enum RFC3339 {
         if year < 0 || year > 9999 {
             // Outside RFC 3339's range: fall back to a signed year, still sortable within a sign.
             if year < 0 { bytes.append(UInt8(ascii: "-")) }
-            append(Swift.abs(year), digits: 6)
+            appendDigits(Swift.abs(year), 6)
         } else {
-            append(year, digits: 4)
+            appendDigits(year, 4)
         }
         bytes.append(UInt8(ascii: "-"))
-        append(month, digits: 2)
+        appendDigits(month, 2)
         bytes.append(UInt8(ascii: "-"))
-        append(day, digits: 2)
+        appendDigits(day, 2)
         bytes.append(UInt8(ascii: "T"))
-        append(hour, digits: 2)
+        appendDigits(hour, 2)
         bytes.append(UInt8(ascii: ":"))
-        append(minute, digits: 2)
+        appendDigits(minute, 2)
         bytes.append(UInt8(ascii: ":"))
-        append(second, digits: 2)
+        appendDigits(second, 2)
         bytes.append(UInt8(ascii: "."))
-        append(milli, digits: 3)
+        appendDigits(milli, 3)
         bytes.append(UInt8(ascii: "Z"))
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (`t` and `z` accepted too); the fraction is

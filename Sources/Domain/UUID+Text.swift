@@ -24,6 +24,19 @@ extension UUID {
         }
     }
 
+    /// Appends ``lowercasedString``'s bytes.
+    package func appendLowercased(to bytes: inout [UInt8]) {
+        let hex: StaticString = "0123456789abcdef"
+        let digits = hex.utf8Start
+        withUnsafeBytes(of: uuid) { raw in
+            for (offset, byte) in raw.enumerated() {
+                if offset == 4 || offset == 6 || offset == 8 || offset == 10 { bytes.append(UInt8(ascii: "-")) }
+                bytes.append(digits[Int(byte >> 4)])
+                bytes.append(digits[Int(byte & 0x0F)])
+            }
+        }
+    }
+
     /// Parses the hyphenated form in either letter case without Foundation's `sscanf`; `nil` for anything
     /// else (wrong length, misplaced hyphens, a non-hex digit).
     package init?(hyphenated text: some StringProtocol) {

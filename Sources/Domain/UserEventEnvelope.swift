@@ -131,49 +131,46 @@ public struct UserEventEnvelope: Sendable, Hashable, Identifiable, Codable {
     /// holds the two equal): this runs for every event a store appends, and the generic encoder costs more
     /// than the rest of the append.
     public func jsonData() -> Data {
-        Data(jsonString().utf8)
+        Data(json().bytes)
     }
 
     /// The JSON form as a string (see ``jsonData()``).
     public func jsonString() -> String {
-        var json = ""
-        json.reserveCapacity(320)
-        json += #"{"data":"#
-        switch event {
-        case .registered(let email, let displayName):
-            Self.appendObject(("displayName", displayName.value), ("email", email.value), to: &json)
-        case .renamed(let displayName, let previous):
-            Self.appendObject(("displayName", displayName.value), ("previousDisplayName", previous.value), to: &json)
-        case .emailChanged(let email, let previous):
-            Self.appendObject(("email", email.value), ("previousEmail", previous.value), to: &json)
-        case .deactivated, .reactivated, .deleted:
-            json += "{}"
-        }
-        json += #","eventId":""#
-        json += eventID.lowercasedString
-        json += #"","occurredAt":""#
-        json += RFC3339.string(from: occurredAt)
-        json += #"","schemaVersion":"#
-        json += String(Self.schemaVersion)
-        json += #","type":""#
-        json += type
-        json += #"","userId":""#
-        json += userID.description
-        json += #"","userVersion":"#
-        json += String(userVersion)
-        json += "}"
-        return json
+        json().string
     }
 
-    /// Appends `{"first":"…","second":"…"}`; the keys are given in sorted order.
-    private static func appendObject(
-        _ first: (key: String, value: String), _ second: (key: String, value: String), to json: inout String
-    ) {
-        json += #"{""# + first.key + #"":"#
-        JSONText.appendQuoted(first.value, to: &json)
-        json += #",""# + second.key + #"":"#
-        JSONText.appendQuoted(second.value, to: &json)
-        json += "}"
+    /// The JSON form as UTF-8 bytes (see ``jsonData()``), for a store to bind without another copy.
+    package func jsonUTF8() -> [UInt8] {
+        json().bytes
+    }
+
+    private func json() -> JSONText {
+        var json = JSONText(capacity: 320)
+        json.raw(#"{"data":"#)
+        switch event {
+        case .registered(let email, let displayName):
+            json.object(("displayName", displayName.value), ("email", email.value))
+        case .renamed(let displayName, let previous):
+            json.object(("displayName", displayName.value), ("previousDisplayName", previous.value))
+        case .emailChanged(let email, let previous):
+            json.object(("email", email.value), ("previousEmail", previous.value))
+        case .deactivated, .reactivated, .deleted:
+            json.raw("{}")
+        }
+        json.raw(#","eventId":"#)
+        json.uuid(eventID)
+        json.raw(#","occurredAt":"#)
+        json.timestamp(occurredAt)
+        json.raw(#","schemaVersion":"#)
+        json.integer(Self.schemaVersion)
+        json.raw(#","type":"#)
+        json.quotedVerbatim(type)
+        json.raw(#","userId":"#)
+        json.uuid(userID.uuid)
+        json.raw(#","userVersion":"#)
+        json.integer(userVersion)
+        json.raw("}")
+        return json
     }
 
     /// The generic encoder's form, kept to test ``jsonData()`` against.

@@ -244,7 +244,7 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         let (user, token) = try await service.withConsistencyToken { service in
             try await service.register(email: body.email, displayName: body.displayName)
         }
-        let bytes = ByteBuffer(string: UserRepresentation(user).json)
+        let bytes = ByteBuffer(bytes: UserRepresentation(user).json)
         var headers: HTTPFields = [
             .contentType: "application/json", .eTag: "\"\(user.version)\"", .location: "/users/\(user.id)",
         ]
@@ -270,7 +270,7 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         if let email = query["email"] {
             let match = try await service.user(email: String(email))
             return Self.json(
-                text: PageRepresentation(items: match.map { [UserRepresentation($0)] } ?? [], nextCursor: nil).json)
+                bytes: PageRepresentation(items: match.map { [UserRepresentation($0)] } ?? [], nextCursor: nil).json)
         }
         var limit = configuration.defaultPageSize
         if let text = query["limit"] {
@@ -284,7 +284,7 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         let cursor = try query["cursor"].map { try PageCursor(encoded: String($0)) }
         let page = try await service.users(after: cursor, limit: limit)
         var response = Self.json(
-            text: PageRepresentation(
+            bytes: PageRepresentation(
                 items: page.users.map(UserRepresentation.init), nextCursor: page.nextCursor?.encoded
             )
             .json)
@@ -377,17 +377,17 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     static func userResponse(_ user: User, status: HTTPResponse.Status, token: EventPosition? = nil) throws
         -> Response
     {
-        var response = json(text: UserRepresentation(user).json, status: status)
+        var response = json(bytes: UserRepresentation(user).json, status: status)
         response.headers[.eTag] = "\"\(user.version)\""
         if let token { response.headers[.consistencyToken] = token.description }
         return response
     }
 
-    /// A JSON response from text the representations wrote.
-    static func json(text: String, status: HTTPResponse.Status = .ok) -> Response {
+    /// A JSON response from the bytes the representations wrote.
+    static func json(bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: text)))
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -24,36 +24,36 @@ package struct UserRepresentation: Codable, Sendable {
     }
 }
 
-/// A page of users: `{"items":[…],"nextCursor":"…"|null}`.
 extension UserRepresentation {
-    /// Appends the JSON object (sorted keys), as `JSONEncoder.sorted` would write it.
-    package func appendJSON(to json: inout String) {
-        json += #"{"createdAt":""#
-        json += createdAt
-        json += #"","displayName":"#
-        JSONText.appendQuoted(displayName, to: &json)
-        json += #","email":"#
-        JSONText.appendQuoted(email, to: &json)
-        json += #","id":""#
-        json += id
-        json += #"","status":""#
-        json += status
-        json += #"","updatedAt":""#
-        json += updatedAt
-        json += #"","version":"#
-        json += String(version)
-        json += "}"
+    /// Appends the representation's JSON: sorted keys, as `JSONEncoder` would write it (tests hold the two
+    /// equal).
+    package func appendJSON(to json: inout JSONText) {
+        json.raw(#"{"createdAt":"#)
+        json.quotedVerbatim(createdAt)
+        json.raw(#","displayName":"#)
+        json.quoted(displayName)
+        json.raw(#","email":"#)
+        json.quoted(email)
+        json.raw(#","id":"#)
+        json.quotedVerbatim(id)
+        json.raw(#","status":"#)
+        json.quotedVerbatim(status)
+        json.raw(#","updatedAt":"#)
+        json.quotedVerbatim(updatedAt)
+        json.raw(#","version":"#)
+        json.integer(version)
+        json.raw("}")
     }
 
-    /// The JSON object as a string.
-    package var json: String {
-        var json = ""
-        json.reserveCapacity(256)
+    /// The representation as JSON bytes.
+    package var json: [UInt8] {
+        var json = JSONText(capacity: 256)
         appendJSON(to: &json)
-        return json
+        return json.bytes
     }
 }
 
+/// A page of users: `{"items":[…],"nextCursor":"…"|null}`.
 package struct PageRepresentation: Encodable, Sendable {
     package var items: [UserRepresentation]
     package var nextCursor: String?
@@ -74,17 +74,18 @@ package struct PageRepresentation: Encodable, Sendable {
     }
 
     /// The JSON object as a string, as `JSONEncoder.sorted` would write it.
-    package var json: String {
-        var json = #"{"items":["#
-        json.reserveCapacity(64 + items.count * 256)
+    /// The page as JSON bytes.
+    package var json: [UInt8] {
+        var json = JSONText(capacity: 64 + items.count * 256)
+        json.raw(#"{"items":["#)
         for (index, item) in items.enumerated() {
-            if index > 0 { json += "," }
+            if index > 0 { json.raw(",") }
             item.appendJSON(to: &json)
         }
-        json += #"],"nextCursor":"#
-        if let nextCursor { JSONText.appendQuoted(nextCursor, to: &json) } else { json += "null" }
-        json += "}"
-        return json
+        json.raw(#"],"nextCursor":"#)
+        if let nextCursor { json.quoted(nextCursor) } else { json.raw("null") }
+        json.raw("}")
+        return json.bytes
     }
 }
 

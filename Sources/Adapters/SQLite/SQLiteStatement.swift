@@ -42,6 +42,16 @@ final class SQLiteStatement {
         try check(code)
     }
 
+    /// Binds UTF-8 bytes as text.
+    func bindText(_ index: Int32, _ utf8: [UInt8]) throws(SQLiteError) {
+        let code = utf8.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { text in
+                sqlite3_bind_text(handle, index, text, Int32(buffer.count), user_domain_sqlite_transient())
+            }
+        }
+        try check(code)
+    }
+
     func bind(_ index: Int32, _ value: UUID) throws(SQLiteError) {
         let code = withUnsafeBytes(of: value.uuid) { bytes in
             sqlite3_bind_blob(handle, index, bytes.baseAddress, 16, user_domain_sqlite_transient())

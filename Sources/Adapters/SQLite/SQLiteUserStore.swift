@@ -254,16 +254,19 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
         let outcome = try await write { connection in
             try connection.writeTransaction {
                 var outcome = BatchInsertOutcome()
+                // Both statements looked up once per batch, not once per row.
+                let insertUser = try connection.statement(
+                    """
+                    INSERT INTO users (id, email, email_canonical, display_name, status, version, created_at,
+                        updated_at)
+                    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING
+                    """)
+                let insertEvent = try connection.statement(Self.insertEvent)
                 for (index, change) in batch.enumerated() {
-                    try connection.withStatement(
-                        """
-                        INSERT INTO users (id, email, email_canonical, display_name, status, version, created_at,
-                            updated_at)
-                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING
-                        """
-                    ) { statement in
-                        try Self.bindUser(change.user, statement)
-                        _ = try statement.step()
+                    do {
+                        defer { insertUser.reset() }
+                        try Self.bindUser(change.user, insertUser)
+                        _ = try insertUser.step()
                     }
                     guard connection.changes > 0 else {
                         if let actual = try Self.version(of: change.user.id, connection) {
@@ -274,7 +277,10 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
                         continue
                     }
                     outcome.insertedCount += 1
-                    if let position = try Self.append(change.events, connection) { outcome.lastPosition = position }
+                    if !change.events.isEmpty {
+                        try Self.append(change.events, with: insertEvent)
+                        outcome.lastPosition = EventPosition(rawValue: connection.lastInsertRowID)
+                    }
                 }
                 return outcome
             }
@@ -793,26 +799,30 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
         }
     }
 
+    private static let insertEvent = """
+        INSERT INTO user_events (event_id, user_id, user_version, type, payload, occurred_at)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        """
+
     private static func append(_ events: [UserEventEnvelope], _ connection: SQLiteConnection) throws -> EventPosition? {
         guard !events.isEmpty else { return nil }
-        try connection.withStatement(
-            """
-            INSERT INTO user_events (event_id, user_id, user_version, type, payload, occurred_at)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-            """
-        ) { statement in
-            for event in events {
-                try statement.bind(1, event.eventID)
-                try statement.bind(2, event.userID.uuid)
-                try statement.bind(3, event.userVersion)
-                try statement.bind(4, event.type)
-                try statement.bind(5, event.jsonString())
-                try statement.bind(6, event.occurredAt.epochMilliseconds)
-                _ = try statement.step()
-                statement.reset()
-            }
-        }
+        try append(events, with: connection.statement(insertEvent))
         return EventPosition(rawValue: connection.lastInsertRowID)
+    }
+
+    /// Appends events with the cached ``insertEvent`` statement (a bulk insert looks it up once per batch).
+    private static func append(_ events: [UserEventEnvelope], with statement: SQLiteStatement) throws {
+        defer { statement.reset() }
+        for event in events {
+            try statement.bind(1, event.eventID)
+            try statement.bind(2, event.userID.uuid)
+            try statement.bind(3, event.userVersion)
+            try statement.bind(4, event.type)
+            try statement.bindText(5, event.jsonUTF8())
+            try statement.bind(6, event.occurredAt.epochMilliseconds)
+            _ = try statement.step()
+            statement.reset()
+        }
     }
 
     private static func decodeUser(_ statement: SQLiteStatement) throws -> User {
