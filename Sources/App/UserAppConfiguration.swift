@@ -24,6 +24,7 @@ import UserPostgres
 /// | `users.events.retentionDays` (`USERS_EVENTS_RETENTION_DAYS`) | none | delete published events older than this; kept forever by default |
 /// | `users.directory.consistencyTimeoutMs` (`USERS_DIRECTORY_CONSISTENCY_TIMEOUT_MS`) | `5000` | how long a directory read waits for its consistency token |
 /// | `users.postgres.maxConnections` (`USERS_POSTGRES_MAX_CONNECTIONS`) | `10` | pool size |
+/// | `users.postgres.lookupConnections` (`USERS_POSTGRES_LOOKUP_CONNECTIONS`) | `2` | pipelined connections for point lookups; `0` sends them through the pool |
 /// | `users.sqlite.synchronous` (`USERS_SQLITE_SYNCHRONOUS`) | `normal` | `normal` or `full` |
 /// | `users.apiTokens` (`USERS_API_TOKENS`) | none | comma-separated bearer tokens; never a flag |
 /// | `users.apiTokensFile` (`USERS_API_TOKENS_FILE`) | none | a file of tokens, one a line |
@@ -42,6 +43,8 @@ public struct UserAppConfiguration: Sendable {
     public var relay: OutboxRelay<AnyUserStore, AnyPublisher>.Configuration
     /// PostgreSQL pool size.
     public var postgresMaximumConnections: Int
+    /// PostgreSQL connections for point lookups, in pipeline mode (0: lookups use the pool).
+    public var postgresLookupConnections: Int
     /// SQLite commit durability.
     public var sqliteSynchronousFull: Bool
     /// How long published events are kept; `nil` keeps them forever (the default; a directory rebuild needs
@@ -75,6 +78,7 @@ public struct UserAppConfiguration: Sendable {
         directoryConsistencyTimeout = .milliseconds(
             try Self.int(reader, "users.directory.consistencyTimeoutMs", default: 5000, in: 0...60_000))
         postgresMaximumConnections = try Self.int(reader, "users.postgres.maxConnections", default: 10, in: 1...1000)
+        postgresLookupConnections = try Self.int(reader, "users.postgres.lookupConnections", default: 2, in: 0...64)
         let synchronous = reader.string(forKey: "users.sqlite.synchronous", default: "normal").lowercased()
         guard synchronous == "normal" || synchronous == "full" else {
             throw UserStoreError(

@@ -108,7 +108,9 @@ public final class UserSystem: Sendable {
             return (AnyUserStore(store), { await store.close() })
         case .postgres(let url):
             let store = try await PostgresUserStore.open(
-                .init(url: url, maximumConnections: configuration.postgresMaximumConnections), logger: logger)
+                .init(
+                    url: url, maximumConnections: configuration.postgresMaximumConnections,
+                    lookupConnections: configuration.postgresLookupConnections), logger: logger)
             return (AnyUserStore(store), { await store.close() })
         }
     }

@@ -38,6 +38,7 @@ struct UserAppConfigurationTests {
             ("USERS_HTTP_MAX_BODY_SIZE", "big", "users.http.maxBodySize"),
             ("USERS_HTTP_REQUIRE_IF_MATCH", "maybe", "users.http.requireIfMatch"),
             ("USERS_POSTGRES_MAX_CONNECTIONS", "-1", "users.postgres.maxConnections"),
+            ("USERS_POSTGRES_LOOKUP_CONNECTIONS", "65", "users.postgres.lookupConnections"),
             ("USERS_SQLITE_SYNCHRONOUS", "off", "users.sqlite.synchronous"),
         ]
         for (variable, value, key) in cases {

@@ -248,6 +248,28 @@ struct PostgresUserStoreTests {
         }
     }
 
+    @Test("without lookup connections, lookups go through the pool")
+    func lookupsThroughThePool() async throws {
+        try await TestPostgres.withFreshSchema { url in
+            let store = try await PostgresUserStore.open(
+                .init(
+                    url: url, maximumConnections: 1, lookupConnections: 0, acquireTimeout: .milliseconds(300),
+                    listensForCommits: false))
+            let user = try await UserService(repository: store).register(email: "pool@example.com", displayName: "P")
+            #expect(try await store.user(id: user.id) == user)
+            #expect(try await store.user(email: user.email) == user)
+            #expect(try await store.user(id: UserID(UUID())) == nil)
+            // The pool's only connection held: a lookup waits for it, then fails like any pooled operation.
+            let blocker = Task { try await store.sleepOnServer(seconds: 1) }
+            try await Task.sleep(for: .milliseconds(200))
+            await expectStoreError(.unavailable, hiding: "test-secret-pw") {
+                _ = try await store.user(id: user.id)
+            }
+            try await blocker.value
+            await store.close()
+        }
+    }
+
     @Test("cancelling a task cancels its running query")
     func cancellation() async throws {
         try await TestPostgres.withFreshSchema { url in

@@ -29,6 +29,7 @@ final class PostgresLookupPipeline<Row: Sendable>: Sendable {
 
     private struct State {
         var pending: [Request] = []
+        var inFlight = 0
         var closed = false
         var closers: [CheckedContinuation<Void, Never>] = []
         var hasFinished = false
@@ -75,6 +76,11 @@ final class PostgresLookupPipeline<Row: Sendable>: Sendable {
         }
     }
 
+    /// Lookups queued or in flight: the store sends a lookup to its least busy pipeline.
+    var load: Int {
+        state.withLock { $0.pending.count + $0.inFlight }
+    }
+
     /// Fails lookups queued from now on, answers those in flight, and returns once the thread is gone and
     /// the connection closed.
     func close() async {
@@ -102,6 +108,7 @@ final class PostgresLookupPipeline<Row: Sendable>: Sendable {
                 let count = min(state.pending.count, Self.maximumBatch)
                 let batch = Array(state.pending.prefix(count))
                 state.pending.removeFirst(count)
+                state.inFlight = count
                 if !state.pending.isEmpty { wakeUp.signal() }  // The rest goes in the next batch.
                 return (batch, state.closed)
             }
@@ -153,6 +160,7 @@ final class PostgresLookupPipeline<Row: Sendable>: Sendable {
                     break
                 }
             }
+            state.withLock { $0.inFlight = 0 }
             switch outcome {
             case .success(let rows):
                 for (request, row) in zip(batch, rows) { request.continuation.resume(returning: row) }

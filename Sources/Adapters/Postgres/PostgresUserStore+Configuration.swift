@@ -6,8 +6,12 @@ extension PostgresUserStore {
         public var url: String
         /// Connections kept open when idle.
         public var minimumConnections: Int
-        /// The most connections open at once.
+        /// The most connections open at once in the pool.
         public var maximumConnections: Int
+        /// Connections of their own, outside the pool, for point lookups (`user(id:)`, `user(email:)`), in
+        /// libpq's pipeline mode: each sends the lookups queued by concurrent callers together and reads the
+        /// answers in one go. Two keep both of a small server's cores busy; `0` sends lookups through the pool.
+        public var lookupConnections: Int
         /// How long an operation waits for a free connection before failing with `unavailable`.
         public var acquireTimeout: Duration
         /// How long a new connection may take (libpq `connect_timeout`, whole seconds, unless the URL sets it).
@@ -24,6 +28,7 @@ extension PostgresUserStore {
             url: String,
             minimumConnections: Int = 1,
             maximumConnections: Int = 10,
+            lookupConnections: Int = 2,
             acquireTimeout: Duration = .seconds(5),
             connectTimeout: Duration = .seconds(5),
             maximumIdleTime: Duration = .seconds(60),
@@ -32,6 +37,7 @@ extension PostgresUserStore {
             self.url = url
             self.minimumConnections = minimumConnections
             self.maximumConnections = maximumConnections
+            self.lookupConnections = lookupConnections
             self.acquireTimeout = acquireTimeout
             self.connectTimeout = connectTimeout
             self.maximumIdleTime = maximumIdleTime

@@ -8,9 +8,10 @@ public import UserPorts
 ///
 /// A bounded pool of connections, each on its own serial queue so that blocking libpq calls never run on
 /// Swift's cooperative thread pool; statements are prepared once per connection and parameters are always
-/// bound. Point lookups by id or e-mail run on one more connection, in pipeline mode, whose thread batches
-/// the lookups of concurrent callers into shared round trips. A change and its events commit in one transaction, which also sends `NOTIFY user_events`; a
-/// dedicated LISTEN connection raises ``commitSignal`` for commits of every process. Uniqueness violations
+/// bound. Point lookups by id or e-mail run on connections of their own (``Configuration/lookupConnections``),
+/// in pipeline mode, whose threads batch the lookups of concurrent callers into shared round trips. A change
+/// and its events commit in one statement, which also sends `NOTIFY user_events`; a dedicated LISTEN
+/// connection raises ``commitSignal`` for commits of every process. Uniqueness violations
 /// (SQLSTATE 23505) become `UserError.emailTaken`; a lost connection becomes `UserStoreError` code
 /// `unavailable`, and the pool reconnects (with backoff) once the server is back. Cancelling a task cancels
 /// its running query.
@@ -24,21 +25,21 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
 
     private let url: PostgresURL
     private let pool: PostgresPool
-    private let lookups: PostgresLookupPipeline<User>
+    private let lookups: [PostgresLookupPipeline<User>]
     private let listener: PostgresListener?
     private let logger: Logger
 
     private init(
-        url: PostgresURL, pool: PostgresPool, listener: PostgresListener?, signal: CommitSignal, logger: Logger
+        url: PostgresURL, pool: PostgresPool, lookupConnections: Int, listener: PostgresListener?,
+        signal: CommitSignal, logger: Logger
     ) {
         self.commitSignal = signal
         self.url = url
         self.redactedURL = url.redacted
         self.pool = pool
-        self.lookups = PostgresLookupPipeline(
-            url: url, statements: [Self.selectByID, Self.selectByEmail], logger: logger
-        ) { result in
-            result.rowCount == 0 ? nil : try Self.decodeUser(result, row: 0)
+        self.lookups = (0..<max(0, lookupConnections)).map { _ in
+            PostgresLookupPipeline(
+                url: url, statements: [Self.selectByID, Self.selectByEmail], logger: logger, decode: Self.optionalUser)
         }
         self.listener = listener
         self.logger = logger
@@ -76,13 +77,15 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
         let listener =
             configuration.listensForCommits ? PostgresListener(url: url, signal: signal, logger: logger) : nil
         logger.debug("postgres store opened", metadata: ["url": "\(redacted)"])
-        return PostgresUserStore(url: url, pool: pool, listener: listener, signal: signal, logger: logger)
+        return PostgresUserStore(
+            url: url, pool: pool, lookupConnections: configuration.lookupConnections, listener: listener,
+            signal: signal, logger: logger)
     }
 
     /// Stops listening and closes every connection. Operations afterwards throw `UserStoreError` code
     /// `closed`.
     public func close() async {
-        await lookups.close()
+        for pipeline in lookups { await pipeline.close() }
         if let listener {
             await withCheckedContinuation { continuation in
                 DispatchQueue.global().async {
@@ -162,15 +165,38 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
     private static let selectPageAfter =
         "SELECT \(userColumns) FROM users WHERE id > $2::uuid ORDER BY id LIMIT $1::integer"
 
+    /// The least busy lookup pipeline (the first idle one, so that one caller keeps to one connection); `nil`
+    /// when lookups go through the pool.
+    private var lookupPipeline: PostgresLookupPipeline<User>? {
+        guard var best = lookups.first else { return nil }
+        var bestLoad = best.load
+        for pipeline in lookups.dropFirst() where bestLoad > 0 {
+            let load = pipeline.load
+            if load < bestLoad { (best, bestLoad) = (pipeline, load) }
+        }
+        return best
+    }
+
     /// The user with this id, or `nil`. Point lookups go through the lookup pipeline (a connection of its
     /// own in pipeline mode, see ``PostgresLookupPipeline``): concurrent lookups share round trips.
     public func user(id: UserID) async throws -> User? {
-        try await lookups.lookup(0, id.description)
+        if let pipeline = lookupPipeline { return try await pipeline.lookup(0, id.description) }
+        return try await read { connection in
+            try Self.optionalUser(connection.query(Self.selectByID, [id.description], binaryResults: true))
+        }
     }
 
     /// The user whose e-mail address has the same canonical form, or `nil` (through the lookup pipeline).
     public func user(email: EmailAddress) async throws -> User? {
-        try await lookups.lookup(1, email.canonical)
+        if let pipeline = lookupPipeline { return try await pipeline.lookup(1, email.canonical) }
+        return try await read { connection in
+            try Self.optionalUser(connection.query(Self.selectByEmail, [email.canonical], binaryResults: true))
+        }
+    }
+
+    /// The user of a point lookup's result, or `nil` when it has no row.
+    private static func optionalUser(_ result: PostgresResult) throws -> User? {
+        result.rowCount == 0 ? nil : try decodeUser(result, row: 0)
     }
 
     /// A page of users in id order after the cursor.
