@@ -108,6 +108,71 @@ public struct EmailAddress: Hashable, Sendable, Codable, CustomStringConvertible
     }
 
     private static func problem(in value: String) -> Problem? {
+        var value = value
+        let ascii: Problem?? = value.withUTF8 { utf8 in
+            utf8.allSatisfy { $0 < 0x80 } ? .some(asciiProblem(utf8)) : nil
+        }
+        if let decided = ascii { return decided }
+        return unicodeProblem(in: value)
+    }
+
+    /// ``problem(in:)`` for an ASCII address, byte by byte: the same rules in the same order, without the
+    /// substrings, splits and scalar properties the general path needs (which showed in import profiles).
+    static func asciiProblem(_ bytes: UnsafeBufferPointer<UInt8>) -> Problem? {
+        if bytes.isEmpty { return .empty }
+        if bytes.count > maximumLength { return .tooLong }
+        var at: Int?
+        var atCount = 0
+        for (index, byte) in bytes.enumerated() {
+            if byte <= 0x20 || byte == 0x7F { return .invalidCharacter }
+            if byte == UInt8(ascii: "@") {
+                atCount += 1
+                if at == nil { at = index }
+            }
+        }
+        guard let at else { return .missingAtSign }
+        if atCount > 1 { return .multipleAtSigns }
+        let local = UnsafeBufferPointer(rebasing: bytes[..<at])
+        let domain = UnsafeBufferPointer(rebasing: bytes[(at + 1)...])
+        if local.isEmpty { return .emptyLocalPart }
+        if local.count > maximumLocalPartLength { return .localPartTooLong }
+        let dot = UInt8(ascii: ".")
+        if local.first == dot || local.last == dot { return .invalidLocalPart }
+        var previous: UInt8 = 0
+        for byte in local {
+            if byte == dot, previous == dot { return .invalidLocalPart }
+            if !(isASCIIAlphanumeric(byte) || byte == dot || asciiAtext.contains(byte)) { return .invalidLocalPart }
+            previous = byte
+        }
+        if domain.isEmpty { return .emptyDomain }
+        if domain.count > 253 { return .invalidDomain }
+        var labels = 0
+        var labelStart = 0
+        var lastLabelAllDigits = true
+        for index in 0...domain.count {
+            guard index == domain.count || domain[index] == dot else { continue }
+            let label = UnsafeBufferPointer(rebasing: domain[labelStart..<index])
+            labels += 1
+            let hyphen = UInt8(ascii: "-")
+            guard !label.isEmpty, label.count <= 63, label.first != hyphen, label.last != hyphen,
+                label.allSatisfy({ isASCIIAlphanumeric($0) || $0 == hyphen })
+            else { return .invalidDomain }
+            lastLabelAllDigits = label.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+            labelStart = index + 1
+        }
+        if labels < 2 || lastLabelAllDigits { return .invalidDomain }
+        return nil
+    }
+
+    private static let asciiAtext = Set("!#$%&'*+/=?^_`{|}~-".utf8)
+
+    private static func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+    }
+
+    /// The rules for any address (the ASCII path above must agree with it: a test compares them).
+    static func unicodeProblem(in value: String) -> Problem? {
         if value.isEmpty { return .empty }
         if value.utf8.count > maximumLength { return .tooLong }
         var atCount = 0

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import UserDomain
+@testable import UserDomain
 
 @Suite("EmailAddress")
 struct EmailAddressTests {
@@ -75,6 +75,39 @@ struct EmailAddressTests {
         ])
     func refuses(_ raw: String, _ expected: EmailAddress.Problem) {
         #expect(problem(raw) == expected)
+    }
+
+    @Test("the ASCII fast path gives the general rules' answer, for 20,000 random ASCII addresses")
+    func asciiPathAgrees() {
+        // Characters that each rule cares about, with a bias to the shapes of real addresses.
+        let alphabet = Array("aZ09.-_+@@..--!#(\" \u{7F}\t")
+        var generator = SplitMix(state: 20_261_127)
+        var disagreements: [String] = []
+        var outcomes: Set<EmailAddress.Problem?> = []
+        for _ in 0..<20_000 {
+            let length = Int(generator.next() % 24)
+            var text = String((0..<length).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
+            if generator.next() % 3 == 0 { text += "@example.com" }
+            if generator.next() % 5 == 0 { text = String(repeating: "a", count: Int(generator.next() % 80)) + text }
+            let fast = text.utf8.withContiguousStorageIfAvailable { EmailAddress.asciiProblem($0) }
+            let general = EmailAddress.unicodeProblem(in: text)
+            if fast != general { disagreements.append(text) }
+            outcomes.insert(general)
+        }
+        #expect(disagreements.isEmpty, "\(disagreements.prefix(5))")
+        // The draw reaches valid addresses and most of the ways to be invalid.
+        #expect(outcomes.contains(nil) && outcomes.count >= 8, "\(outcomes)")
+    }
+
+    private struct SplitMix {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
     }
 
     @Test("254 octets are accepted, 255 are not")
