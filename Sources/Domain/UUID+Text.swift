@@ -1,27 +1,14 @@
 package import Foundation
 
 extension UUID {
-    /// The lower-case hyphenated form (`0190f5a4-7c3e-7d1a-9b2c-1f0e2d3c4b5a`), written directly into a
-    /// 36-byte string: Foundation's `uuidString` formats through `snprintf` and needs a `lowercased()` copy,
-    /// which showed in the profile of every lookup (an id is formatted for every statement and response).
+    /// The lower-case hyphenated form (`0190f5a4-7c3e-7d1a-9b2c-1f0e2d3c4b5a`), written by hand: Foundation's
+    /// `uuidString` formats through `snprintf` and needs a `lowercased()` copy, which showed in the profile
+    /// of every lookup (an id is formatted for every statement and response).
     package var lowercasedString: String {
-        String(unsafeUninitializedCapacity: 36) { buffer in
-            let digits: StaticString = "0123456789abcdef"
-            let hex = digits.utf8Start
-            var index = 0
-            withUnsafeBytes(of: uuid) { bytes in
-                for (offset, byte) in bytes.enumerated() {
-                    if offset == 4 || offset == 6 || offset == 8 || offset == 10 {
-                        buffer[index] = UInt8(ascii: "-")
-                        index += 1
-                    }
-                    buffer[index] = hex[Int(byte >> 4)]
-                    buffer[index + 1] = hex[Int(byte & 0x0F)]
-                    index += 2
-                }
-            }
-            return 36
-        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(36)
+        appendLowercased(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Appends ``lowercasedString``'s bytes.

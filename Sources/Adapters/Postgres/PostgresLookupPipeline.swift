@@ -99,9 +99,7 @@ final class PostgresLookupPipeline<Row: Sendable>: Sendable {
 
     private func run() {
         var connection: PostgresConnection?
-        var failures = 0
-        var retryAfter: ContinuousClock.Instant?
-        var lastConnectError: (any Error)?
+        var reconnect = PostgresReconnect(url: url, logger: logger)
         while true {
             wakeUp.wait()
             let (batch, closed) = state.withLock { state in
@@ -119,30 +117,17 @@ final class PostgresLookupPipeline<Row: Sendable>: Sendable {
             var outcome: Result<[Row?], any Error> = .failure(CancellationError())
             for attempt in 0..<2 {
                 if connection == nil {
-                    if let retryAfter, ContinuousClock.now < retryAfter {
-                        outcome = .failure(
-                            UserStoreError(
-                                .unavailable,
-                                "The PostgreSQL server at \(url.redacted) is unreachable; retrying shortly.",
-                                underlying: lastConnectError))
+                    do {
+                        try reconnect.check()
+                    } catch {
+                        outcome = .failure(error)
                         break
                     }
                     do {
                         connection = try connect()
-                        if failures > 0 {
-                            logger.info("postgres connection restored", metadata: ["url": "\(url.redacted)"])
-                        }
-                        failures = 0
-                        retryAfter = nil
+                        reconnect.succeeded()
                     } catch {
-                        failures += 1
-                        let delay = Duration.milliseconds(100) * (1 << min(failures - 1, 6))
-                        retryAfter = .now + min(delay, .seconds(5))
-                        let mapped = PostgresErrors.map(error, url: url, connecting: true)
-                        lastConnectError = mapped
-                        logger.warning(
-                            "postgres connection failed", metadata: ["url": "\(url.redacted)", "error": "\(mapped)"])
-                        outcome = .failure(mapped)
+                        outcome = .failure(reconnect.failed(error))
                         break
                     }
                 }

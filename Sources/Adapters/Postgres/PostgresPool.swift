@@ -36,15 +36,14 @@ actor PostgresPool {
     private var total = 0
     private var waiters: [Waiter] = []
     private var nextWaiterID: UInt64 = 0
-    private var failures = 0
-    private var retryAfter: ContinuousClock.Instant?
-    private var lastConnectError: (any Error & Sendable)?
+    private var reconnect: PostgresReconnect
     private var isClosed = false
 
     init(url: PostgresURL, settings: Settings, logger: Logger) {
         self.url = url
         self.settings = settings
         self.logger = logger
+        self.reconnect = PostgresReconnect(url: url, logger: logger)
     }
 
     /// A connection for one operation; give it back with ``release(_:)``.
@@ -105,30 +104,17 @@ actor PostgresPool {
     }
 
     private func connect() async throws -> PostgresWorker {
-        if let retryAfter, ContinuousClock.now < retryAfter {
-            throw UserStoreError(
-                .unavailable, "The PostgreSQL server at \(url.redacted) is unreachable; retrying shortly.",
-                underlying: lastConnectError)
-        }
+        try reconnect.check()
         total += 1
         let worker = PostgresWorker()
         do {
             let conninfo = url.conninfo
             try await worker.connect(conninfo)
-            if failures > 0 { logger.info("postgres connection restored", metadata: ["url": "\(url.redacted)"]) }
-            failures = 0
-            retryAfter = nil
+            reconnect.succeeded()
             return worker
         } catch {
             total -= 1
-            failures += 1
-            let delay = Duration.milliseconds(100) * (1 << min(failures - 1, 6))
-            retryAfter = .now + min(delay, .seconds(5))
-            let mapped = PostgresErrors.map(error, url: url, connecting: true)
-            lastConnectError = mapped
-            logger.warning(
-                "postgres connection failed", metadata: ["url": "\(url.redacted)", "error": "\(mapped)"])
-            throw mapped
+            throw reconnect.failed(error)
         }
     }
 

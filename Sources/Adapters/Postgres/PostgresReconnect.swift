@@ -1,0 +1,45 @@
+import Logging
+import UserPorts
+
+/// Connecting with backoff, for the pool and the lookup connections alike: after a failed connect, further
+/// attempts wait 100 ms doubling to 5 s, and callers fail at once with `unavailable` meanwhile, so that no
+/// call hangs past its timeout while the server is down; the first attempt after the backoff reconnects.
+struct PostgresReconnect {
+    let url: PostgresURL
+    let logger: Logger
+    private var failures = 0
+    private var retryAfter: ContinuousClock.Instant?
+    private var lastError: (any Error)?
+
+    init(url: PostgresURL, logger: Logger) {
+        self.url = url
+        self.logger = logger
+    }
+
+    /// Throws `unavailable` while the backoff after a failed connect runs.
+    func check() throws {
+        if let retryAfter, ContinuousClock.now < retryAfter {
+            throw UserStoreError(
+                .unavailable, "The PostgreSQL server at \(url.redacted) is unreachable; retrying shortly.",
+                underlying: lastError)
+        }
+    }
+
+    /// Records a connect that worked (and says so in the log after failures).
+    mutating func succeeded() {
+        if failures > 0 { logger.info("postgres connection restored", metadata: ["url": "\(url.redacted)"]) }
+        failures = 0
+        retryAfter = nil
+    }
+
+    /// Records a connect that failed and starts the backoff; returns the error to give callers.
+    mutating func failed(_ error: any Error) -> any Error {
+        failures += 1
+        let delay = Duration.milliseconds(100) * (1 << min(failures - 1, 6))
+        retryAfter = .now + min(delay, .seconds(5))
+        let mapped = PostgresErrors.map(error, url: url, connecting: true)
+        lastError = mapped
+        logger.warning("postgres connection failed", metadata: ["url": "\(url.redacted)", "error": "\(mapped)"])
+        return mapped
+    }
+}
