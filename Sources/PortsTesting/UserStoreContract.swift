@@ -910,20 +910,8 @@ extension UserStoreContract {
 /// Random commands through the use cases, with the projection catching up at random moments: the property
 /// that the read model, once caught up, equals the write model, and that a rebuild gives the same.
 enum RandomCommands {
-    /// SplitMix64: a small, seeded, reproducible generator.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static func run(seed: UInt64, commands: Int, store: any UserStore, expect: Expectations) async throws {
-        var random = Generator(state: seed)
+        var random = SplitMix64(seed: seed)
         let users = UserService(repository: AnyUserStore(store))
         let projection = DirectoryProjection(
             store: AnyUserStore(store), configuration: .init(batchSize: 7), logger: .init(label: "contract"))

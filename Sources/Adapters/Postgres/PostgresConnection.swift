@@ -60,7 +60,7 @@ final class PostgresConnection {
             name = existing
         } else {
             name = "s\(preparedNames.count)"
-            _ = try check(PQprepare(handle, name, sql, Int32(parameters.count), nil))
+            try prepare(name: name, sql, parameterCount: parameters.count)
             preparedNames[sql] = name
         }
         let result = withCStrings(parameters) { values in
