@@ -751,6 +751,45 @@ extension UserStoreContract {
             try f.expect.equal(due[0].attempts, 0, "attempts reset")
             try f.expect.that(due[0].lastError == nil, "last error cleared")
         },
+        check("events published past a held user stay pending until it is revived, then go in order") { f in
+            let ada = try await f.register(email: "ada@example.com")
+            try await f.register(email: "bob@example.com")
+            try await f.rename(ada, "Ada Two")
+            try await f.register(email: "cy@example.com")
+            let events = try await f.allEvents()
+            let all = events.map(\.position)
+            try f.expect.equal(all.count, 4, "events in the outbox")
+            try await f.store.markFailed(all[0], reason: "rejected", retryAt: nil)
+            try f.expect.equal(try await f.store.unpublishedEvents(limit: 10).map(\.position), [all[1], all[3]], "due")
+            try await f.store.markPublished([all[1], all[3]])
+            try f.expect.equal(try await f.store.unpublishedEvents(limit: 10).count, 0, "due while Ada's is dead")
+            let dan = try await f.register(email: "dan@example.com")
+            let dans = try await f.store.events(after: all[3], limit: 10).map(\.position)
+            try f.expect.equal(dans.count, 1, "Dan's event")
+            try f.expect.equal(try await f.store.unpublishedEvents(limit: 10).map(\.position), dans, "due: Dan's")
+            try await f.store.markPublished(dans)
+            try f.expect.equal(
+                try await f.store.outboxStatus(),
+                OutboxStatus(pendingCount: 1, oldestPendingAt: events[2].envelope.occurredAt, deadCount: 1), "status")
+            try f.expect.equal(try await f.store.retryDeadEvents(nil), 1, "revived")
+            try f.expect.equal(
+                try await f.store.unpublishedEvents(limit: 10).map(\.position), [all[0], all[2]], "due after the retry")
+            try await f.store.markPublished([all[0]])
+            try await f.store.markFailed(all[2], reason: "busy", retryAt: Date().addingTimeInterval(3600))
+            try await f.rename(dan, "Dan Two")
+            let last = try await f.store.events(after: dans[0], limit: 10).map(\.position)
+            try f.expect.equal(last.count, 1, "Dan's second event")
+            try f.expect.equal(
+                try await f.store.unpublishedEvents(limit: 10).map(\.position), last, "due while Ada's waits")
+            try await f.store.markPublished(last)
+            try await f.store.markFailed(all[2], reason: "busy", retryAt: Date().addingTimeInterval(-1))
+            try f.expect.equal(try await f.store.unpublishedEvents(limit: 10).map(\.position), [all[2]], "due again")
+            try await f.store.markPublished([all[2]])
+            try f.expect.equal(try await f.store.unpublishedEvents(limit: 10).count, 0, "due at the end")
+            try f.expect.equal(
+                try await f.store.outboxStatus(), OutboxStatus(pendingCount: 0, oldestPendingAt: nil, deadCount: 0),
+                "status at the end")
+        },
         check("a retry of chosen dead positions revives only those") { f in
             try await f.register()
             try await f.register()

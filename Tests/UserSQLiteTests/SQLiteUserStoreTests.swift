@@ -252,6 +252,74 @@ struct SQLiteUserStoreTests {
         }
     }
 
+    @Test("a version 2 outbox is upgraded to the watermark: dead, waiting and held-back events keep their state")
+    func upgradeFromVersion2() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("v2.sqlite").path
+            do {
+                // Version 2's schema with five events: 1 published; 2 dead (Ada); 3 waiting for a retry (Bob);
+                // 4 Ada's, held back behind 2; 5 Cy's, due.
+                let connection = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+                try connection.execute("PRAGMA journal_mode = WAL")
+                try connection.execute(
+                    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL) STRICT"
+                )
+                for migration in SQLiteSchema.migrations where migration.version <= 2 {
+                    try connection.execute(migration.sql)
+                    try connection.execute("INSERT INTO schema_migrations VALUES (\(migration.version), 0)")
+                }
+                let users = [UUID(), UUID(), UUID()]
+                let rows: [(user: Int, published: Bool, dead: Bool, retryAt: Int64?)] = [
+                    (0, true, false, nil), (0, false, true, nil), (1, false, false, 4_000_000_000_000),
+                    (0, false, false, nil), (2, false, false, nil),
+                ]
+                for (index, row) in rows.enumerated() {
+                    let event = UserEventEnvelope(
+                        eventID: UUID(), userID: UserID(users[row.user]), userVersion: index + 1,
+                        occurredAt: Date(epochMilliseconds: 1_700_000_000_000 + Int64(index)),
+                        event: .renamed(displayName: try DisplayName("Name \(index)"), previous: try DisplayName("Old"))
+                    )
+                    try connection.withStatement(
+                        """
+                        INSERT INTO user_events (event_id, user_id, user_version, type, payload, occurred_at,
+                            published_at, attempts, retry_at, dead)
+                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                        """
+                    ) { statement in
+                        try statement.bind(1, event.eventID)
+                        try statement.bind(2, event.userID.uuid)
+                        try statement.bind(3, event.userVersion)
+                        try statement.bind(4, event.type)
+                        try statement.bindText(5, event.jsonUTF8())
+                        try statement.bind(6, event.occurredAt.epochMilliseconds)
+                        if row.published { try statement.bind(7, 1) } else { try statement.bindNull(7) }
+                        try statement.bind(8, row.dead || row.retryAt != nil ? 1 : 0)
+                        if let retryAt = row.retryAt {
+                            try statement.bind(9, retryAt)
+                        } else {
+                            try statement.bindNull(9)
+                        }
+                        try statement.bind(10, row.dead ? 1 : 0)
+                        _ = try statement.step()
+                    }
+                }
+            }
+            let store = try await SQLiteUserStore.open(.init(path: path))
+            #expect(try await store.unpublishedEvents(limit: 10).map(\.position.rawValue) == [5])
+            #expect(try await store.deadEvents(limit: 10).map(\.position.rawValue) == [2])
+            #expect(try await store.outboxStatus().pendingCount == 3)
+            try await store.markPublished([EventPosition(rawValue: 5)])
+            #expect(try await store.unpublishedEvents(limit: 10).isEmpty, "Ada's and Bob's wait")
+            #expect(try await store.retryDeadEvents(nil) == 1)
+            try await store.markFailed(
+                EventPosition(rawValue: 3), reason: "again", retryAt: Date(timeIntervalSince1970: 0))
+            #expect(try await store.unpublishedEvents(limit: 10).map(\.position.rawValue) == [2, 3, 4])
+            try await store.markPublished([2, 3, 4].map { EventPosition(rawValue: $0) })
+            #expect(try await store.outboxStatus() == OutboxStatus(pendingCount: 0, oldestPendingAt: nil, deadCount: 0))
+            await store.close()
+        }
+    }
+
     @Test("cancelling a task interrupts its running statement, and the connection stays usable")
     func cancellationInterrupts() async throws {
         let worker = SQLiteWorker(label: "test")

@@ -9,7 +9,8 @@ import UserPorts
 /// the event payload is the envelope's JSON. Tables are STRICT.
 ///
 /// Version 2 adds delivery state to the events (attempts, last error, retry time, dead), the relay lease,
-/// and the user directory read model with its projection checkpoints.
+/// and the user directory read model with its projection checkpoints. Version 3 replaces the index of
+/// unpublished events with a watermark (see ``SQLiteUserStore/unpublishedEvents(limit:)``).
 enum SQLiteSchema {
     /// Each migration runs once, in order, in the migrating transaction.
     static let migrations: [(version: Int, sql: String)] = [
@@ -100,6 +101,32 @@ enum SQLiteSchema {
                 position INTEGER NOT NULL
             ) STRICT;
             INSERT INTO projection_checkpoints (name, position) VALUES ('directory', 0);
+            """
+        ),
+        (
+            3,
+            """
+            -- No index of every unpublished event: appending an event wrote an entry into it (one more page per
+            -- commit, measured: 5 WAL frames per registration instead of 4). The relay's work is found instead
+            -- from a watermark: every unpublished event at or below `outbox_watermark.position` is marked
+            -- `behind` (failed, dead, revived, or held back behind its user's failed event), and those few are
+            -- indexed; above the watermark the rowid order serves. Appends only ever go above it.
+            ALTER TABLE user_events ADD COLUMN behind INTEGER NOT NULL DEFAULT 0 CHECK (behind IN (0, 1));
+            UPDATE user_events SET behind = 1 WHERE published_at IS NULL AND (dead = 1 OR retry_at IS NOT NULL);
+            CREATE TABLE outbox_watermark (
+                id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+                position INTEGER NOT NULL
+            ) STRICT;
+            INSERT INTO outbox_watermark (id, position)
+            SELECT 1, coalesce(
+                (SELECT min(position) - 1 FROM user_events WHERE published_at IS NULL AND behind = 0),
+                (SELECT max(position) FROM user_events),
+                0);
+            DROP INDEX user_events_unpublished;
+            DROP INDEX user_events_dead;
+            CREATE INDEX user_events_behind ON user_events (position) WHERE published_at IS NULL AND behind = 1;
+            CREATE INDEX user_events_behind_by_user ON user_events (user_id, position)
+                WHERE published_at IS NULL AND behind = 1;
             """
         ),
     ]

@@ -314,15 +314,23 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
     private static let eventColumns = "position, payload, attempts, last_error"
 
     /// Events due for publishing, in position order, at most `limit`; a dead or waiting event holds back
-    /// its user's later events. The unpublished events are scanned in position order (their partial index)
-    /// and the held-back users are tracked here, so that appending an event writes no index by user.
+    /// its user's later events.
+    ///
+    /// No index lists every unpublished event (appending one would write into it): the pending events are
+    /// those above the outbox watermark, in rowid order, merged with the few left `behind` it (failed,
+    /// revived, or held back by their user), which have a partial index. The held-back users are tracked
+    /// here, in the order of the merged scan.
     public func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] {
         let now = Date().epochMilliseconds
         return try await read { connection in
             try connection.withStatement(
                 """
                 SELECT \(Self.eventColumns), user_id, dead, retry_at FROM user_events
-                WHERE published_at IS NULL ORDER BY position
+                WHERE position > (SELECT position FROM outbox_watermark) AND published_at IS NULL AND behind = 0
+                UNION ALL
+                SELECT \(Self.eventColumns), user_id, dead, retry_at FROM user_events
+                WHERE published_at IS NULL AND behind = 1
+                ORDER BY 1
                 """
             ) { statement in
                 var events: [OutboxEvent] = []
@@ -341,7 +349,8 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
         }
     }
 
-    /// Marks events published; unknown and already published positions are ignored.
+    /// Marks events published (unknown and already published positions are ignored), then moves the
+    /// outbox watermark up.
     public func markPublished(_ positions: [EventPosition]) async throws {
         guard !positions.isEmpty else { return }
         let now = Date().epochMilliseconds
@@ -357,7 +366,59 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
                         statement.reset()
                     }
                 }
+                try Self.advanceWatermark(connection)
             }
+        }
+    }
+
+    /// Moves the outbox watermark past published events and past events held back by an earlier event of
+    /// their user that is itself behind (those are marked `behind`, so that they stay in view); it stops
+    /// below the first event still due in order. The scan starts at the watermark, so it reads about as
+    /// many rows as were published since.
+    private static func advanceWatermark(_ connection: SQLiteConnection) throws {
+        var watermark = try connection.withStatement("SELECT position FROM outbox_watermark") { statement in
+            try statement.step() ? statement.int64(0) : 0
+        }
+        let next = try connection.statement(
+            """
+            SELECT position, user_id FROM user_events
+            WHERE position > ?1 AND published_at IS NULL AND behind = 0 ORDER BY position LIMIT 1
+            """)
+        let heldBack = try connection.statement(
+            """
+            SELECT 1 FROM user_events INDEXED BY user_events_behind_by_user
+            WHERE user_id = ?1 AND position < ?2 AND published_at IS NULL AND behind = 1
+            """)
+        let markBehind = try connection.statement("UPDATE user_events SET behind = 1 WHERE position = ?1")
+        while true {
+            defer { next.reset() }
+            try next.bind(1, watermark)
+            guard try next.step() else {
+                watermark = try connection.withStatement("SELECT max(position) FROM user_events") { statement in
+                    try statement.step() && !statement.isNull(0) ? max(watermark, statement.int64(0)) : watermark
+                }
+                break
+            }
+            let position = next.int64(0)
+            guard let user = next.uuid(1) else { throw UserStoreError(.corrupt, "A stored event has no user id.") }
+            let isHeldBack = try {
+                defer { heldBack.reset() }
+                try heldBack.bind(1, user)
+                try heldBack.bind(2, position)
+                return try heldBack.step()
+            }()
+            guard isHeldBack else {
+                watermark = position - 1
+                break
+            }
+            defer { markBehind.reset() }
+            try markBehind.bind(1, position)
+            _ = try markBehind.step()
+            watermark = position
+        }
+        try connection.withStatement("UPDATE outbox_watermark SET position = ?1 WHERE position <> ?1") { statement in
+            try statement.bind(1, watermark)
+            _ = try statement.step()
         }
     }
 
@@ -366,7 +427,7 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
         try await write { connection in
             try connection.withStatement(
                 """
-                UPDATE user_events SET attempts = attempts + 1, last_error = ?2, retry_at = ?3, dead = ?4
+                UPDATE user_events SET attempts = attempts + 1, last_error = ?2, retry_at = ?3, dead = ?4, behind = 1
                 WHERE position = ?1 AND published_at IS NULL
                 """
             ) { statement in
@@ -384,8 +445,8 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
         try await read { connection in
             try connection.withStatement(
                 """
-                SELECT \(Self.eventColumns) FROM user_events WHERE published_at IS NULL AND dead = 1
-                ORDER BY position LIMIT ?1
+                SELECT \(Self.eventColumns) FROM user_events
+                WHERE published_at IS NULL AND behind = 1 AND dead = 1 ORDER BY position LIMIT ?1
                 """
             ) { statement in
                 try statement.bind(1, max(0, limit))
@@ -441,7 +502,12 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
             try connection.withStatement(
                 """
                 SELECT coalesce(sum(dead = 0), 0), min(CASE WHEN dead = 0 THEN occurred_at END), coalesce(sum(dead), 0)
-                FROM user_events WHERE published_at IS NULL
+                FROM (
+                    SELECT dead, occurred_at FROM user_events
+                    WHERE position > (SELECT position FROM outbox_watermark) AND published_at IS NULL AND behind = 0
+                    UNION ALL
+                    SELECT dead, occurred_at FROM user_events WHERE published_at IS NULL AND behind = 1
+                )
                 """
             ) { statement in
                 _ = try statement.step()
