@@ -1,4 +1,5 @@
 import CSQLite
+import Dispatch
 import Foundation
 import Logging
 import Testing
@@ -316,6 +317,45 @@ struct SQLiteUserStoreTests {
             #expect(try await store.unpublishedEvents(limit: 10).map(\.position.rawValue) == [2, 3, 4])
             try await store.markPublished([2, 3, 4].map { EventPosition(rawValue: $0) })
             #expect(try await store.outboxStatus() == OutboxStatus(pendingCount: 0, oldestPendingAt: nil, deadCount: 0))
+            await store.close()
+        }
+    }
+
+    @Test("the log is copied into the database in the background, and stays bounded under steady writes")
+    func backgroundCheckpoints() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("log.sqlite").path
+            func size(_ file: String) -> Int {
+                ((try? FileManager.default.attributesOfItem(atPath: file)[.size]) as? Int) ?? 0
+            }
+            let store = try await SQLiteUserStore.open(.init(path: path))
+            let service = UserService(repository: store)
+            let before = size(path)
+            // Past the threshold (1,000 pages) and below the limit: only the checkpointer copies the log.
+            for index in 0..<600 {
+                _ = try await service.register(email: "user\(index)@example.com", displayName: "User \(index)")
+            }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while size(path) < before + 50 * 4096, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(size(path) >= before + 50 * 4096, "the database file received the log's pages")
+            // Many more commits while the checkpointer is stuck (its queue blocked): the committing writer
+            // copies the log itself at the limit, so the log never grows far past it.
+            let checkpointer = try #require(store.checkpointer)
+            let stuck = DispatchSemaphore(value: 0)
+            let blocked = Task { try await checkpointer.worker.perform { _ in stuck.wait() } }
+            let frame = 4096 + 24
+            var largest = 0
+            for index in 0..<2500 {
+                _ = try await service.register(email: "more\(index)@example.com", displayName: "More \(index)")
+                largest = max(largest, size(path + "-wal"))
+            }
+            stuck.signal()
+            try await blocked.value
+            #expect(largest > Int(SQLiteCheckpointer.threshold) * frame, "the log went past the threshold")
+            #expect(largest <= 32 + (Int(SQLiteCheckpointer.limit) + 500) * frame, "log of \(largest) bytes")
+            #expect(try await store.page(after: nil, limit: 10).users.count == 10)
             await store.close()
         }
     }

@@ -8,6 +8,8 @@ import CSQLite
 final class SQLiteConnection {
     let handle: OpaquePointer
     private var statements: [String: SQLiteStatement] = [:]
+    /// The context of the connection's WAL hook (``SQLiteCheckpointer``), kept alive as long as the connection.
+    var walHookOwner: AnyObject?
 
     /// Before the first connection: SQLite's memory statistics off. They take one global mutex on every
     /// allocation, for every connection of the process; with lookups on several threads the mutex is

@@ -22,17 +22,20 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
     private let writer: SQLiteWorker
     private let readers: [SQLiteWorker]
     private let inlineReaders: SQLiteInlineReaders
+    /// Copies the log back into the database off the commit path; nil in memory.
+    let checkpointer: SQLiteCheckpointer?
     private let nextReader = Locked(0)
     private let logger: Logger
 
     private init(
         configuration: Configuration, writer: SQLiteWorker, readers: [SQLiteWorker],
-        inlineReaders: SQLiteInlineReaders, logger: Logger
+        inlineReaders: SQLiteInlineReaders, checkpointer: SQLiteCheckpointer?, logger: Logger
     ) {
         self.configuration = configuration
         self.writer = writer
         self.readers = readers
         self.inlineReaders = inlineReaders
+        self.checkpointer = checkpointer
         self.logger = logger
     }
 
@@ -110,12 +113,29 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
             await writer.close()
             throw mapError(error, path: path, opening: true)
         }
+        // Checkpoints off the commit path (see ``SQLiteCheckpointer``); an in-memory database has no log.
+        var checkpointer: SQLiteCheckpointer?
+        if !inMemory {
+            do {
+                let opened = try await SQLiteCheckpointer.open(path: path, logger: logger) { connection in
+                    try configure(connection, configuration: configuration, readOnly: false)
+                }
+                checkpointer = opened
+                try await writer.perform { connection in opened.install(on: connection) }
+            } catch {
+                inlineReaders.close()
+                for reader in readers { await reader.close() }
+                await writer.close()
+                await checkpointer?.close()
+                throw mapError(error, path: path, opening: true)
+            }
+        }
         logger.debug(
             "sqlite store opened",
             metadata: ["path": "\(path)", "readers": "\(readers.count)", "synchronous": "\(configuration.synchronous)"])
         return SQLiteUserStore(
             configuration: configuration, writer: writer, readers: readers, inlineReaders: inlineReaders,
-            logger: logger)
+            checkpointer: checkpointer, logger: logger)
     }
 
     /// Closes every connection. Operations started afterwards throw `UserStoreError` with code `closed`.
@@ -123,6 +143,7 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
         inlineReaders.close()
         for reader in readers { await reader.close() }
         await writer.close()
+        await checkpointer?.close()
     }
 
     private static func configure(_ connection: SQLiteConnection, configuration: Configuration, readOnly: Bool) throws {
