@@ -72,11 +72,13 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     /// route but the health checks and `/openapi.yaml` (`/metrics` included) requires one of them as a bearer
     /// token.
     ///
-    /// Requests are counted and timed through swift-metrics (Hummingbird's `MetricsMiddleware`: `hb.requests`,
-    /// `hb.request.duration`, `hb.request.errors`, labelled by route template, method and status).
+    /// Requests are counted and timed through swift-metrics with the names of Hummingbird's `MetricsMiddleware`
+    /// (`hb.requests`, `http.server.request.duration`, `hb.request.errors`, `http.server.active_requests`,
+    /// labelled by route template, method and status), by a middleware that keeps Hummingbird's single-write
+    /// path for the response.
     public func makeRouter(tokens: [String] = []) -> Router<UserRequestContext> {
         let router = Router(context: UserRequestContext.self)
-        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: RequestMetricsMiddleware())
         router.add(middleware: RequestIDMiddleware())
         router.add(
             middleware: MethodNotAllowedMiddleware(servesMetrics: metrics != nil, servesDirectory: directory != nil))
