@@ -178,6 +178,16 @@ final class PostgresResult {
         }
     }
 
+    /// Whether two columns of a row hold the same bytes (a decoder then makes one String of them, not two).
+    func sameBytes(_ row: Int, _ column: Int, _ other: Int) -> Bool {
+        let count = PQgetlength(handle, Int32(row), Int32(column))
+        guard count == PQgetlength(handle, Int32(row), Int32(other)),
+            let first = PQgetvalue(handle, Int32(row), Int32(column)),
+            let second = PQgetvalue(handle, Int32(row), Int32(other))
+        else { return false }
+        return memcmp(first, second, Int(count)) == 0
+    }
+
     func int64(_ row: Int, _ column: Int) -> Int64 {
         guard let pointer = PQgetvalue(handle, Int32(row), Int32(column)) else { return 0 }
         return strtoll(pointer, nil, 10)

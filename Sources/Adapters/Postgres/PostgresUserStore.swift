@@ -745,9 +745,12 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
         guard let uuid = result.uuid(row, 0), let status = UserStatus(rawValue: result.string(row, 4)) else {
             throw UserStoreError(.corrupt, "A stored user row can't be decoded.")
         }
+        // The canonical form usually is the address itself: one String for both then.
+        let email = result.string(row, 1)
         return User(
             id: UserID(uuid),
-            email: EmailAddress(trustedValue: result.string(row, 1), canonical: result.string(row, 2)),
+            email: EmailAddress(
+                trustedValue: email, canonical: result.sameBytes(row, 1, 2) ? email : result.string(row, 2)),
             displayName: DisplayName(trustedValue: result.string(row, 3)),
             status: status,
             version: Int(result.binaryInteger(row, 5)),

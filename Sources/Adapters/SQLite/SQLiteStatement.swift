@@ -91,6 +91,16 @@ final class SQLiteStatement {
         return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
     }
 
+    /// Whether two columns hold the same bytes (a decoder then makes one String of them, not two).
+    func sameBytes(_ column: Int32, _ other: Int32) -> Bool {
+        let count = sqlite3_column_bytes(handle, column)
+        guard count == sqlite3_column_bytes(handle, other) else { return false }
+        guard let first = sqlite3_column_blob(handle, column), let second = sqlite3_column_blob(handle, other) else {
+            return count == 0
+        }
+        return memcmp(first, second, Int(count)) == 0
+    }
+
     func data(_ column: Int32) -> Data {
         guard let pointer = sqlite3_column_blob(handle, column) else { return Data() }
         return Data(bytes: pointer, count: Int(sqlite3_column_bytes(handle, column)))

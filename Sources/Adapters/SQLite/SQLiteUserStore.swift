@@ -916,9 +916,11 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
         guard let uuid = statement.uuid(0), let status = UserStatus(rawValue: statement.text(4)) else {
             throw UserStoreError(.corrupt, "A stored user row can't be decoded.")
         }
+        // The canonical form usually is the address itself: one String for both then.
+        let email = statement.text(1)
         return User(
             id: UserID(uuid),
-            email: EmailAddress(trustedValue: statement.text(1), canonical: statement.text(2)),
+            email: EmailAddress(trustedValue: email, canonical: statement.sameBytes(1, 2) ? email : statement.text(2)),
             displayName: DisplayName(trustedValue: statement.text(3)),
             status: status,
             version: Int(statement.int64(5)),
