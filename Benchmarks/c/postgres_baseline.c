@@ -2,7 +2,9 @@
  * the practical limit that users-bench is compared with. Writes the user row alone (no event), one
  * connection per thread. The database must be empty.
  *
- *   postgres-baseline CONNINFO [N] [L]
+ *   postgres-baseline CONNINFO [N] [L] [events]
+ *
+ * With `events`: only insert and update, each with its event row in the same statement (peer "c+events").
  */
 #include <arpa/inet.h>
 #include <endian.h>
@@ -128,6 +130,70 @@ static void *lookup_thread(void *argument) {
     return 0;
 }
 
+/* The c+events peer: insert and update as swift-user-domain's store writes them: one statement that changes
+ * the user row and appends the event row (its JSON as jsonb) under the shared append lock and sends the
+ * NOTIFY, on the store's tables and indexes. */
+#define EVENT_APPEND                                                                                             \
+    "), appended AS (INSERT INTO user_events (event_id, user_id, user_version, type, payload, occurred_at)"      \
+    " SELECT $5::uuid, changed.id, $6::integer, $7, $8::jsonb, to_timestamp($4::int8 / 1000.0)"                \
+    " FROM changed, (SELECT pg_advisory_xact_lock_shared(8463219666992326006)) AS append_lock"                 \
+    " RETURNING position)"                                                                                     \
+    " SELECT (SELECT count(*) FROM changed), (SELECT max(position) FROM appended),"                            \
+    " CASE WHEN EXISTS (SELECT 1 FROM appended) THEN pg_notify('user_events', '') END"
+
+static int run_with_events(const char *conninfo, long n) {
+    PGconn *connection = connect_db(conninfo);
+    command(connection, "SET plan_cache_mode = force_generic_plan");
+    command(connection, "DROP TABLE IF EXISTS users, user_events");
+    command(connection,
+            "CREATE TABLE users (id uuid PRIMARY KEY, email text NOT NULL, email_canonical text NOT NULL UNIQUE,"
+            " display_name text NOT NULL, status text NOT NULL, version integer NOT NULL,"
+            " created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)");
+    command(connection,
+            "CREATE TABLE user_events (position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+            " event_id uuid NOT NULL, user_id uuid NOT NULL, user_version integer NOT NULL, type text NOT NULL,"
+            " payload jsonb NOT NULL, occurred_at timestamptz NOT NULL, published_at timestamptz,"
+            " attempts integer NOT NULL DEFAULT 0, last_error text, retry_at timestamptz,"
+            " dead boolean NOT NULL DEFAULT false)");
+    command(connection, "CREATE INDEX ON user_events (position) WHERE published_at IS NULL");
+    command(connection, "CREATE INDEX ON user_events (position) WHERE published_at IS NULL AND dead");
+    command(connection, "CREATE INDEX ON user_events (occurred_at) WHERE published_at IS NOT NULL");
+    command(connection,
+            "CREATE INDEX ON user_events (user_id, position) WHERE published_at IS NULL AND (dead OR retry_at IS NOT NULL)");
+    prepare(connection, "insert",
+            "WITH changed AS (INSERT INTO users (id, email, email_canonical, display_name, status, version, created_at,"
+            " updated_at) VALUES ($1::uuid, $2, $2, $3, 'active', 1, to_timestamp($4::int8 / 1000.0),"
+            " to_timestamp($4::int8 / 1000.0)) RETURNING id" EVENT_APPEND,
+            8);
+    prepare(connection, "update",
+            "WITH changed AS (UPDATE users SET display_name = $3, version = version + 1,"
+            " updated_at = to_timestamp($4::int8 / 1000.0) WHERE id = $1::uuid AND version = 1 AND $2::text IS NOT NULL"
+            " RETURNING id" EVENT_APPEND,
+            8);
+    uint64_t state = 7;
+    for (int renamed = 0; renamed <= 1; renamed++) {
+        double start = now_seconds();
+        for (long i = 0; i < n; i++) {
+            char id[37], email[64], name[64], at[24], event_id[37], version[4], json[512];
+            user_id_text(i, id);
+            snprintf(email, sizeof email, "user%ld@example.com", i);
+            snprintf(name, sizeof name, renamed ? "Renamed %ld" : "User %ld", i);
+            snprintf(at, sizeof at, "%lld", (1700000000LL + i) * 1000);
+            snprintf(version, sizeof version, "%d", renamed ? 2 : 1);
+            event_id_text(&state, event_id);
+            event_json(json, sizeof json, i, event_id, renamed);
+            const char *values[8] = {id, email, name, at, event_id, version,
+                                     renamed ? "user.renamed" : "user.registered", json};
+            PGresult *result = run(connection, renamed ? "update" : "insert", 8, values, 0);
+            if (strcmp(PQgetvalue(result, 0, 0), "1") != 0) return fprintf(stderr, "the change changed nothing\n"), 1;
+            PQclear(result);
+        }
+        report_peer("c+events", "postgres", renamed ? "update" : "insert", n, now_seconds() - start);
+    }
+    PQfinish(connection);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: postgres-baseline CONNINFO [N] [L]\n");
@@ -135,6 +201,7 @@ int main(int argc, char **argv) {
     }
     const char *conninfo = argv[1];
     long n = argc > 2 ? atol(argv[2]) : 20000, l = argc > 3 ? atol(argv[3]) : 100000;
+    if (argc > 4 && strcmp(argv[4], "events") == 0) return run_with_events(conninfo, n);
     PGconn *connection = connect_db(conninfo);
     command(connection, "DROP TABLE IF EXISTS users");
     command(connection,

@@ -1,7 +1,9 @@
 /* The users-v1 workload in plain C over libsqlite3 with prepared statements: the practical limit that
  * users-bench is compared with. Writes the user row alone (no event), one connection per thread.
  *
- *   sqlite-baseline PATH [N] [L]
+ *   sqlite-baseline PATH [N] [L] [events]
+ *
+ * With `events`: only insert and update, each with its event row in the same transaction (peer "c+events").
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -90,6 +92,82 @@ static void *lookup_thread(void *argument) {
     return 0;
 }
 
+/* The c+events peer: insert and update as swift-user-domain's store writes them (its tables; BEGIN IMMEDIATE,
+ * the user row, the event row with its JSON, COMMIT), with SQLite's default automatic checkpoints. */
+static int run_with_events(const char *path, long n) {
+    sqlite3 *db = open_db(path);
+    check(sqlite3_exec(db,
+                       "CREATE TABLE users (id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16), email TEXT NOT NULL,"
+                       " email_canonical TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL, status TEXT NOT NULL,"
+                       " version INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)"
+                       " STRICT, WITHOUT ROWID;"
+                       "CREATE TABLE user_events (position INTEGER PRIMARY KEY, event_id BLOB NOT NULL,"
+                       " user_id BLOB NOT NULL, user_version INTEGER NOT NULL, type TEXT NOT NULL, payload TEXT NOT NULL,"
+                       " occurred_at INTEGER NOT NULL, published_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
+                       " last_error TEXT, retry_at INTEGER, dead INTEGER NOT NULL DEFAULT 0,"
+                       " behind INTEGER NOT NULL DEFAULT 0) STRICT;"
+                       "CREATE INDEX user_events_behind ON user_events (position) WHERE published_at IS NULL AND behind = 1;",
+                       0, 0, 0),
+          db, "schema");
+    sqlite3_stmt *begin = prepare(db, "BEGIN IMMEDIATE"), *commit = prepare(db, "COMMIT");
+    sqlite3_stmt *insert = prepare(db,
+                                   "INSERT INTO users (id, email, email_canonical, display_name, status, version,"
+                                   " created_at, updated_at) VALUES (?1, ?2, ?2, ?3, 'active', 1, ?4, ?4)");
+    sqlite3_stmt *update = prepare(
+        db, "UPDATE users SET display_name = ?1, version = version + 1, updated_at = ?2 WHERE id = ?3 AND version = 1");
+    sqlite3_stmt *event = prepare(db,
+                                  "INSERT INTO user_events (event_id, user_id, user_version, type, payload, occurred_at)"
+                                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    uint64_t state = 7;
+    for (int renamed = 0; renamed <= 1; renamed++) {
+        double start = now_seconds();
+        for (long i = 0; i < n; i++) {
+            unsigned char id[16], event_id[16];
+            char text[64], event_text[37], json[512];
+            user_id_bytes(i, id);
+            event_id_text(&state, event_text);
+            memcpy(event_id, event_text, 16);
+            int json_len = event_json(json, sizeof json, i, event_text, renamed);
+            int64_t at = (1700000000LL + i) * 1000;
+            check(sqlite3_step(begin), db, "begin");
+            sqlite3_reset(begin);
+            sqlite3_stmt *change = renamed ? update : insert;
+            if (renamed) {
+                int len = snprintf(text, sizeof text, "Renamed %ld", i);
+                sqlite3_bind_text(update, 1, text, len, SQLITE_STATIC);
+                sqlite3_bind_int64(update, 2, 1800000000000LL);
+                sqlite3_bind_blob(update, 3, id, 16, SQLITE_STATIC);
+            } else {
+                int len = snprintf(text, sizeof text, "user%ld@example.com", i);
+                char name[64];
+                int name_len = snprintf(name, sizeof name, "User %ld", i);
+                sqlite3_bind_blob(insert, 1, id, 16, SQLITE_STATIC);
+                sqlite3_bind_text(insert, 2, text, len, SQLITE_STATIC);
+                sqlite3_bind_text(insert, 3, name, name_len, SQLITE_TRANSIENT);
+                sqlite3_bind_int64(insert, 4, at);
+            }
+            check(sqlite3_step(change), db, "change");
+            if (sqlite3_changes(db) != 1) return fprintf(stderr, "the change changed nothing\n"), 1;
+            sqlite3_reset(change);
+            sqlite3_bind_blob(event, 1, event_id, 16, SQLITE_STATIC);
+            sqlite3_bind_blob(event, 2, id, 16, SQLITE_STATIC);
+            sqlite3_bind_int64(event, 3, renamed ? 2 : 1);
+            sqlite3_bind_text(event, 4, renamed ? "user.renamed" : "user.registered", -1, SQLITE_STATIC);
+            sqlite3_bind_text(event, 5, json, json_len, SQLITE_STATIC);
+            sqlite3_bind_int64(event, 6, at);
+            check(sqlite3_step(event), db, "event");
+            sqlite3_reset(event);
+            check(sqlite3_step(commit), db, "commit");
+            sqlite3_reset(commit);
+        }
+        report_peer("c+events", "sqlite", renamed ? "update" : "insert", n, now_seconds() - start);
+    }
+    sqlite3_finalize(begin), sqlite3_finalize(commit), sqlite3_finalize(insert), sqlite3_finalize(update);
+    sqlite3_finalize(event);
+    sqlite3_close(db);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: sqlite-baseline PATH [N] [L]\n");
@@ -101,6 +179,7 @@ int main(int argc, char **argv) {
     snprintf(wal, sizeof wal, "%s-wal", path);
     snprintf(shm, sizeof shm, "%s-shm", path);
     unlink(path), unlink(wal), unlink(shm);
+    if (argc > 4 && strcmp(argv[4], "events") == 0) return run_with_events(path, n);
 
     sqlite3 *db = open_db(path);
     const char *schema =
