@@ -25,20 +25,9 @@ public final class UUIDv7Generator: IdentifierGenerator {
     private struct State {
         var lastMilliseconds: UInt64 = 0
         var sequence: UInt16 = 0
-        /// Random words from the system's CSPRNG, fetched 64 at a time: one `getrandom` per 64 draws
-        /// instead of one or two per id (a system call per id showed in the write profile).
-        var random = [UInt64](repeating: 0, count: 64)
-        var used = 64
+        var random = RandomWords()
 
-        mutating func nextRandom() -> UInt64 {
-            if used == random.count {
-                // The kernel's CSPRNG (getrandom on Linux), through the C library (glibc 2.36+, Darwin).
-                random.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
-                used = 0
-            }
-            defer { used += 1 }
-            return random[used]
-        }
+        mutating func nextRandom() -> UInt64 { random.next() }
     }
 
     private let state = Locked(State())
@@ -73,5 +62,27 @@ public final class UUIDv7Generator: IdentifierGenerator {
             return (state.lastMilliseconds, state.sequence, state.nextRandom())
         }
         return UUID.version7(unixMilliseconds: milliseconds, sequence: sequence, random: random)
+    }
+}
+
+/// Random words from the system's CSPRNG, fetched 64 at a time: one `getrandom` per 64 draws instead of one
+/// per id (a system call per id showed in the write profile, and one per request in the HTTP profile).
+/// A value type: keep it under the lock of the state it belongs to.
+package struct RandomWords: Sendable {
+    private var words = [UInt64](repeating: 0, count: 64)
+    private var used = 64
+
+    /// An empty buffer; the first draw fills it.
+    package init() {}
+
+    /// The next random word.
+    package mutating func next() -> UInt64 {
+        if used == words.count {
+            // The kernel's CSPRNG (getrandom on Linux), through the C library (glibc 2.36+, Darwin).
+            words.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
+            used = 0
+        }
+        defer { used += 1 }
+        return words[used]
     }
 }

@@ -10,7 +10,9 @@ public import UserPorts
 /// writer. Every connection lives on its own serial queue (``SQLiteWorker``), never on Swift's cooperative
 /// thread pool: a statement that waits on a lock or the disk blocks only its queue. Writes take the write
 /// lock at once (`BEGIN IMMEDIATE`) and wait up to the busy timeout for other processes; a change and its
-/// events commit in one transaction. Cancelling a task interrupts its running statement.
+/// events commit in one transaction. Cancelling a task interrupts its running statement. The write-ahead log
+/// is copied back into the database by a connection of its own, not by the commit that fills it (see
+/// `SQLiteCheckpointer`): the log stays bounded, and a write does not pay for the copy.
 ///
 /// Open it with ``open(_:logger:)``; close it with ``close()``.
 public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
