@@ -1,6 +1,12 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
 import Testing
 import UserDomain
+import UserInMemory
+import UserPorts
 @testable import UserHTTP
 
 @Suite("Representation JSON")
@@ -41,5 +47,50 @@ struct RequestIDTests {
             #expect(characters[14] == "4", "version 4: \(id)")
             #expect("89ab".contains(characters[19]), "RFC 4122 variant: \(id)")
         }
+    }
+}
+
+/// Keeps every log event, for assertions on the lines a component logs.
+private final class CapturedLines: Sendable {
+    let events = Locked<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
+
+    struct Handler: LogHandler {
+        let captured: CapturedLines
+        var logLevel: Logger.Level = .info
+        var metadata: Logger.Metadata = [:]
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+            captured.events.withLock { $0.append((event.level, event.message.description, merged)) }
+        }
+    }
+}
+
+@Suite("Access line")
+struct AccessLineTests {
+    @Test("one info line per request: method, path without the query, status, the request id and a duration")
+    func accessLine() async throws {
+        let captured = CapturedLines()
+        let api = UserAPI(service: UserService(repository: AnyUserStore(InMemoryUserStore())), readiness: {})
+        let app = Application(
+            router: api.makeRouter(), logger: Logger(label: "test") { _ in CapturedLines.Handler(captured: captured) })
+        try await app.test(.router) { client in
+            try await client.execute(
+                uri: "/users?email=ada%40example.com", method: .get, headers: [HTTPField.Name("X-Request-ID")!: "abc-1"]
+            ) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[HTTPField.Name("X-Request-ID")!] == "abc-1")
+            }
+        }
+        let lines = captured.events.withLock { $0 }.filter { $0.message.hasPrefix("GET ") }
+        #expect(lines.count == 1)
+        let line = try #require(lines.first)
+        #expect(line.level == .info)
+        #expect(line.message == "GET /users 200", "the query (which may hold an address) is left out")
+        #expect(line.metadata["request.id"] == "abc-1")
+        #expect(Double(line.metadata["duration.ms"]?.description ?? "") != nil)
     }
 }
