@@ -3,11 +3,15 @@
 # and GET on a bare Hummingbird route returning a constant body of the same size (the ceiling), all with
 # the same wrk command in one run.
 #
-#   Benchmarks/http.sh [DURATION_SECONDS] [CONNECTIONS]     (defaults 10 and 32; wrk -t2)
+#   Benchmarks/http.sh [DURATION_SECONDS] [CONNECTIONS] [ROUNDS]     (defaults 10, 32 and 3; wrk -t2)
+#
+# The bare route and SQLite's GET run ROUNDS times, alternating; their rows are the medians, and the last line
+# gives the ratio of each pair.
 set -euo pipefail
 cd "$(dirname "$0")"
 DURATION="${1:-10}"
 CONNECTIONS="${2:-32}"
+ROUNDS="${3:-3}"
 ../scripts/install-packages.sh wrk postgresql python3 curl
 
 work="$(mktemp -d)"
@@ -86,8 +90,24 @@ echo "wrk -t2 -c$CONNECTIONS -d${DURATION}s (POST with a Lua script making every
 echo
 echo "| target | requests/s | non-2xx |"
 echo "|---|---:|---:|"
-measure "bare Hummingbird route, constant body" "http://127.0.0.1:$bare_port/users/$sqlite_id"
-measure "users serve, SQLite: GET /users/{id}" "$sqlite/users/$sqlite_id"
+# The ratio the issue names (SQLite GET against the bare route) from ROUNDS alternating pairs: requests/s on
+# this VM swing by a fifth from one run to the next, so one pair decides little. The rows show the medians.
+ratios=()
+bare_rows=()
+get_rows=()
+for _ in $(seq 1 "$ROUNDS"); do
+    bare_rows+=("$(measure "bare Hummingbird route, constant body" "http://127.0.0.1:$bare_port/users/$sqlite_id")")
+    get_rows+=("$(measure "users serve, SQLite: GET /users/{id}" "$sqlite/users/$sqlite_id")")
+done
+median_row() { printf '%s\n' "$@" | sort -t'|' -k3 -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+median_row "${bare_rows[@]}"
+median_row "${get_rows[@]}"
 measure "users serve, SQLite: POST /users" "$sqlite/users" "$work/post.lua"
 measure "users serve, PostgreSQL: GET /users/{id}" "$postgres/users/$pg_id"
 measure "users serve, PostgreSQL: POST /users" "$postgres/users" "$work/post.lua"
+echo
+rps() { echo "$1" | awk -F'|' '{gsub(/ /, "", $3); print $3}'; }
+for index in "${!bare_rows[@]}"; do
+    ratios+=("$(python3 -c "print(f'{$(rps "${get_rows[$index]}") / $(rps "${bare_rows[$index]}"):.2f}')")")
+done
+echo "SQLite GET / bare route, per alternating pair: ${ratios[*]} (median $(printf '%s\n' "${ratios[@]}" | sort -n | sed -n "$(( (${#ratios[@]} + 1) / 2 ))p"))"
