@@ -9,10 +9,10 @@ import UserPorts
 ///
 /// Hummingbird's middleware records when the body has been written, by wrapping the response body in a
 /// closure; that takes the response off Hummingbird's fast path for a single-buffer body (head, body and end
-/// in one write) onto three separate writes to the channel. Measured on `GET /users/{id}`: about 20 µs of
-/// CPU per request, an eighth of the server's. This one records when the handler has produced the response,
-/// which leaves the body as it is. Responses with a status of 400 or more count as errors (the request-id
-/// middleware inside it turns thrown errors into problem responses).
+/// in one write) onto three separate writes to the channel (`strace` on `GET /users/{id}`: 2.7 `write` calls
+/// per request with it, one `writev` with this one). This one records when the handler has produced the
+/// response, which leaves the body as it is. Responses with a status of 400 or more count as errors (the
+/// request-id middleware inside it turns thrown errors into problem responses).
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     private struct Endpoint: Hashable {
         let route: String
