@@ -17,7 +17,8 @@ ROUNDS="${3:-3}"
 work="$(mktemp -d)"
 pids=()
 cleanup() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    # serve() runs in a command substitution (a subshell), so its servers' pids come back through a file.
+    for pid in "${pids[@]}" $(cat "$work/server-pids" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     [ -n "${USERS_TEST_POSTGRES_DIR:-}" ] && ../scripts/postgres-test-server.sh stop "$USERS_TEST_POSTGRES_DIR"
     rm -rf "$work"
@@ -64,7 +65,7 @@ serve() {  # store → prints the base URL after registering the user GET asks f
     local store="$1" port
     port=$(free_port)
     "$users" serve --store "$store" --port "$port" >"$work/serve-$port.log" 2>&1 &
-    pids+=($!)
+    echo $! >>"$work/server-pids"
     wait_live "http://127.0.0.1:$port/health/live"
     echo "http://127.0.0.1:$port"
 }
