@@ -26,8 +26,6 @@ public final class UUIDv7Generator: IdentifierGenerator {
         var lastMilliseconds: UInt64 = 0
         var sequence: UInt16 = 0
         var random = RandomWords()
-
-        mutating func nextRandom() -> UInt64 { random.next() }
     }
 
     private let state = Locked(State())
@@ -51,7 +49,7 @@ public final class UUIDv7Generator: IdentifierGenerator {
             if now > state.lastMilliseconds {
                 state.lastMilliseconds = now
                 // Start low in the sequence space so that many ids fit in one millisecond.
-                state.sequence = UInt16(truncatingIfNeeded: state.nextRandom() & 0x3FF)
+                state.sequence = UInt16(truncatingIfNeeded: state.random.next() & 0x3FF)
             } else if state.sequence < 0xFFF {
                 state.sequence += 1
             } else {
@@ -59,7 +57,7 @@ public final class UUIDv7Generator: IdentifierGenerator {
                 state.lastMilliseconds += 1
                 state.sequence = 0
             }
-            return (state.lastMilliseconds, state.sequence, state.nextRandom())
+            return (state.lastMilliseconds, state.sequence, state.random.next())
         }
         return UUID.version7(unixMilliseconds: milliseconds, sequence: sequence, random: random)
     }

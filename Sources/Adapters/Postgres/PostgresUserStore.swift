@@ -353,24 +353,18 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
         return (result.int64(0, 0) > 0, position)
     }
 
-    /// One event as six parameters, in the order of ``eventArrays(_:)``.
-    private static func eventParameters(_ event: UserEventEnvelope) -> [String?] {
+    /// One event as the six parameters of an appended row: id, user, version, type, payload, time.
+    private static func eventParameters(_ event: UserEventEnvelope) -> [String] {
         [
             event.eventID.lowercasedString, event.userID.description, String(event.userVersion), event.type,
             event.jsonString(), String(event.occurredAt.epochMilliseconds),
         ]
     }
 
-    /// Events as the six array parameters of an `unnest`: ids, users, versions, types, payloads, times.
+    /// Events as the six array parameters of an `unnest`: each the column of ``eventParameters(_:)``.
     private static func eventArrays(_ events: [UserEventEnvelope]) -> [String?] {
-        [
-            PostgresArray.literal(events.map(\.eventID.lowercasedString)),
-            PostgresArray.literal(events.map(\.userID.description)),
-            PostgresArray.literal(events.map { String($0.userVersion) }),
-            PostgresArray.literal(events.map(\.type)),
-            PostgresArray.literal(events.map { $0.jsonString() }),
-            PostgresArray.literal(events.map { String($0.occurredAt.epochMilliseconds) }),
-        ]
+        let rows = events.map(eventParameters)
+        return (0..<6).map { column in PostgresArray.literal(rows.map { $0[column] }) }
     }
 
     /// Inserts new users with their events in one transaction of three statements, whatever the batch size:
