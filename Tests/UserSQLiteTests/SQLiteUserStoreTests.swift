@@ -287,12 +287,7 @@ struct SQLiteUserStoreTests {
                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                         """
                     ) { statement in
-                        try statement.bind(1, event.eventID)
-                        try statement.bind(2, event.userID.uuid)
-                        try statement.bind(3, event.userVersion)
-                        try statement.bind(4, event.type)
-                        try statement.bindText(5, event.jsonUTF8())
-                        try statement.bind(6, event.occurredAt.epochMilliseconds)
+                        try SQLiteUserStore.bindEvent(event, statement)
                         if row.published { try statement.bind(7, 1) } else { try statement.bindNull(7) }
                         try statement.bind(8, row.dead || row.retryAt != nil ? 1 : 0)
                         if let retryAt = row.retryAt {

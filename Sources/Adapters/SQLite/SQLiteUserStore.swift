@@ -56,6 +56,10 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
         let path = configuration.path
         let inMemory = configuration.isInMemory
         let writer = SQLiteWorker(label: "user-sqlite.writer")
+        var readers: [SQLiteWorker] = []
+        // Empty for an in-memory database: every read is served by the writer.
+        var inlineReaders = SQLiteInlineReaders()
+        var checkpointer: SQLiteCheckpointer?
         do {
             let setUp: @Sendable (SQLiteConnection) throws -> Void = { connection in
                 try configure(connection, configuration: configuration, readOnly: false)
@@ -75,62 +79,34 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
                         path: path,
                         flags: inMemory ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE)
                 }, setUp: setUp)
-        } catch {
-            await writer.close()
-            throw mapError(error, path: path, opening: true)
-        }
-        // An in-memory database exists once per connection: it is served by the writer alone.
-        var readers: [SQLiteWorker] = []
-        if !inMemory {
-            for index in 0..<max(1, configuration.readerCount) {
-                let reader = SQLiteWorker(label: "user-sqlite.reader\(index)")
-                do {
+            // An in-memory database exists once per connection: it is served by the writer alone.
+            if !inMemory {
+                for index in 0..<max(1, configuration.readerCount) {
+                    let reader = SQLiteWorker(label: "user-sqlite.reader\(index)")
+                    readers.append(reader)
                     try await reader.open {
                         try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY)
                     } setUp: { connection in
                         try configure(connection, configuration: configuration, readOnly: true)
                     }
-                } catch {
-                    await reader.close()
-                    for opened in readers { await opened.close() }
-                    await writer.close()
-                    throw mapError(error, path: path, opening: true)
                 }
-                readers.append(reader)
-            }
-        }
-        // The connections of inline reads, opened on the writer's queue (opening reads the file).
-        let inlineReaders: SQLiteInlineReaders
-        do {
-            inlineReaders =
-                inMemory
-                ? SQLiteInlineReaders()
-                : try await writer.perform { _ in
+                // The connections of inline reads, opened on the writer's queue (opening reads the file).
+                inlineReaders = try await writer.perform { _ in
                     try SQLiteInlineReaders(path: path, count: max(2, configuration.readerCount)) { connection in
                         try configure(connection, configuration: configuration, readOnly: true)
                     }
                 }
-        } catch {
-            for reader in readers { await reader.close() }
-            await writer.close()
-            throw mapError(error, path: path, opening: true)
-        }
-        // Checkpoints off the commit path (see ``SQLiteCheckpointer``); an in-memory database has no log.
-        var checkpointer: SQLiteCheckpointer?
-        if !inMemory {
-            do {
+                // Checkpoints off the commit path (see ``SQLiteCheckpointer``); an in-memory database has no log.
                 let opened = try await SQLiteCheckpointer.open(path: path, logger: logger) { connection in
                     try configure(connection, configuration: configuration, readOnly: false)
                 }
                 checkpointer = opened
                 try await writer.perform { connection in opened.install(on: connection) }
-            } catch {
-                inlineReaders.close()
-                for reader in readers { await reader.close() }
-                await writer.close()
-                await checkpointer?.close()
-                throw mapError(error, path: path, opening: true)
             }
+        } catch {
+            // Whatever was opened, closed as ``close()`` does (closing a worker that never opened is harmless).
+            await close(writer: writer, readers: readers, inlineReaders: inlineReaders, checkpointer: checkpointer)
+            throw mapError(error, path: path, opening: true)
         }
         logger.debug(
             "sqlite store opened",
@@ -142,6 +118,13 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
 
     /// Closes every connection. Operations started afterwards throw `UserStoreError` with code `closed`.
     public func close() async {
+        await Self.close(writer: writer, readers: readers, inlineReaders: inlineReaders, checkpointer: checkpointer)
+    }
+
+    private static func close(
+        writer: SQLiteWorker, readers: [SQLiteWorker], inlineReaders: SQLiteInlineReaders,
+        checkpointer: SQLiteCheckpointer?
+    ) async {
         inlineReaders.close()
         for reader in readers { await reader.close() }
         await writer.close()
@@ -903,15 +886,20 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
     private static func append(_ events: [UserEventEnvelope], with statement: SQLiteStatement) throws {
         defer { statement.reset() }
         for event in events {
-            try statement.bind(1, event.eventID)
-            try statement.bind(2, event.userID.uuid)
-            try statement.bind(3, event.userVersion)
-            try statement.bind(4, event.type)
-            try statement.bindText(5, event.jsonUTF8())
-            try statement.bind(6, event.occurredAt.epochMilliseconds)
+            try bindEvent(event, statement)
             _ = try statement.step()
             statement.reset()
         }
+    }
+
+    /// Binds an event's columns to parameters 1–6: id, user, version, type, payload, time.
+    static func bindEvent(_ event: UserEventEnvelope, _ statement: SQLiteStatement) throws {
+        try statement.bind(1, event.eventID)
+        try statement.bind(2, event.userID.uuid)
+        try statement.bind(3, event.userVersion)
+        try statement.bind(4, event.type)
+        try statement.bindText(5, event.jsonUTF8())
+        try statement.bind(6, event.occurredAt.epochMilliseconds)
     }
 
     private static func decodeUser(_ statement: SQLiteStatement) throws -> User {
