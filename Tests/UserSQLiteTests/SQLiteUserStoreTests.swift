@@ -330,11 +330,14 @@ struct SQLiteUserStoreTests {
             for index in 0..<600 {
                 _ = try await service.register(email: "user\(index)@example.com", displayName: "User \(index)")
             }
-            let deadline = ContinuousClock.now + .seconds(30)
-            while size(path) < before + 50 * 4096, ContinuousClock.now < deadline {
+            // Automatic checkpoints are off and the writer's own is 4,000 pages away: the database file can
+            // only grow by the checkpointer's copy. How many pages that copy holds depends on how far the
+            // writer had got when it began (41 pages in one CI run under TSan), so any growth is the evidence.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while size(path) <= before, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(20))
             }
-            #expect(size(path) >= before + 50 * 4096, "the database file received the log's pages")
+            #expect(size(path) > before, "the database file received the log's pages")
             // Many more commits while the checkpointer is stuck (its queue blocked): the committing writer
             // copies the log itself at the limit, so the log never grows far past it.
             let checkpointer = try #require(store.checkpointer)
