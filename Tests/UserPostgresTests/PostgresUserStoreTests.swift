@@ -183,7 +183,7 @@ struct PostgresUserStoreTests {
             let store = try await PostgresUserStore.open(
                 .init(url: url, maximumConnections: 1, acquireTimeout: .milliseconds(300), listensForCommits: false))
             let blocker = Task { try await store.sleepOnServer(seconds: 2) }
-            try await Task.sleep(for: .milliseconds(200))
+            try await TestPostgres.waitUntil(store, holds: 1)
             let started = ContinuousClock.now
             await expectStoreError(.unavailable, hiding: "test-secret-pw") {
                 _ = try await store.page(after: nil, limit: 10)
@@ -261,7 +261,7 @@ struct PostgresUserStoreTests {
             #expect(try await store.user(id: UserID(UUID())) == nil)
             // The pool's only connection held: a lookup waits for it, then fails like any pooled operation.
             let blocker = Task { try await store.sleepOnServer(seconds: 1) }
-            try await Task.sleep(for: .milliseconds(200))
+            try await TestPostgres.waitUntil(store, holds: 1)
             await expectStoreError(.unavailable, hiding: "test-secret-pw") {
                 _ = try await store.user(id: user.id)
             }

@@ -43,6 +43,19 @@ enum TestPostgres {
         try connection.execute(sql)
     }
 
+    /// Waits until `store`'s pool has handed out `count` connections (a task holding one has got it), for at
+    /// most 30 s: a fixed sleep would be too short on a loaded machine.
+    static func waitUntil(_ store: PostgresUserStore, holds count: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while await store.connectionsInUse < count {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("no task took a pooled connection within 30 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// Opens a store on `url` and closes it after `body`, also when `body` throws.
     static func withStore<T>(
         _ url: String, listens: Bool = false, maximumConnections: Int = 10, acquireTimeout: Duration = .seconds(5),

@@ -151,6 +151,9 @@ actor PostgresPool {
                     + "(\(settings.maximumConnections) in use)."))
     }
 
+    /// Connections handed out (or being made for a caller) and not given back yet.
+    var inUse: Int { total - idle.count }
+
     private func discard(_ worker: PostgresWorker) {
         total -= 1
         Task { await worker.close() }

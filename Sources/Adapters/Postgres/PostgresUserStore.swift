@@ -788,6 +788,11 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
 }
 
 extension PostgresUserStore {
+    /// Pooled connections handed out and not given back: for tests that must know a connection is held.
+    var connectionsInUse: Int {
+        get async { await pool.inUse }
+    }
+
     /// Holds a pooled connection in `pg_sleep` on the server: for tests of the pool and of cancellation.
     func sleepOnServer(seconds: Double) async throws {
         try await withConnection { connection in
