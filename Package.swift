@@ -64,11 +64,18 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // SQLite's process-wide settings (memory statistics off, adaptive mutexes), in C: `sqlite3_config` is
+        // variadic and its mutex methods are C callbacks.
+        .target(
+            name: "CSQLiteSupport",
+            path: "Sources/Adapters/CSQLiteSupport",
+            linkerSettings: [.linkedLibrary("sqlite3")]
+        ),
         // The embedded store: one writer and a pool of readers in WAL mode, each on its own queue.
         .target(
             name: "UserSQLite",
             dependencies: [
-                "CSQLite", "UserDomain", "UserPorts",
+                "CSQLite", "CSQLiteSupport", "UserDomain", "UserPorts",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Adapters/SQLite"
