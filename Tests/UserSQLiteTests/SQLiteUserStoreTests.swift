@@ -358,6 +358,14 @@ struct SQLiteUserStoreTests {
         }
     }
 
+    @Test("the process-wide settings are applied before the first connection")
+    func processSettings() async throws {
+        let store = try await SQLiteUserStore.open(.init(path: ":memory:"))
+        // SQLITE_MISUSE here would mean SQLite was initialised before the settings: they would be lost silently.
+        #expect(SQLiteConnection.processSetUpResult == SQLITE_OK)
+        await store.close()
+    }
+
     @Test("cancelling a task interrupts its running statement, and the connection stays usable")
     func cancellationInterrupts() async throws {
         let worker = SQLiteWorker(label: "test")
