@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import UserDomain
 import UserInMemory
@@ -80,14 +81,15 @@ struct InMemoryEventBusTests {
         #expect(await bus.subscriberCount == 0)
     }
 
-    @Test("a consumer that stops iterating is removed; the others keep receiving")
+    @Test("a consumer that stops iterating, and keeps no sequence, is removed; the others keep receiving")
     func stoppedConsumer() async throws {
         let bus = InMemoryEventBus()
-        let quitter = await bus.subscribe(bufferSize: 1)
+        var quitter: EventSubscription? = await bus.subscribe(bufferSize: 1)
         let stayer = await bus.subscribe(bufferSize: 100)
-        let consumer = Task {
-            for await e in quitter where e.userVersion == 1 { break }
+        let consumer = Task { [quitter] in
+            for await e in quitter! where e.userVersion == 1 { break }
         }
+        quitter = nil
         try await bus.publish(event(1))
         await consumer.value
         for version in 2...10 { try await bus.publish(event(version)) }
@@ -109,5 +111,34 @@ struct InMemoryEventBusTests {
         consumer.cancel()
         #expect(await consumer.value == 0)
         try await bus.publish(event(1))
+    }
+
+    @Test("for await over the subscription subscribe() returns, kept by nothing else, receives every event")
+    func iteratedTemporarySubscription() async throws {
+        let bus = InMemoryEventBus()
+        let ended = Mutex(false)
+        let consumer = Task {
+            var versions: [Int] = []
+            for await event in await bus.subscribe() { versions.append(event.userVersion) }
+            ended.withLock { $0 = true }
+            return versions
+        }
+        // The subscription exists once the bus counts it (or, as before the fix, once the loop ended).
+        while await bus.subscriberCount == 0, !ended.withLock({ $0 }) { await Task.yield() }
+        try await bus.publish(event(1))
+        try await bus.publish(event(2))
+        await bus.finish()
+        #expect(await consumer.value == [1, 2])
+    }
+
+    @Test("an iterator kept without its sequence keeps the subscription")
+    func iteratorOnly() async throws {
+        let bus = InMemoryEventBus()
+        var iterator = await bus.subscribe().makeAsyncIterator()
+        try await bus.publish(event(1))
+        try await bus.publish(event(2))
+        #expect(await iterator.next()?.userVersion == 1)
+        #expect(await iterator.next()?.userVersion == 2)
+        #expect(await bus.subscriberCount == 1)
     }
 }

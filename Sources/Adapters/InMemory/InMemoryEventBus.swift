@@ -6,8 +6,9 @@ public import UserPorts
 /// Each subscriber gets its own ``EventSubscription``, an `AsyncSequence` with a bounded buffer. The bus
 /// never drops an event for a live subscriber: when a subscriber's buffer is full, ``publish(_:)`` waits
 /// until it has room, and that back-pressure slows the outbox relay instead of losing events (they stay in
-/// the outbox meanwhile). A subscriber that stops iterating, is cancelled or is released is removed and no
-/// longer holds the bus back. Events published before a subscription began are not replayed to it.
+/// the outbox meanwhile). A subscription whose iterating task is cancelled, or whose sequence and iterators
+/// are all released, is removed and no longer holds the bus back. Events published before a subscription
+/// began are not replayed to it.
 public actor InMemoryEventBus: MessagePublisher {
     private var channels: [BoundedChannel<UserEventEnvelope>] = []
     private var isFinished = false
@@ -61,9 +62,12 @@ public actor InMemoryEventBus: MessagePublisher {
 
 /// The events of one subscriber of an ``InMemoryEventBus``, in publication order.
 ///
-/// Iterate it once, from one task. The subscription ends when the bus finishes, when the iterating task is
-/// cancelled, when the iteration stops (its iterator is released, as after a `break`), or when the
-/// subscription is released without ever being iterated.
+/// Iterate it once, from one task: `for await event in await bus.subscribe() { … }` receives every event
+/// published from the moment `subscribe()` returned. The subscription lives as long as the sequence or any
+/// iterator made from it: it ends when the bus finishes, when the iterating task is cancelled, or when the
+/// sequence and every iterator made from it are released (after a `break` out of a loop over a temporary
+/// sequence, say). A sequence kept in a variable keeps the subscription, and its buffer, alive: while it
+/// is full, ``InMemoryEventBus/publish(_:)`` waits.
 public struct EventSubscription: AsyncSequence, Sendable {
     /// The element type.
     public typealias Element = UserEventEnvelope
@@ -76,9 +80,9 @@ public struct EventSubscription: AsyncSequence, Sendable {
         self.handle = Handle(channel: channel)
     }
 
-    /// Makes the iterator.
+    /// Makes the iterator; it shares the subscription with the sequence, so that either keeps it alive.
     public func makeAsyncIterator() -> Iterator {
-        Iterator(handle: Handle(channel: handle.channel))
+        Iterator(handle: handle)
     }
 
     /// Iterates the subscription.
@@ -96,8 +100,8 @@ public struct EventSubscription: AsyncSequence, Sendable {
         }
     }
 
-    /// Ends the subscription when released: the sequence's handle when no copy of the sequence is left, the
-    /// iterator's when the iteration stops.
+    /// Ends the subscription when the last reference goes: the sequence's copies and every iterator made
+    /// from them hold this one object.
     final class Handle: Sendable {
         let channel: BoundedChannel<UserEventEnvelope>
         init(channel: BoundedChannel<UserEventEnvelope>) { self.channel = channel }
