@@ -6,8 +6,8 @@ import UserPorts
 ///
 /// `postgres://user:pass@host:port/db?sslmode=require` and `postgresql://…` are accepted; every query
 /// parameter passes through to libpq (`sslmode`, `sslrootcert`, `options`, a unix-socket `host=/dir`, …).
-/// The password, from the user-info or a `password=` parameter, is replaced by `***` in ``redacted`` and in
-/// every message that goes through ``redact(_:)``.
+/// ``redacted`` is the URL as ``URLRedaction`` prints it (the password and every secret parameter as `***`);
+/// ``redact(_:)`` replaces the password that libpq parsed wherever it appears in a message.
 struct PostgresURL: Sendable {
     /// What libpq is given.
     let conninfo: String
@@ -26,12 +26,12 @@ struct PostgresURL: Sendable {
         }
         var error: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(url, &error) else {
-            let detail = error.map { String(cString: $0).trimmingTrailingNewlines() } ?? "unknown error"
+            // libpq's message quotes the part it could not parse, which may be part of the password: not shown.
             PQfreemem(error)
             throw UserStoreError(
                 .invalidConfiguration,
-                "The PostgreSQL URL \(redacted) is malformed: \(Self.redact(detail, password: Self.userInfoPassword(url)))."
-            )
+                "The PostgreSQL URL \(redacted) is malformed (libpq can't parse it); percent-encode any '/', '?', "
+                    + "'#', '@' or ':' in the user name or the password.")
         }
         var password: String?
         var keywords: Set<String> = []
@@ -63,44 +63,14 @@ struct PostgresURL: Sendable {
 
     /// `message` with the password replaced by `***`.
     func redact(_ message: String) -> String {
-        Self.redact(message, password: password)
-    }
-
-    private static func redact(_ message: String, password: String?) -> String {
         guard let password, !password.isEmpty else { return message }
         return message.replacingAll(password, with: "***")
     }
 
-    /// The password of the user-info part, as written (percent-encoded or not).
-    private static func userInfoPassword(_ url: String) -> String? {
-        guard let authority = authority(of: url), let at = authority.lastIndex(of: "@") else { return nil }
-        let userInfo = authority[..<at]
-        guard let colon = userInfo.firstIndex(of: ":") else { return nil }
-        return String(userInfo[userInfo.index(after: colon)...])
-    }
-
-    private static func authority(of url: String) -> Substring? {
-        guard let schemeEnd = url.range(of: "://") else { return nil }
-        let rest = url[schemeEnd.upperBound...]
-        let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
-        return rest[..<end]
-    }
-
-    /// The URL with the user-info password and any `password=` parameter replaced by `***`.
+    /// The URL with the password, and every parameter that is or may be secret, replaced by `***`
+    /// (``URLRedaction``).
     static func redactURL(_ url: String) -> String {
-        var result = url
-        if let password = userInfoPassword(url), !password.isEmpty, let authority = authority(of: url) {
-            let redactedAuthority = authority.replacingAll(":" + password + "@", with: ":***@")
-            result = url.replacingAll(String(authority), with: redactedAuthority)
-        }
-        if let query = result.firstIndex(of: "?") {
-            let parameters = result[result.index(after: query)...].split(
-                separator: "&", omittingEmptySubsequences: false
-            )
-            .map { parameter in parameter.hasPrefix("password=") ? "password=***" : String(parameter) }
-            result = String(result[...query]) + parameters.joined(separator: "&")
-        }
-        return result
+        URLRedaction.redact(url)
     }
 }
 

@@ -47,7 +47,8 @@ extension PostgresUserStore {
 }
 
 extension PostgresUserStore {
-    /// `url` with its password (in the user-info or a `password=` parameter) replaced by `***`.
+    /// `url` as it may be printed: the user-info password and every secret or unknown parameter replaced by
+    /// `***`; when the URL does not parse, nothing after its scheme.
     public static func redacted(_ url: String) -> String {
         PostgresURL.redactURL(url)
     }
