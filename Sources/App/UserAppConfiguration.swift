@@ -19,6 +19,8 @@ import UserPostgres
 /// | `users.port` (`USERS_PORT`) | `8080` | the port `serve` binds |
 /// | `users.http.maxBodySize` (`USERS_HTTP_MAX_BODY_SIZE`) | `65536` | bytes; 413 above |
 /// | `users.http.requireIfMatch` (`USERS_HTTP_REQUIRE_IF_MATCH`) | `false` | 428 for PATCH/DELETE without If-Match |
+/// | `users.http.idempotencyKeys` (`USERS_HTTP_IDEMPOTENCY_KEYS`) | `10000` | `Idempotency-Key`s remembered at most |
+/// | `users.http.idempotencyBytes` (`USERS_HTTP_IDEMPOTENCY_BYTES`) | `16777216` | bytes of remembered responses at most |
 /// | `users.relay.batchSize` (`USERS_RELAY_BATCH_SIZE`) | `100` | events per relay batch |
 /// | `users.relay.maxAttempts` (`USERS_RELAY_MAX_ATTEMPTS`) | `10` | failed attempts before an event is parked as dead |
 /// | `users.events.retentionDays` (`USERS_EVENTS_RETENTION_DAYS`) | none | delete published events older than this; kept forever by default |
@@ -53,8 +55,14 @@ public struct UserAppConfiguration: Sendable {
     /// How long a directory query waits for the read model to reach its consistency token.
     public var directoryConsistencyTimeout: Duration
     /// The bearer tokens the API accepts (empty: no authentication, loopback only). From
-    /// `USERS_API_TOKENS` (comma-separated) or a file named by `users.apiTokensFile` (one a line) — never
+    /// `USERS_API_TOKENS` (comma-separated) and a file named by `users.apiTokensFile` (one a line) — never
     /// from a command-line flag, which `ps` would show.
+    ///
+    /// The variable's tokens are separated by commas and trimmed of blanks; it has no comment syntax
+    /// (`#Zk9s/tok` is a token). The file holds one token a line, trimmed; blank lines and lines whose first
+    /// non-blank character is `#` are skipped. A token is visible ASCII without commas. A source that is
+    /// configured but yields no token (an empty variable, a file of comments only) is a configuration error,
+    /// never "no authentication".
     public var apiTokens: [String]
 
     /// Reads the configuration.
@@ -63,13 +71,16 @@ public struct UserAppConfiguration: Sendable {
     ///   can't use, or a value of the wrong kind or out of range (a port of "80a", a batch size of 0): a bad
     ///   value is never silently replaced by the default.
     public init(reader: ConfigReader) throws {
-        store = try StoreLocation(reader.string(forKey: "users.store", default: "sqlite:users.sqlite"))
+        store = try StoreLocation(reader.string(forKey: "users.store", isSecret: true, default: "sqlite:users.sqlite"))
         publisher = try PublisherKind(reader.string(forKey: "users.publisher", default: "none"))
         host = reader.string(forKey: "users.host", default: "127.0.0.1")
         port = try Self.int(reader, "users.port", default: 8080, in: 0...65535)
         http = .init(
             maximumBodySize: try Self.int(reader, "users.http.maxBodySize", default: 64 * 1024, in: 1...(1 << 30)),
-            requiresIfMatch: try Self.bool(reader, "users.http.requireIfMatch", default: false))
+            requiresIfMatch: try Self.bool(reader, "users.http.requireIfMatch", default: false),
+            idempotencyKeys: try Self.int(reader, "users.http.idempotencyKeys", default: 10_000, in: 1...10_000_000),
+            idempotencyBytes: try Self.int(
+                reader, "users.http.idempotencyBytes", default: 16 << 20, in: 0...(1 << 34)))
         relay = .init(
             batchSize: try Self.int(reader, "users.relay.batchSize", default: 100, in: 1...10_000),
             maximumAttempts: try Self.int(reader, "users.relay.maxAttempts", default: 10, in: 1...1000))
@@ -85,15 +96,7 @@ public struct UserAppConfiguration: Sendable {
                 .invalidConfiguration, "users.sqlite.synchronous must be normal or full, not \"\(synchronous)\".")
         }
         sqliteSynchronousFull = synchronous == "full"
-        var tokens = reader.string(forKey: "users.apiTokens", isSecret: true, default: "")
-            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        if let file = reader.string(forKey: "users.apiTokensFile") {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw UserStoreError(.invalidConfiguration, "The API tokens file \(file) can't be read.")
-            }
-            tokens += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-        }
-        apiTokens = tokens.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        apiTokens = try APITokens.read(reader)
     }
 
     /// An integer setting: the default when absent, an error when present but not a whole number in `range`
@@ -128,11 +131,6 @@ public struct UserAppConfiguration: Sendable {
         case "false", "no", "0": return false
         default: throw UserStoreError(.invalidConfiguration, "\(key) must be true or false, not \"\(text)\".")
         }
-    }
-
-    /// Whether ``host`` is a loopback address, reachable from this machine only.
-    public var bindsLoopbackOnly: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     /// The reader `users` uses: `arguments` (already parsed options, as keys), then the environment (the
@@ -196,7 +194,8 @@ public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The URL, with a PostgreSQL password replaced by `***`.
+    /// The URL as it may be printed: a PostgreSQL URL's password and secret parameters replaced by `***`
+    /// (``UserPostgres/PostgresUserStore/redacted(_:)``).
     public var description: String {
         switch self {
         case .memory: "memory:"

@@ -1,4 +1,5 @@
 public import Hummingbird
+public import NIOCore
 public import Logging
 import Metrics
 public import Prometheus
@@ -20,10 +21,13 @@ public enum UserServer {
 
     /// Builds the Hummingbird application for a system.
     ///
-    /// - Parameter metrics: the registry `GET /metrics` serves; no `/metrics` route without it.
+    /// - Parameters:
+    ///   - metrics: the registry `GET /metrics` serves; no `/metrics` route without it.
+    ///   - onServerRunning: called once the server's socket is bound and listening.
     public static func application(
         system: UserSystem, configuration: UserAppConfiguration, logger: Logger,
-        metrics: PrometheusCollectorRegistry? = nil
+        metrics: PrometheusCollectorRegistry? = nil,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         var exposition: (@Sendable () -> [UInt8])?
         if let metrics { exposition = { metrics.emitToBuffer() } }
@@ -34,29 +38,55 @@ public enum UserServer {
         return Application(
             router: api.makeRouter(tokens: configuration.apiTokens),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "users"),
-            logger: logger)
+            onServerRunning: onServerRunning, logger: logger)
     }
 
     /// Runs the HTTP server and the relay until SIGINT or SIGTERM: in-flight requests finish, the relay stops
     /// after its current batch, then the store closes.
     ///
-    /// - Throws: `UserStoreError` code `invalidConfiguration` when asked to bind a non-loopback address
-    ///   without API tokens: an unauthenticated user service is served to this machine only.
+    /// The host is resolved first, and the server binds the numeric address it resolved to. Without API
+    /// tokens, every address the host resolves to must be loopback (127.0.0.0/8 or `::1`): an
+    /// unauthenticated user service is served to this machine only. "users serve listening" is logged once
+    /// the socket is bound.
+    ///
+    /// - Throws: `UserStoreError` code `invalidConfiguration` when the host does not resolve, or resolves to
+    ///   an address beyond loopback without API tokens; the store's `UserStoreError` when it can't be opened;
+    ///   ``ListenError`` when the address can't be bound (in use, not permitted).
     public static func run(configuration: UserAppConfiguration, logger: Logger) async throws {
+        var configuration = configuration
+        let addresses = await BindAddress.resolve(configuration.host)
+        guard let address = addresses.first else {
+            throw UserStoreError(
+                .invalidConfiguration, "The host \(configuration.host) (users.host) does not resolve to an address.")
+        }
         if configuration.apiTokens.isEmpty {
-            guard configuration.bindsLoopbackOnly else {
+            guard addresses.allSatisfy(\.isLoopback) else {
                 throw UserStoreError(
                     .invalidConfiguration,
-                    "Refusing to serve on \(configuration.host) without API tokens: set USERS_API_TOKENS (or "
-                        + "users.apiTokensFile), or bind 127.0.0.1.")
+                    "Refusing to serve on \(configuration.host) without API tokens: it resolves to "
+                        + "\(addresses.filter { !$0.isLoopback }.map(\.numeric).joined(separator: ", ")), beyond "
+                        + "loopback. Set USERS_API_TOKENS (or users.apiTokensFile), or bind 127.0.0.1.")
             }
             logger.warning(
                 "no API tokens configured: serving without authentication, on loopback only",
                 metadata: ["host": "\(configuration.host)"])
         }
+        let requested = "\(configuration.host):\(configuration.port)"
+        configuration.host = address.numeric
         let registry = prometheus
         let system = try await UserSystem.open(configuration, logger: logger)
-        let app = application(system: system, configuration: configuration, logger: logger, metrics: registry)
+        let listening = Locked(false)
+        let store = configuration.store.description
+        let app = application(
+            system: system, configuration: configuration, logger: logger, metrics: registry,
+            onServerRunning: { channel in
+                listening.withLock { $0 = true }
+                var bound = requested
+                if let local = channel.localAddress, let ip = local.ipAddress, let port = local.port {
+                    bound = ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+                }
+                logger.info("users serve listening", metadata: ["address": "\(bound)", "store": "\(store)"])
+            })
         // Services shut down in reverse order: the server first (no new requests), then the relay and the
         // projection.
         let group = ServiceGroup(
@@ -65,17 +95,27 @@ public enum UserServer {
                     + [.init(service: app)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        logger.info(
-            "users serve listening",
-            metadata: [
-                "address": "\(configuration.host):\(configuration.port)", "store": "\(configuration.store)",
-            ])
         do {
             try await group.run()
         } catch {
             await system.close()
+            if error is IOError, !listening.withLock({ $0 }) {
+                throw ListenError(address: requested, underlying: error)
+            }
             throw error
         }
         await system.close()
+    }
+
+    /// The server could not start listening: the address is in use, or not this machine's, or binding it is
+    /// not permitted.
+    public struct ListenError: Error, CustomStringConvertible {
+        /// The address asked for, `host:port`.
+        public let address: String
+        /// What the system reported.
+        public let underlying: any Error
+
+        /// A sentence for the operator.
+        public var description: String { "Can't listen on \(address): \(underlying)." }
     }
 }

@@ -39,9 +39,17 @@ func withSystem<T>(_ options: StoreOptions, _ body: (UserSystem) async throws ->
             throw error
         }
     } catch let error as UserStoreError {
+        throw Exit.report(error)
+    }
+}
+
+extension Exit {
+    /// Writes a store or configuration error to stderr and returns its exit code: 78 for configuration (a bad
+    /// value, a schema this version can't use), 69 for a store that can't be reached or used.
+    static func report(_ error: UserStoreError) -> ExitCode {
         FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
-        throw error.code == .invalidConfiguration || error.code == .incompatibleSchema
-            || error.code == .historyTrimmed ? Exit.configuration : Exit.unavailable
+        return error.code == .invalidConfiguration || error.code == .incompatibleSchema
+            || error.code == .historyTrimmed ? configuration : unavailable
     }
 }
 

@@ -4,6 +4,7 @@ import Configuration
 import Foundation
 import Logging
 import UserApp
+import UserPorts
 
 /// Options every command takes.
 struct StoreOptions: ParsableArguments {
@@ -48,8 +49,17 @@ struct Serve: AsyncParsableCommand {
         var extra: [String: ConfigContent] = [:]
         if let host { extra["users.host"] = .string(host) }
         if let port { extra["users.port"] = .int(port) }
-        let configuration = try await options.configuration(extra)
-        try await UserServer.run(configuration: configuration, logger: makeLogger())
+        // The same exit codes as the other commands: 78 for configuration (the refused public bind among
+        // it), 69 for a store that can't be reached or an address that can't be bound.
+        do {
+            let configuration = try await options.configuration(extra)
+            try await UserServer.run(configuration: configuration, logger: makeLogger())
+        } catch let error as UserStoreError {
+            throw Exit.report(error)
+        } catch let error as UserServer.ListenError {
+            FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
+            throw Exit.unavailable
+        }
     }
 }
 

@@ -2,7 +2,7 @@ import Configuration
 import Logging
 import Foundation
 import Testing
-import UserApp
+@testable import UserApp
 import UserHTTP
 import UserPorts
 
@@ -106,14 +106,82 @@ struct UserAppSecurityTests {
                 arguments: [:], environment: ["USERS_API_TOKENS": "a, b", "USERS_API_TOKENS_FILE": file.path]))
         #expect(configuration.apiTokens == ["a", "b", "from-file"])
 
-        var open = try UserAppConfiguration(
+        let open = try UserAppConfiguration(
             reader: try await UserAppConfiguration.reader(
                 arguments: ["users.host": .string("0.0.0.0"), "users.store": .string("memory:")], environment: [:]))
-        #expect(!open.bindsLoopbackOnly)
         await #expect(throws: UserStoreError.self) {
             try await UserServer.run(configuration: open, logger: Logger(label: "test"))
         }
-        open.host = "127.0.0.1"
-        #expect(open.bindsLoopbackOnly)
+    }
+
+    static func tokens(_ environment: [String: String]) async throws -> [String] {
+        try UserAppConfiguration(
+            reader: try await UserAppConfiguration.reader(arguments: [:], environment: environment)
+        ).apiTokens
+    }
+
+    @Test("the tokens variable has no comment syntax; a configured source without a token is an error")
+    func tokenVariable() async throws {
+        #expect(try await Self.tokens(["USERS_API_TOKENS": "#Zk9s/tok"]) == ["#Zk9s/tok"])
+        #expect(try await Self.tokens(["USERS_API_TOKENS": " a ,,b, "]) == ["a", "b"])
+        #expect(try await Self.tokens([:]) == [])
+        for empty in ["", " ", ",", " , ,"] {
+            await #expect(throws: UserStoreError.self, "\(empty)") { try await Self.tokens(["USERS_API_TOKENS": empty]) }
+        }
+        await #expect(throws: UserStoreError.self) { try await Self.tokens(["USERS_API_TOKENS": "has space"]) }
+        await #expect(throws: UserStoreError.self) { try await Self.tokens(["USERS_API_TOKENS": "tab\u{7}bell"]) }
+        do {
+            _ = try await Self.tokens(["USERS_API_TOKENS": "good,bad secret"])
+            Issue.record("a token with a space is refused")
+        } catch let error as UserStoreError {
+            #expect(error.code == .invalidConfiguration)
+            #expect(error.description.contains("Token 2"))
+            #expect(!error.description.contains("secret"), "the message never repeats a token")
+        }
+    }
+
+    @Test("the tokens file: one a line, trimmed; blank lines and # comments skipped; none at all is an error")
+    func tokenFile() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tokens-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data("  # a comment\n\n  first  \r\nsec#ond\n\t#indented comment\nthird".utf8).write(to: file)
+        #expect(try await Self.tokens(["USERS_API_TOKENS_FILE": file.path]) == ["first", "sec#ond", "third"])
+        for text in ["", "\n\n", "# only\n  # comments\n"] {
+            try Data(text.utf8).write(to: file)
+            await #expect(throws: UserStoreError.self, "\(text)") {
+                try await Self.tokens(["USERS_API_TOKENS_FILE": file.path])
+            }
+        }
+        try Data("ok\nnot ok\n".utf8).write(to: file)
+        await #expect(throws: UserStoreError.self) { try await Self.tokens(["USERS_API_TOKENS_FILE": file.path]) }
+        await #expect(throws: UserStoreError.self) {
+            try await Self.tokens(["USERS_API_TOKENS_FILE": file.path + ".missing"])
+        }
+    }
+
+    @Test("the store URL is read as a secret and printed through the redaction")
+    func storeRedacted() async throws {
+        let configuration = try UserAppConfiguration(
+            reader: try await UserAppConfiguration.reader(
+                arguments: [:], environment: ["USERS_STORE": "postgres://u:Zm9v/YmFy+SECRET=@127.0.0.1:1/db"]))
+        #expect(configuration.store.description == "postgres://u:***@127.0.0.1:1/db")
+    }
+}
+
+@Suite("Bind addresses")
+struct BindAddressTests {
+    @Test("loopback is decided on the resolved addresses, not on the name's text")
+    func loopback() async {
+        #expect(await BindAddress.resolve("127.0.0.1") == [BindAddress(numeric: "127.0.0.1", isLoopback: true)])
+        #expect(await BindAddress.resolve("127.8.9.10").allSatisfy(\.isLoopback))
+        #expect(await BindAddress.resolve("::1") == [BindAddress(numeric: "::1", isLoopback: true)])
+        #expect(await BindAddress.resolve("::ffff:127.0.0.1").allSatisfy(\.isLoopback))
+        let localhost = await BindAddress.resolve("localhost")
+        #expect(!localhost.isEmpty && localhost.allSatisfy(\.isLoopback))
+        #expect(await BindAddress.resolve("0.0.0.0") == [BindAddress(numeric: "0.0.0.0", isLoopback: false)])
+        #expect(await BindAddress.resolve("::").allSatisfy { !$0.isLoopback })
+        #expect(await BindAddress.resolve("128.0.0.1").allSatisfy { !$0.isLoopback })
+        #expect(await BindAddress.resolve("::2").allSatisfy { !$0.isLoopback })
+        #expect(await BindAddress.resolve("127.evil.invalid").isEmpty, "a name that does not resolve is no address")
     }
 }

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// `users serve` and the store commands against hostile configuration, run as the built binary.
+extension UsersBinaryTests {
+    /// Runs `users ARGUMENTS` with `environment` added to this process's, to completion: the exit status and
+    /// everything it wrote (stdout and stderr together).
+    static func run(_ arguments: [String], environment: [String: String]) throws -> (Int32, String) {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("users-out-\(UUID())")
+        _ = FileManager.default.createFile(atPath: file.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let handle = try FileHandle(forWritingTo: file)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        return (process.terminationStatus, (try? String(contentsOf: file, encoding: .utf8)) ?? "")
+    }
+
+    @Test(
+        "a store URL's password never reaches a log line or an exit message, however it is spelled",
+        arguments: [
+            "postgres://u:Zm9v/YmFy+SECRET=@127.0.0.1:1/db", "postgres://u:pa?ss=SECRET@127.0.0.1:1/db",
+            "postgres://u@127.0.0.1:1/db?sslpassword=SECRET", "postgres://u@127.0.0.1:1/db?%70assword=SECRET",
+            "postgres://u@127.0.0.1:1/db?pass%77ord=SECRET", "postgres://u:SECRET@127.0.0.1:1/db",
+        ])
+    func storePasswordRedacted(_ url: String) throws {
+        for command in [["migrate"], ["list"], ["serve", "--port", "0"]] {
+            let (status, output) = try Self.run(
+                command + ["--store", url], environment: ["USERS_LOG_LEVEL": "trace"])
+            #expect(status == 69 || status == 78, "\(command): \(status) \(output)")
+            #expect(output.contains("postgres://u"), "the error names the store: \(output)")
+            #expect(!output.contains("SECRET"), "\(command): \(output)")
+            #expect(!output.contains("Zm9v"), "\(command): \(output)")
+        }
+    }
+
+    @Test("serve's exit codes: 78 for configuration (a refused public bind, a host that does not resolve), 69 for an unreachable store")
+    func serveExitCodes() throws {
+        let memory = ["--store", "memory:", "--port", "0"]
+        let (publicBind, publicOutput) = try Self.run(["serve", "--host", "0.0.0.0"] + memory, environment: [:])
+        #expect(publicBind == 78, "\(publicOutput)")
+        #expect(publicOutput.contains("without API tokens"))
+        #expect(!publicOutput.contains("listening"))
+        let (prefix, prefixOutput) = try Self.run(["serve", "--host", "127.evil.invalid"] + memory, environment: [:])
+        #expect(prefix == 78, "a name that looks like loopback is resolved, not trusted: \(prefixOutput)")
+        #expect(prefixOutput.contains("does not resolve"))
+        let (unreachable, unreachableOutput) = try Self.run(
+            ["serve", "--store", "postgres://u@127.0.0.1:1/db", "--port", "0"], environment: [:])
+        #expect(unreachable == 69, "\(unreachableOutput)")
+        #expect(!unreachableOutput.contains("listening"))
+        let (noToken, noTokenOutput) = try Self.run(["serve"] + memory, environment: ["USERS_API_TOKENS": " , "])
+        #expect(noToken == 78, "a configured token source without a token never switches authentication off")
+        #expect(noTokenOutput.contains("holds no token"))
+    }
+
+    @Test("serve exits 69 when its port is taken, and says it listens only once it does")
+    func serveListening() async throws {
+        let port = try Self.freePort()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("users-serve-\(UUID())")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let server = Process()
+        server.executableURL = Self.binary
+        server.arguments = ["serve", "--store", "memory:", "--port", "\(port)"]
+        server.environment = ProcessInfo.processInfo.environment.merging(["USERS_API_TOKENS": "#Zk9s/tok"]) { $1 }
+        server.standardError = try FileHandle(forWritingTo: log)
+        server.standardOutput = FileHandle.nullDevice
+        try server.run()
+        let base = "http://127.0.0.1:\(port)"
+        try await Self.waitUntilLive(base)
+        let (taken, takenOutput) = try Self.run(["serve", "--store", "memory:", "--port", "\(port)"], environment: [:])
+        #expect(taken == 69, "\(takenOutput)")
+        #expect(takenOutput.contains("Can't listen on 127.0.0.1:\(port)"))
+        #expect(!takenOutput.contains("users serve listening"))
+
+        // The token from the variable is a token, '#' and all: no header is 401, the token is 200.
+        #expect(try await Self.request("GET", base + "/users").0 == 401)
+        var request = URLRequest(url: URL(string: base + "/users")!)
+        request.setValue("Bearer #Zk9s/tok", forHTTPHeaderField: "Authorization")
+        let (_, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        await Self.stop(server)
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(output.contains("users serve listening address=127.0.0.1:\(port)"), "\(output)")
+        #expect(!output.contains("no API tokens configured"))
+    }
+}
