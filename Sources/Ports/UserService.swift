@@ -10,12 +10,19 @@ public import UserDomain
 /// concurrent change makes it fail with `UserError.versionConflict` instead of being overwritten.
 ///
 /// Commands take an optional `expectedVersion`: the version the caller last saw (an HTTP `If-Match`). When
-/// given and the user has moved on, the command fails with a version conflict without applying anything.
+/// given and the user has moved on, the command fails with `UserError.versionConflict` naming that version,
+/// without applying anything. Without it, the command applies to the current version: when a concurrent
+/// change commits between the read and the write, the command reads the user again, checks the domain's
+/// rules again on what it read, and retries (up to ``maximumAttempts`` times, with a short random pause
+/// between attempts), so an unconditional command never fails with a version its caller never named.
 ///
 /// Errors: `UserError` for broken rules and refused input, `UserStoreError` from the store.
 public struct UserService<Repository: UserRepository>: Sendable {
     /// The store the service reads and writes.
     public let repository: Repository
+    /// How often a command without `expectedVersion` tries to apply itself when concurrent changes keep
+    /// winning; past it the command fails with `UserStoreError` code `unavailable` (retry later).
+    public static var maximumAttempts: Int { 32 }
     private let clock: any WallClock
     private let identifiers: any IdentifierGenerator
     private let logger: Logger
@@ -105,7 +112,7 @@ public struct UserService<Repository: UserRepository>: Sendable {
     ///   (deactivated).
     public func rename(_ id: UserID, to displayName: String, expectedVersion: Int? = nil) async throws -> User {
         let displayName = try DisplayName(displayName)
-        return try await update(id, expectedVersion: expectedVersion, operation: "rename") { user, now, eventID in
+        return try await update(id, .init(expectedVersion), operation: "rename") { user, now, eventID in
             try user.renamed(to: displayName, at: now, eventID: eventID)
         }
     }
@@ -118,7 +125,7 @@ public struct UserService<Repository: UserRepository>: Sendable {
     ///   `.illegalTransition` (deactivated).
     public func changeEmail(_ id: UserID, to email: String, expectedVersion: Int? = nil) async throws -> User {
         let email = try EmailAddress(email)
-        return try await update(id, expectedVersion: expectedVersion, operation: "changeEmail") {
+        return try await update(id, .init(expectedVersion), operation: "changeEmail") {
             user, now, eventID in
             try user.changingEmail(to: email, at: now, eventID: eventID)
         }
@@ -133,9 +140,16 @@ public struct UserService<Repository: UserRepository>: Sendable {
     public func update(
         _ id: UserID, displayName: String? = nil, email: String? = nil, expectedVersion: Int? = nil
     ) async throws -> User {
+        try await update(id, displayName: displayName, email: email, precondition: .init(expectedVersion))
+    }
+
+    /// ``update(_:displayName:email:expectedVersion:)`` under a precondition.
+    package func update(
+        _ id: UserID, displayName: String? = nil, email: String? = nil, precondition: VersionPrecondition
+    ) async throws -> User {
         let displayName = try displayName.map { try DisplayName($0) }
         let email = try email.map { try EmailAddress($0) }
-        return try await update(id, expectedVersion: expectedVersion, operation: "update") { user, now, eventID in
+        return try await update(id, precondition, operation: "update") { user, now, eventID in
             var events: [UserEventEnvelope] = []
             var next = user
             if let displayName {
@@ -158,7 +172,12 @@ public struct UserService<Repository: UserRepository>: Sendable {
     /// - Returns: the user after the change.
     /// - Throws: `UserError.notFound`, `.versionConflict`.
     public func deactivate(_ id: UserID, expectedVersion: Int? = nil) async throws -> User {
-        try await update(id, expectedVersion: expectedVersion, operation: "deactivate") { user, now, eventID in
+        try await deactivate(id, precondition: .init(expectedVersion))
+    }
+
+    /// ``deactivate(_:expectedVersion:)`` under a precondition.
+    package func deactivate(_ id: UserID, precondition: VersionPrecondition) async throws -> User {
+        try await update(id, precondition, operation: "deactivate") { user, now, eventID in
             user.deactivated(at: now, eventID: eventID)
         }
     }
@@ -168,7 +187,12 @@ public struct UserService<Repository: UserRepository>: Sendable {
     /// - Returns: the user after the change.
     /// - Throws: `UserError.notFound`, `.versionConflict`.
     public func reactivate(_ id: UserID, expectedVersion: Int? = nil) async throws -> User {
-        try await update(id, expectedVersion: expectedVersion, operation: "reactivate") { user, now, eventID in
+        try await reactivate(id, precondition: .init(expectedVersion))
+    }
+
+    /// ``reactivate(_:expectedVersion:)`` under a precondition.
+    package func reactivate(_ id: UserID, precondition: VersionPrecondition) async throws -> User {
+        try await update(id, precondition, operation: "reactivate") { user, now, eventID in
             user.reactivated(at: now, eventID: eventID)
         }
     }
@@ -177,10 +201,18 @@ public struct UserService<Repository: UserRepository>: Sendable {
     ///
     /// - Throws: `UserError.notFound`, `.versionConflict`.
     public func delete(_ id: UserID, expectedVersion: Int? = nil) async throws {
-        let current = try await load(id, expectedVersion: expectedVersion)
-        let change = current.deleted(at: clock.now(), eventID: identifiers.makeEventID())
-        ConsistencyTokens.record(
-            try await repository.delete(id: id, expectedVersion: current.version, events: change.events))
+        try await delete(id, precondition: .init(expectedVersion))
+    }
+
+    /// ``delete(_:expectedVersion:)`` under a precondition.
+    package func delete(_ id: UserID, precondition: VersionPrecondition) async throws {
+        try await retryingConflicts(id) {
+            let current = try await load(id, precondition)
+            let change = current.deleted(at: clock.now(), eventID: identifiers.makeEventID())
+            try await committing {
+                try await repository.delete(id: id, expectedVersion: current.version, events: change.events)
+            }
+        }
         logger.debug("user deleted", metadata: ["user.id": "\(id)"])
     }
 
@@ -233,29 +265,81 @@ public struct UserService<Repository: UserRepository>: Sendable {
 
     // MARK: Helpers
 
-    private func load(_ id: UserID, expectedVersion: Int?) async throws -> User {
+    /// The user, when it meets the precondition.
+    private func load(_ id: UserID, _ precondition: VersionPrecondition) async throws -> User {
         guard let current = try await repository.user(id: id) else { throw UserError.notFound(id) }
-        if let expectedVersion, expectedVersion != current.version {
-            throw UserError.versionConflict(id, expected: expectedVersion, actual: current.version)
+        if case .oneOf(let versions) = precondition, !versions.contains(current.version) {
+            throw UserError.versionConflict(id, expected: versions.first ?? 0, actual: current.version)
         }
         return current
     }
 
+    /// Runs one read-decide-write attempt until it commits: a version conflict from the store's write (see
+    /// ``committing(_:)``) means a concurrent change won between the read and the write, so the attempt runs
+    /// again on what is current, and its precondition, read again, decides whether it still applies.
+    private func retryingConflicts<T>(_ id: UserID, _ attempt: () async throws -> T) async throws -> T {
+        var round = 0
+        while true {
+            round += 1
+            do {
+                return try await attempt()
+            } catch is StaleRead {
+                guard round < Self.maximumAttempts else {
+                    throw UserStoreError(
+                        .unavailable,
+                        "User \(id) changed \(round) times while a change was applied to it; retry later.")
+                }
+                // Concurrent writers on one user take turns: a short random pause, growing to 32 ms.
+                try await Task.sleep(for: .microseconds(Int.random(in: 0...(500 << min(round - 1, 6)))))
+            }
+        }
+    }
+
+    /// The store's write of an attempt: its version conflict becomes ``StaleRead``, for
+    /// ``retryingConflicts(_:_:)`` to retry (a conflict found by reading is the caller's, and is not retried).
+    private func committing(_ write: () async throws -> EventPosition?) async throws {
+        do {
+            ConsistencyTokens.record(try await write())
+        } catch UserError.versionConflict {
+            throw StaleRead()
+        }
+    }
+
+    /// The user changed between an attempt's read and its write.
+    private struct StaleRead: Error {}
+
     private func update(
         _ id: UserID,
-        expectedVersion: Int?,
+        _ precondition: VersionPrecondition,
         operation: String,
         _ apply: (User, Date, UUID) throws -> UserChange
     ) async throws -> User {
-        let current = try await load(id, expectedVersion: expectedVersion)
-        let change = try apply(current, clock.now(), identifiers.makeEventID())
-        guard !change.isNoOp else { return current }
-        ConsistencyTokens.record(
-            try await repository.save(change.user, expectedVersion: current.version, events: change.events))
+        let user = try await retryingConflicts(id) {
+            let current = try await load(id, precondition)
+            let change = try apply(current, clock.now(), identifiers.makeEventID())
+            guard !change.isNoOp else { return current }
+            try await committing {
+                try await repository.save(change.user, expectedVersion: current.version, events: change.events)
+            }
+            return change.user
+        }
         logger.debug(
-            "user changed",
-            metadata: ["user.id": "\(id)", "operation": "\(operation)", "user.version": "\(change.user.version)"])
-        return change.user
+            "user changed", metadata: ["user.id": "\(id)", "operation": "\(operation)", "user.version": "\(user.version)"])
+        return user
+    }
+}
+
+/// What a command requires of the user's version before it applies.
+package enum VersionPrecondition: Sendable, Hashable {
+    /// Nothing: the command applies to the current version, retrying when a concurrent change wins.
+    case none
+    /// The user must be at one of these versions (an HTTP `If-Match` list; empty when it named only weak
+    /// tags, which never match). A version the store reports as moved on is read again and checked again.
+    case oneOf([Int])
+
+    /// `.oneOf([version])`, or `.none` without a version.
+    init(_ expectedVersion: Int?) {
+        self = expectedVersion.map { .oneOf([$0]) } ?? .none
     }
 }
 

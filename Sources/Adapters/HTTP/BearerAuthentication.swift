@@ -29,12 +29,15 @@ public struct BearerAuthenticationMiddleware: RouterMiddleware {
             throw Self.unauthorized("Send Authorization: Bearer <token>.")
         }
         let offered = Array(header.dropFirst("Bearer ".count).utf8)
-        var accepted = false
-        for token in tokens {
+        var accepted = -1
+        for (index, token) in tokens.enumerated() {
             // No early exit: the time taken does not depend on which token matched, or how far.
-            accepted = Self.constantTimeEqual(offered, token) || accepted
+            let equal = Self.constantTimeEqual(offered, token)
+            accepted = equal ? index : accepted
         }
-        guard accepted else { throw Self.unauthorized("The bearer token is not accepted.") }
+        guard accepted >= 0 else { throw Self.unauthorized("The bearer token is not accepted.") }
+        var context = context
+        context.caller = "token-\(accepted)"
         return try await next(request, context)
     }
 

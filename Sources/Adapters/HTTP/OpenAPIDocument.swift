@@ -301,9 +301,12 @@ public enum OpenAPIDocument {
               name: If-Match
               in: header
               description: >-
-                The ETag last read ("3"), or *; the change is refused with 412 when the user has moved on. Required
-                (428 without it) when the server is configured to require it.
-              schema: {type: string, pattern: '^(\*|(W/)?"[0-9]{1,18}")$'}
+                The ETag last read ("3"), a list of ETags ("3", "4": any of them), or * (any version of an existing
+                user); the change is refused with 412 when the user is at none of them. The comparison is strong:
+                a weak tag (W/"3") never matches. Without If-Match the change applies to the current version. A
+                value that is not valid as sent is percent-decoded once (%223%22 is "3"), for clients that encode
+                header values. Required (428 without it) when the server is configured to require it.
+              schema: {type: string, pattern: '^(\*|[ \t]*(W/)?"[0-9]{1,18}"([ \t]*,[ \t]*(W/)?"[0-9]{1,18}")*[ \t]*)$'}
             ConsistencyToken:
               name: Consistency-Token
               in: header
@@ -313,8 +316,9 @@ public enum OpenAPIDocument {
               name: Idempotency-Key
               in: header
               description: >-
-                1 to 255 characters. A retry with the same key and body returns the first response; the same key
-                with another body is 422.
+                1 to 255 characters, compared after percent-decoding (a%20b and "a b" are one key) and per caller
+                (each bearer token has keys of its own). A retry with the same key and body returns the first
+                response; the same key with another body is 422.
               schema: {type: string, minLength: 1, maxLength: 255}
           headers:
             ETag:

@@ -27,16 +27,22 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         public var maximumPageSize: Int
         /// Whether `PATCH` and `DELETE` must carry `If-Match` (428 without it).
         public var requiresIfMatch: Bool
+        /// The most `Idempotency-Key`s remembered at once (the oldest are forgotten first).
+        public var idempotencyKeys: Int
+        /// The most bytes the remembered `Idempotency-Key` responses may hold (the oldest are forgotten first).
+        public var idempotencyBytes: Int
 
         /// Creates a configuration.
         public init(
             maximumBodySize: Int = 64 * 1024, defaultPageSize: Int = 50, maximumPageSize: Int = 500,
-            requiresIfMatch: Bool = false
+            requiresIfMatch: Bool = false, idempotencyKeys: Int = 10_000, idempotencyBytes: Int = 16 << 20
         ) {
             self.maximumBodySize = maximumBodySize
             self.defaultPageSize = defaultPageSize
             self.maximumPageSize = min(maximumPageSize, UserPage.maximumLimit)
             self.requiresIfMatch = requiresIfMatch
+            self.idempotencyKeys = idempotencyKeys
+            self.idempotencyBytes = idempotencyBytes
         }
     }
 
@@ -45,7 +51,7 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     private let readiness: @Sendable () async throws -> Void
     private let metrics: (@Sendable () -> [UInt8])?
     private let directory: DirectoryQueries<AnyUserStore>?
-    private let idempotency = IdempotencyCache()
+    private let idempotency: IdempotencyCache
 
     /// Creates the API over the use cases.
     ///
@@ -66,6 +72,8 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         self.readiness = readiness
         self.metrics = metrics
         self.directory = directory
+        self.idempotency = IdempotencyCache(
+            capacity: configuration.idempotencyKeys, maximumBytes: configuration.idempotencyBytes)
     }
 
     /// A router with every route and the request-id, metrics and problem middleware; with `tokens`, every
@@ -121,24 +129,30 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         }
         users.patch(":id") { request, context in try await update(request, context) }
         users.post(":id/deactivate") { request, context in
-            let (id, expected) = (try Self.userID(context), try ifMatch(request))
+            let (id, condition) = (try Self.userID(context), try ifMatch(request))
             let (user, token) = try await service.withConsistencyToken { service in
-                try await Self.preconditioned(expected) { try await service.deactivate(id, expectedVersion: expected) }
+                try await Self.preconditioned(condition) {
+                    try await service.deactivate(id, precondition: condition?.precondition ?? .none)
+                }
             }
             return try Self.userResponse(user, status: .ok, token: token)
         }
         users.post(":id/reactivate") { request, context in
-            let (id, expected) = (try Self.userID(context), try ifMatch(request))
+            let (id, condition) = (try Self.userID(context), try ifMatch(request))
             let (user, token) = try await service.withConsistencyToken { service in
-                try await Self.preconditioned(expected) { try await service.reactivate(id, expectedVersion: expected) }
+                try await Self.preconditioned(condition) {
+                    try await service.reactivate(id, precondition: condition?.precondition ?? .none)
+                }
             }
             return try Self.userResponse(user, status: .ok, token: token)
         }
         users.delete(":id") { request, context in
             let id = try Self.userID(context)
-            let expected = try ifMatch(request, required: configuration.requiresIfMatch)
+            let condition = try ifMatch(request, required: configuration.requiresIfMatch)
             let (_, token) = try await service.withConsistencyToken { service in
-                try await Self.preconditioned(expected) { try await service.delete(id, expectedVersion: expected) }
+                try await Self.preconditioned(condition) {
+                    try await service.delete(id, precondition: condition?.precondition ?? .none)
+                }
             }
             var response = Response(status: .noContent)
             if let token { response.headers[.consistencyToken] = token.description }
@@ -205,12 +219,15 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     /// response; the same key with another body is 422.
     private func register(_ request: Request, _ context: UserRequestContext) async throws -> Response {
         let buffer = try await jsonBody(request)
-        guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else {
+        guard let field = request.headers[HTTPField.Name("Idempotency-Key")!] else {
             return try await register(buffer)
         }
-        guard (1...255).contains(key.utf8.count) else {
+        guard (1...255).contains(field.utf8.count) else {
             throw Problem.badRequest("invalid-idempotency-key", "Idempotency-Key must be 1 to 255 characters.")
         }
+        // Compared after percent-decoding: a client generated by swift-openapi-generator sends `a b` as
+        // `a%20b`, curl sends it as is, and both mean one key.
+        let key = IdempotencyCache.Key(scope: context.caller, key: percentDecoded(field) ?? field)
         let digest = IdempotencyCache.digest(buffer)
         switch await idempotency.begin(key, digest: digest) {
         case .replay(let stored):
@@ -256,12 +273,13 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
 
     private func update(_ request: Request, _ context: UserRequestContext) async throws -> Response {
         let id = try Self.userID(context)
-        let expected = try ifMatch(request, required: configuration.requiresIfMatch)
+        let condition = try ifMatch(request, required: configuration.requiresIfMatch)
         let body = try await decode(UpdateRequest.self, request)
         let (user, token) = try await service.withConsistencyToken { service in
-            try await Self.preconditioned(expected) {
+            try await Self.preconditioned(condition) {
                 try await service.update(
-                    id, displayName: body.displayName, email: body.email, expectedVersion: expected)
+                    id, displayName: body.displayName, email: body.email,
+                    precondition: condition?.precondition ?? .none)
             }
         }
         return try Self.userResponse(user, status: .ok, token: token)
@@ -335,11 +353,11 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         }
     }
 
-    /// The version `If-Match` names, `nil` when absent or `*`.
+    /// The request's `If-Match` (see ``IfMatch``), `nil` when absent.
     ///
-    /// - Throws: 428 when required and absent; 400 when it is not an ETag of this API.
-    private func ifMatch(_ request: Request, required: Bool = false) throws -> Int? {
-        guard let value = request.headers[.ifMatch]?.trimmingCharacters(in: .whitespaces) else {
+    /// - Throws: 428 when required and absent; 400 when it is not `*` or a list of entity tags.
+    private func ifMatch(_ request: Request, required: Bool = false) throws -> IfMatch? {
+        guard let value = request.headers[.ifMatch] else {
             if required {
                 throw Problem(
                     .preconditionRequired, code: "if-match-required", title: "If-Match is required.",
@@ -347,24 +365,24 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
             }
             return nil
         }
-        if value == "*" { return nil }
-        var tag = Substring(value)
-        if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
-        guard tag.count >= 3, tag.first == "\"", tag.last == "\"", let version = Int(tag.dropFirst().dropLast()) else {
-            throw Problem.badRequest("invalid-if-match", "If-Match must be an ETag of this API, like \"3\".")
+        guard let condition = IfMatch(value) else {
+            throw Problem.badRequest(
+                "invalid-if-match", "If-Match must be * or a list of ETags of this API, like \"3\".")
         }
-        return version
+        return condition
     }
 
-    /// Runs a write that names a version: a version conflict is 412 (the precondition failed) when the
-    /// request sent If-Match, 409 otherwise.
-    private static func preconditioned<T>(_ expected: Int?, _ body: () async throws -> T) async throws -> T {
+    /// Runs a write under the request's `If-Match`: when it sent one and the user is at none of the versions
+    /// it names, the write is refused with 412. Without `If-Match` (or with `*`) the write applies to the
+    /// current version and never fails with a version the client did not send.
+    private static func preconditioned<T>(_ condition: IfMatch?, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch UserError.versionConflict(let id, let expectedVersion, let actual) where expected != nil {
+        } catch UserError.versionConflict(let id, _, let actual) where condition != nil {
+            let now = actual.map { "at version \($0) (ETag \"\($0)\")" } ?? "at another version"
             throw Problem(
                 .preconditionFailed, code: "precondition-failed", title: "The user changed meanwhile.",
-                detail: UserError.versionConflict(id, expected: expectedVersion, actual: actual).description)
+                detail: "User \(id) is \(now), which If-Match does not name with a strong ETag.")
         }
     }
 
