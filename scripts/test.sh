@@ -4,7 +4,8 @@
 #   scripts/test.sh            build and run all tests, then the concurrency suites under ThreadSanitizer
 #   SKIP_TSAN=1 scripts/test.sh   skip the ThreadSanitizer pass (faster local runs)
 #
-# Between the two, scripts/api-conformance.sh checks the live HTTP API against its OpenAPI document.
+# Between the two, scripts/api-conformance.sh checks the live HTTP API against its OpenAPI document, and
+# scripts/client-check.sh calls it through the Swift client generated from that document (Clients/UserClient).
 #
 # It installs the system packages the build and the tests need when they are missing (as root, through
 # apt-get), and starts (and at the end stops) the throwaway PostgreSQL servers the tests run against.
@@ -42,6 +43,9 @@ swift test --skip-build
 
 log "API conformance: the OpenAPI document validates, schemathesis fuzzes a live server against it"
 scripts/api-conformance.sh .build/debug/users
+
+log "The generated Swift client: built from the served document, every conditional write against a live server"
+scripts/client-check.sh .build/debug/users
 
 if [ "${SKIP_TSAN:-0}" != 1 ]; then
     # The suites that race tasks against each other, under ThreadSanitizer (its own build folder).

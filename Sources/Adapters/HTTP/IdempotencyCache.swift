@@ -143,8 +143,8 @@ actor IdempotencyCache {
         if let entry = entries.removeValue(forKey: key) { bytes -= entry.size }
     }
 
-    /// A 64-bit FNV-1a digest of the body, twice with different offsets: enough to tell a caller's own
-    /// bodies apart (keys are scoped by caller, so no one else's body is compared with it).
+    /// A 64-bit FNV-1a digest of the request's fields, twice with different offsets: enough to tell a
+    /// caller's own requests apart (keys are scoped by caller, so no one else's request is compared with it).
     static func digest(_ bytes: ByteBuffer) -> [UInt8] {
         var first: UInt64 = 0xcbf2_9ce4_8422_2325
         var second: UInt64 = 0x8422_2325_cbf2_9ce4

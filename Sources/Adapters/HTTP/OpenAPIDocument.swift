@@ -317,8 +317,9 @@ public enum OpenAPIDocument {
               in: header
               description: >-
                 1 to 255 characters, compared after percent-decoding (a%20b and "a b" are one key) and per caller
-                (each bearer token has keys of its own). A retry with the same key and body returns the first
-                response; the same key with another body is 422.
+                (each bearer token has keys of its own). A retry with the same key and registration (the same
+                fields, however the JSON is spelled) returns the first response; the same key with another
+                registration is 422.
               schema: {type: string, minLength: 1, maxLength: 255}
           headers:
             ETag:
@@ -471,7 +472,7 @@ public enum OpenAPIDocument {
                   schema: {$ref: '#/components/schemas/Problem'}
             Unprocessable:
               description: >-
-                A field breaks a rule (errors lists each field), or an Idempotency-Key is reused with another body.
+                A field breaks a rule (errors lists each field), or an Idempotency-Key is reused with another registration.
               content:
                 application/problem+json:
                   schema: {$ref: '#/components/schemas/Problem'}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Calls a live `users serve` through the typed Swift client that swift-openapi-generator's build plugin
+# generates from the very document the server serves (Clients/UserClient), through every conditional write:
+#   1. starts `users serve` on a temporary SQLite file, with an API token;
+#   2. writes its GET /openapi.yaml into Clients/UserClient/Sources/UserClient (ignored by git) and builds the
+#      client package, so the client is generated from what the server serves, never from a copy;
+#   3. runs user-client-check against the server (If-Match as the generator sends it, percent-encoded; lists,
+#      *, weak tags, stale tags; Idempotency-Key replay);
+#   4. sends the same Idempotency-Key with curl, unencoded: it must be the same key (the first response).
+#
+#   scripts/client-check.sh [path/to/users]     (default .build/debug/users; scripts/test.sh calls it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+users="${1:-.build/debug/users}"
+work="$(mktemp -d)"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+token="client-check-$RANDOM$RANDOM"
+USERS_API_TOKENS="$token" "$users" serve --store "sqlite:$work/users.sqlite" --port "$port" >"$work/serve.log" 2>&1 &
+server=$!
+stop() {
+    kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap stop EXIT
+
+base="http://127.0.0.1:$port"
+for _ in $(seq 1 150); do
+    curl -fsS "$base/health/live" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+curl -fsS "$base/openapi.yaml" -o Clients/UserClient/Sources/UserClient/openapi.yaml || {
+    cat "$work/serve.log" >&2
+    exit 1
+}
+
+(cd Clients/UserClient && swift build)
+output="$(Clients/UserClient/.build/debug/user-client-check "$base" "$token")"
+printf '%s\n' "$output"
+read -r id email key <<<"$(printf '%s\n' "$output" | tail -n 1)"
+
+# curl sends the key as written; the generated client sent it percent-encoded: one key, so the first response.
+replayed="$(curl -fsS -X POST "$base/users" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -H "Idempotency-Key: $key" -d "{\"email\":\"$email\",\"displayName\":\"Client Check\"}")"
+case "$replayed" in
+*"\"id\":\"$id\""*) echo "client-check: curl's unencoded Idempotency-Key is the generated client's key" ;;
+*)
+    echo "client-check: FAILED: curl's Idempotency-Key '$key' got another response: $replayed" >&2
+    exit 1
+    ;;
+esac
