@@ -45,6 +45,28 @@ extension UserAPISecurityTests {
             #expect(statuses == [.created, .created], "the second is the first's replay, not a 409 e-mail taken")
         }
     }
+
+    @Test("a retry whose JSON is spelled differently (key order, spacing, escapes) is the same registration")
+    func idempotencyComparesFields() async throws {
+        try await withClient { client in
+            var headers: HTTPFields = [.contentType: "application/json"]
+            headers[HTTPField.Name("Idempotency-Key")!] = "spelled"
+            var responses: [String] = []
+            for body in [
+                #"{"email":"same@example.com","displayName":"Same"}"#,
+                #"{ "displayName" : "Same", "email" : "same@example.com" }"#,
+            ] {
+                responses.append(
+                    try await client.execute(
+                        uri: "/users", method: .post, headers: headers, body: ByteBuffer(string: body)
+                    ) { response in
+                        #expect(response.status == .created)
+                        return String(buffer: response.body)
+                    })
+            }
+            #expect(responses[0] == responses[1])
+        }
+    }
 }
 
 @Suite("IdempotencyCache")
