@@ -41,7 +41,7 @@ func withSystem<T>(_ options: StoreOptions, _ body: (UserSystem) async throws ->
     } catch let error as UserStoreError {
         FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
         throw error.code == .invalidConfiguration || error.code == .incompatibleSchema
-            || error.code == .historyTrimmed ? Exit.configuration : Exit.unavailable
+            || error.code == .historyTrimmed || error.code == .migrationConflict ? Exit.configuration : Exit.unavailable
     }
 }
 
