@@ -34,9 +34,10 @@ import Foundation
 // does not exist on Darwin), and the public API above does the same mapping. Nor a Punycode/UTS #46 table
 // of our own: the mapping table changes with Unicode versions and ICU keeps it.
 //
-// Stability: the canonical form is stored (unique index). ICU's UTS #46 mapping only changes for code
-// points that were unassigned before, and unassigned code points are refused by validation, so a stored
-// canonical form stays what a newer toolchain computes for the same address.
+// Stability: the canonical form is stored (unique index), so it must be what later versions compute too.
+// Unassigned code points are refused by validation, so new Unicode versions only add mappings for characters
+// no stored address has; a change of an assigned character's mapping (rare in UTS #46 and case folding) would
+// need a schema migration that recomputes the stored forms, as version 4 of the SQL schemas does.
 //
 // Cost: most addresses are ASCII without an `xn--` label; for them ASCII lower-casing is already both
 // NFKC_Casefold and the A-label form, and the work is one scan and `lowercased()`. The general path (a
@@ -114,10 +115,10 @@ extension EmailAddress {
         return encoded
     }
 
-    /// Whether a domain (ASCII bytes, possibly not all ASCII) has a label that starts with `xn--`, in any
-    /// letter case.
+    /// Whether a domain, as UTF-8 bytes, has a label that starts with `xn--` (the ACE prefix), in any letter
+    /// case.
     static func hasACELabel(_ domain: some Collection<UInt8>) -> Bool {
-        let prefix: [UInt8] = Array("xn--".utf8)
+        let prefix = acePrefix
         var matched = 0  // bytes of the prefix matched at the start of this label, or -1 past its start
         for byte in domain {
             if byte == UInt8(ascii: ".") {
@@ -134,4 +135,6 @@ extension EmailAddress {
         }
         return false
     }
+
+    private static let acePrefix: [UInt8] = Array("xn--".utf8)
 }
