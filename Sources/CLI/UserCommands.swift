@@ -49,7 +49,7 @@ extension Exit {
     static func report(_ error: UserStoreError) -> ExitCode {
         FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
         return error.code == .invalidConfiguration || error.code == .incompatibleSchema
-            || error.code == .historyTrimmed ? configuration : unavailable
+            || error.code == .historyTrimmed || error.code == .migrationConflict ? configuration : unavailable
     }
 }
 

@@ -4,15 +4,25 @@ import Foundation
 ///
 /// The name is trimmed of surrounding whitespace and normalised to Unicode NFC, so that a name typed with
 /// composed or decomposed accents is stored, compared and counted the same way. It holds 1 to 100 characters
-/// (extended grapheme clusters, what a person counts) and no control characters (tabs, line breaks, C0/C1
-/// controls, line and paragraph separators). Format characters such as the zero-width joiner of emoji
-/// sequences are allowed.
+/// (extended grapheme clusters, what a person counts), at most 400 bytes in UTF-8, and no control characters
+/// (tabs, line breaks, C0/C1 controls, line and paragraph separators). Format characters such as the
+/// zero-width joiner of emoji sequences are allowed.
+///
+/// The byte bound is there because one character can be any number of code points: `A` followed by 300
+/// combining marks is one grapheme cluster, so 100 characters alone would let a name be 60 KB. 400 bytes is
+/// 100 code points of the longest UTF-8 encoding (4 bytes): any name of 100 characters that are one code
+/// point each fits, in any script (100 CJK characters are 300 bytes, 100 simple emoji 400); a name made of
+/// multi-code-point characters (emoji ZWJ sequences and flags, stacks of combining marks) meets the byte
+/// bound first. It is counted after trimming and NFC normalisation, on the stored value.
 public struct DisplayName: Hashable, Sendable, Codable, CustomStringConvertible {
     /// The normalised name.
     public let value: String
 
-    /// The longest name accepted, in characters.
+    /// The longest name accepted, in characters (extended grapheme clusters).
     public static let maximumLength = 100
+    /// The longest name accepted, in UTF-8 bytes (after trimming and NFC): ``maximumLength`` code points of
+    /// 4 bytes each.
+    public static let maximumByteCount = 400
 
     /// Validates and normalises a display name.
     ///
@@ -36,7 +46,9 @@ public struct DisplayName: Hashable, Sendable, Codable, CustomStringConvertible 
                 continue
             }
         }
-        if value.count > Self.maximumLength { throw .invalidDisplayName(.tooLong) }
+        // Walks at most 101 characters (not the whole string, which may be long before the bound refuses it).
+        if !value.dropFirst(Self.maximumLength).isEmpty { throw .invalidDisplayName(.tooLong) }
+        if value.utf8.count > Self.maximumByteCount { throw .invalidDisplayName(.tooManyBytes) }
         self.value = value
     }
 
@@ -54,6 +66,9 @@ public struct DisplayName: Hashable, Sendable, Codable, CustomStringConvertible 
         case empty
         /// Longer than ``DisplayName/maximumLength`` characters.
         case tooLong
+        /// At most ``DisplayName/maximumLength`` characters, but longer than ``DisplayName/maximumByteCount``
+        /// bytes in UTF-8 (characters made of many code points, such as letters with stacks of combining marks).
+        case tooManyBytes
         /// A tab, line break or other control character.
         case controlCharacter
 
@@ -62,6 +77,7 @@ public struct DisplayName: Hashable, Sendable, Codable, CustomStringConvertible 
             switch self {
             case .empty: "The display name is empty."
             case .tooLong: "The display name is longer than \(DisplayName.maximumLength) characters."
+            case .tooManyBytes: "The display name is longer than \(DisplayName.maximumByteCount) bytes in UTF-8."
             case .controlCharacter: "The display name contains a control character or a line break."
             }
         }

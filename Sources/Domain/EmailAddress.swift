@@ -3,20 +3,31 @@ import Foundation
 /// A validated e-mail address.
 ///
 /// The address keeps the spelling the user typed (trimmed, Unicode NFC), because that is what people see
-/// and what mail is sent to. Uniqueness and lookups use ``canonical``, the lower-cased form, so
-/// `Ada@Example.com` and `ada@example.COM` are the same account.
+/// and what mail is sent to. Uniqueness and lookups use ``canonical``, so that every spelling of one mailbox
+/// is one account: `Ada@Example.com` and `ada@example.COM`, `idn@bücher.de` and `idn@xn--bcher-kva.de`,
+/// `fd@ｅｘａｍｐｌｅ.com` and `fd@example.com`. The canonical form is the local part under Unicode
+/// NFKC_Casefold and the domain as IDNA A-labels after UTS #46 mapping (see ``canonical``).
 ///
 /// Validation is practical rather than a full RFC 5322 parser: one `@`; a local part of 1–64 octets made of
 /// letters, digits, ``!#$%&'*+/=?^_`{|}~-`` and non-leading, non-trailing, non-consecutive dots; a domain of
 /// at least two dot-separated labels of letters, digits and inner hyphens (Unicode letters are allowed for
-/// internationalised addresses); at most 254 octets in all; no whitespace or control characters. Quoted local
-/// parts and IP-literal domains are refused: real sign-ups do not use them and many mail systems reject them.
+/// internationalised addresses) that IDNA (UTS #46) accepts and whose A-label form is a DNS name (labels of at
+/// most 63 octets, 253 in all); an `xn--` label must be the A-label of a valid U-label; at most 254 UTF-8
+/// octets in all, as typed and in canonical form; no whitespace or control characters. Quoted local parts and
+/// IP-literal domains are refused: real sign-ups do not use them and many mail systems reject them.
 ///
-/// Two addresses are equal (`==`) when their spelling is equal; compare ``canonical`` to ignore case.
+/// Two addresses are equal (`==`) when their spelling is equal; compare ``canonical`` to ignore case and
+/// the other differences of spelling that name one mailbox.
 public struct EmailAddress: Hashable, Sendable, Codable, CustomStringConvertible {
     /// The address as the user spelled it (trimmed and NFC-normalised).
     public let value: String
-    /// The lower-cased form that uniqueness and lookups use.
+    /// The form that uniqueness and lookups use: the same string for every spelling of one mailbox.
+    ///
+    /// The local part is mapped by Unicode's toNFKC_Casefold (compatibility normalisation, full case folding,
+    /// default-ignorable code points removed), so `ß`/`ss`, `ς`/`σ` and fullwidth letters compare equal; the
+    /// domain is the IDNA A-label form after UTS #46 (nontransitional) mapping, lower case, so `Bücher.DE`
+    /// and `xn--bcher-kva.de` compare equal. For an ASCII address without an `xn--` label this is the
+    /// address in lower case. See ``EmailAddress`` for how it is computed and why.
     public let canonical: String
 
     /// The longest address accepted, in UTF-8 octets (RFC 5321's path limit less the angle brackets).
@@ -37,7 +48,7 @@ public struct EmailAddress: Hashable, Sendable, Codable, CustomStringConvertible
             throw .invalidEmail(problem)
         }
         self.value = value
-        self.canonical = value.lowercased()
+        self.canonical = try Self.canonicalForm(of: value)
     }
 
     /// Re-creates an address this package validated before, from a store it wrote; no validation.
@@ -53,7 +64,7 @@ public struct EmailAddress: Hashable, Sendable, Codable, CustomStringConvertible
     public enum Problem: String, Sendable, Hashable, Codable, CustomStringConvertible {
         /// Nothing but whitespace was given.
         case empty
-        /// Longer than ``EmailAddress/maximumLength`` octets.
+        /// Longer than ``EmailAddress/maximumLength`` UTF-8 octets, as typed (after NFC) or in canonical form.
         case tooLong
         /// A space, tab, line break or other control or separator character.
         case invalidCharacter
@@ -65,24 +76,27 @@ public struct EmailAddress: Hashable, Sendable, Codable, CustomStringConvertible
         case emptyLocalPart
         /// The part before the `@` is longer than ``EmailAddress/maximumLocalPartLength`` octets.
         case localPartTooLong
-        /// The part before the `@` has a character that is not allowed, or a misplaced dot.
+        /// The part before the `@` has a character that is not allowed, or a misplaced dot, or it is nothing
+        /// but characters that Unicode ignores in comparisons.
         case invalidLocalPart
         /// Nothing after the `@`.
         case emptyDomain
-        /// The part after the `@` is not a host name of at least two labels.
+        /// The part after the `@` is not a host name of at least two labels, IDNA (UTS #46) refuses it, its
+        /// A-label form is not a DNS name (a label over 63 octets, over 253 in all), or an `xn--` label is not
+        /// the A-label of a valid U-label.
         case invalidDomain
 
         /// A sentence a person can read; it never repeats the address.
         public var description: String {
             switch self {
             case .empty: "The e-mail address is empty."
-            case .tooLong: "The e-mail address is longer than \(EmailAddress.maximumLength) characters."
+            case .tooLong: "The e-mail address is longer than \(EmailAddress.maximumLength) bytes in UTF-8."
             case .invalidCharacter: "The e-mail address contains whitespace or a control character."
             case .missingAtSign: "The e-mail address has no '@'."
             case .multipleAtSigns: "The e-mail address has more than one '@'."
             case .emptyLocalPart: "The e-mail address has nothing before the '@'."
             case .localPartTooLong:
-                "The part before the '@' is longer than \(EmailAddress.maximumLocalPartLength) characters."
+                "The part before the '@' is longer than \(EmailAddress.maximumLocalPartLength) bytes in UTF-8."
             case .invalidLocalPart: "The part before the '@' contains a character that is not allowed."
             case .emptyDomain: "The e-mail address has nothing after the '@'."
             case .invalidDomain: "The part after the '@' is not a valid domain name."
@@ -145,7 +159,16 @@ public struct EmailAddress: Hashable, Sendable, Codable, CustomStringConvertible
             previous = byte
         }
         if domain.isEmpty { return .emptyDomain }
-        if domain.count > 253 { return .invalidDomain }
+        if !isValidASCIIDomain(domain) { return .invalidDomain }
+        return nil
+    }
+
+    /// Whether ASCII bytes are a host name of at least two labels, each 1–63 letters, digits and inner
+    /// hyphens, 253 octets in all, the last not all digits. The A-label form of every accepted domain is one.
+    static func isValidASCIIDomain(_ domain: UnsafeBufferPointer<UInt8>) -> Bool {
+        if domain.count > 253 { return false }
+        let dot = UInt8(ascii: ".")
+        let hyphen = UInt8(ascii: "-")
         var labels = 0
         var labelStart = 0
         var lastLabelAllDigits = true
@@ -153,15 +176,13 @@ public struct EmailAddress: Hashable, Sendable, Codable, CustomStringConvertible
             guard index == domain.count || domain[index] == dot else { continue }
             let label = UnsafeBufferPointer(rebasing: domain[labelStart..<index])
             labels += 1
-            let hyphen = UInt8(ascii: "-")
             guard !label.isEmpty, label.count <= 63, label.first != hyphen, label.last != hyphen,
                 label.allSatisfy({ isASCIIAlphanumeric($0) || $0 == hyphen })
-            else { return .invalidDomain }
+            else { return false }
             lastLabelAllDigits = label.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
             labelStart = index + 1
         }
-        if labels < 2 || lastLabelAllDigits { return .invalidDomain }
-        return nil
+        return labels >= 2 && !lastLabelAllDigits
     }
 
     private static let asciiAtext = Set("!#$%&'*+/=?^_`{|}~-".utf8)
@@ -234,7 +255,10 @@ public struct EmailAddress: Hashable, Sendable, Codable, CustomStringConvertible
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
         guard labels.count >= 2 else { return false }
         for label in labels {
-            guard !label.isEmpty, label.utf8.count <= 63, label.first != "-", label.last != "-" else { return false }
+            // An ASCII label is its own A-label: at most 63 octets. A label with other characters is measured
+            // in its A-label form (its UTF-8 length says little about that), in canonicalForm(of:).
+            guard !label.isEmpty, label.first != "-", label.last != "-" else { return false }
+            if label.utf8.count > 63, label.utf8.allSatisfy({ $0 < 0x80 }) { return false }
             let ok = label.unicodeScalars.allSatisfy { scalar in
                 scalar.isASCII ? (isASCIIAlphanumeric(scalar) || scalar == "-") : isUnicodeWordScalar(scalar)
             }

@@ -12,7 +12,8 @@ public enum UserError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidDisplayName(DisplayName.Problem)
     /// No user has this id.
     case notFound(UserID)
-    /// Another user already has this e-mail address (compared without regard to letter case).
+    /// Another user already has this e-mail address (compared by ``EmailAddress/canonical``: letter case,
+    /// IDNA and Unicode compatibility spellings of one mailbox are one address).
     case emailTaken(EmailAddress)
     /// The user changed since the caller read it: the caller expected `expected`, the store holds `actual`
     /// (`nil` when the store could not tell). Nothing was written.

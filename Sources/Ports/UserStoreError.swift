@@ -30,6 +30,11 @@ public struct UserStoreError: Error, Sendable, Hashable, CustomStringConvertible
         public static let `internal` = Code("internal")
         /// The event log was trimmed by retention: what needs every event (a rebuild) can't be done.
         public static let historyTrimmed = Code("history-trimmed")
+        /// A schema migration found data it can't carry over without a person's decision (two users whose
+        /// e-mail addresses now name one mailbox); it was not applied and nothing was changed. Unlike other
+        /// codes, the message names the users and their addresses: it is for the operator who upgrades the
+        /// store, not for callers of a service.
+        public static let migrationConflict = Code("migration-conflict")
 
         /// The code's name, e.g. `unavailable`.
         public var description: String { name }

@@ -269,6 +269,42 @@ extension UserStoreContract {
             let other = try await f.register(email: "Gone@Example.com")
             try f.expect.equal(try await f.store.user(email: EmailAddress("gone@example.com"))?.id, other.id, "owner")
         },
+        check("one mailbox is one account: IDNA domains, fullwidth letters and case folding are one address") { f in
+            // Each pair names one mailbox; the first registers, the second is taken, and both find the first.
+            let pairs = [
+                ("idn@bücher.de", "idn@xn--bcher-kva.de"), ("ace@XN--BCHER-KVA.de", "Ace@Bücher.DE"),
+                ("fd@ｅｘａｍｐｌｅ.com", "fd@example.com"), ("ｆｗ@example.com", "FW@example.com"),
+                ("σίσυφος@example.gr", "ΣΊΣΥΦΟΣ@example.gr"), ("ςς@example.gr", "σσ@example.gr"),
+                ("straße@example.de", "STRASSE@example.de"),
+            ]
+            for (first, second) in pairs {
+                let user = try await f.register(email: first)
+                let twin = try f.registration(email: second)
+                try await f.expect.throwsError(.emailTaken(twin.user.email), "registering \(second) after \(first)") {
+                    try await f.store.save(twin.user, expectedVersion: 0, events: twin.events)
+                }
+                for spelling in [first, second] {
+                    let found = try f.expect.unwrap(
+                        try await f.store.user(email: EmailAddress(spelling)), "user(email: \(spelling))")
+                    try f.expect.equal(found.id, user.id, "the user found by \(spelling)")
+                    try f.expect.equal(found.email.value, first, "the stored spelling of \(first)")
+                    try f.expect.equal(found.email.canonical, user.email.canonical, "the canonical form read back")
+                }
+            }
+            // Nontransitional IDNA: faß.de and fass.de are two domains, so two accounts.
+            let sharp = try await f.register(email: "a@faß.de")
+            let plain = try await f.register(email: "a@fass.de")
+            try f.expect.that(sharp.id != plain.id, "a@faß.de and a@fass.de are two accounts")
+        },
+        check("changing to another spelling of another user's mailbox is refused") { f in
+            try await f.register(email: "owner@bücher.de")
+            let second = try await f.register(email: "second@example.com")
+            let change = try second.changingEmail(to: EmailAddress("OWNER@xn--bcher-kva.de"), at: f.now())
+            try await f.expect.throwsError(.emailTaken(change.user.email), "taking owner@bücher.de as A-labels") {
+                try await f.store.save(change.user, expectedVersion: second.version, events: change.events)
+            }
+            try f.expect.equal(try await f.store.user(id: second.id), second, "the user after the refused change")
+        },
     ]
 
     // MARK: Versions

@@ -255,6 +255,42 @@ struct UserAPITests {
         }
     }
 
+    @Test(
+        "a display name over 400 bytes is a displayName field error; another spelling of a taken mailbox is 409",
+        arguments: StoreKind.allCases.map { ($0, Transport.router) })
+    func byteBoundAndCanonicalEmail(_ store: StoreKind, _ transport: Transport) async throws {
+        try await withClient(store, transport) { client in
+            // 10 characters, each "x" and 40 combining marks: 810 bytes.
+            let stacked = String(repeating: "x" + String(repeating: "\u{301}", count: 40), count: 10)
+            try await client.execute(
+                uri: "/users", method: .post, headers: Self.json,
+                body: ByteBuffer(string: #"{"email":"marks@example.com","displayName":"\#(stacked)"}"#)
+            ) { response in
+                #expect(response.status == .unprocessableContent)
+                let body = try Self.object(response)
+                #expect(body["type"] as? String == Problem.typeBase + "validation")
+                let errors = try #require(body["errors"] as? [[String: Any]])
+                #expect(errors.first?["field"] as? String == "displayName")
+                #expect(errors.first?["code"] as? String == "tooManyBytes")
+                #expect(errors.first?["detail"] as? String == "The display name is longer than 400 bytes in UTF-8.")
+            }
+            _ = try await Self.register(client, "idn@bücher.de", String(repeating: "中", count: 100))
+            for twin in ["idn@xn--bcher-kva.de", "IDN@BÜCHER.DE"] {
+                try await client.execute(
+                    uri: "/users", method: .post, headers: Self.json,
+                    body: ByteBuffer(string: #"{"email":"\#(twin)","displayName":"Twin"}"#)
+                ) { response in
+                    #expect(response.status == .conflict, "\(twin)")
+                    #expect(Self.field(response, "type") as? String == Problem.typeBase + "email-taken")
+                }
+            }
+            try await client.execute(uri: "/users?email=idn@xn--bcher-kva.de", method: .get) { response in
+                let items = try #require(Self.field(response, "items") as? [[String: Any]])
+                #expect(items.first?["email"] as? String == "idn@bücher.de")
+            }
+        }
+    }
+
     @Test("PATCH honours If-Match: 412 on a stale ETag, 428 when required and missing", arguments: cases)
     func patch(_ store: StoreKind, _ transport: Transport) async throws {
         try await withClient(store, transport, configuration: .init(requiresIfMatch: true)) { client in

@@ -161,6 +161,98 @@ struct PostgresUserStoreTests {
         }
     }
 
+    /// The schema at version 3 holding `users` (id and address) with version 3's canonical form (`lower`), in
+    /// the users table and the directory.
+    func makeVersion3Schema(_ url: String, _ users: [(UserID, String)]) throws {
+        let connection = try PostgresConnection(conninfo: url)
+        try connection.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        for migration in PostgresSchema.migrations where migration.version <= 3 {
+            try connection.execute(migration.sql)
+            try connection.execute("INSERT INTO schema_migrations (version) VALUES (\(migration.version))")
+        }
+        for (id, email) in users {
+            try connection.query(
+                """
+                INSERT INTO users (id, email, email_canonical, display_name, status, version, created_at, updated_at)
+                VALUES ($1::uuid, $2, $3, 'User', 'active', 1, now(), now())
+                """, [id.description, email, email.lowercased()])
+            try connection.query(
+                """
+                INSERT INTO user_directory (id, email, email_canonical, display_name, display_name_folded, status,
+                    version, created_at, updated_at)
+                VALUES ($1::uuid, $2, $3, 'User', 'user', 'active', 1, now(), now())
+                """, [id.description, email, email.lowercased()])
+        }
+    }
+
+    @Test("version 4 rewrites the canonical e-mail forms of a version 3 schema, users and directory")
+    func upgradeFromVersion3() async throws {
+        try await TestPostgres.withFreshSchema { url in
+            let (idn, wide, greek, plain) = (UserID(UUID()), UserID(UUID()), UserID(UUID()), UserID(UUID()))
+            try makeVersion3Schema(
+                url,
+                [(idn, "Idn@Bücher.DE"), (wide, "fd@ｅｘａｍｐｌｅ.com"), (greek, "ΣΊΣΥΦΟΣ@example.gr"),
+                    (plain, "Plain@Example.com")])
+            try await TestPostgres.withStore(url) { store in
+                let expected = [
+                    (idn, "idn@bücher.de", "idn@xn--bcher-kva.de"), (wide, "fd@example.com", "fd@example.com"),
+                    (greek, "σίσυφος@example.gr", "σίσυφοσ@example.gr"),
+                    (plain, "plain@example.com", "plain@example.com"),
+                ]
+                for (id, other, canonical) in expected {
+                    let found = try #require(try await store.user(email: EmailAddress(other)), "\(other)")
+                    #expect(found.id == id)
+                    #expect(found.email.canonical == canonical)
+                    let twin = User.register(
+                        id: UserID(UUID()), email: try EmailAddress(other.uppercased()),
+                        displayName: try DisplayName("Twin"), at: Date())
+                    await #expect(throws: UserError.emailTaken(twin.user.email)) {
+                        try await store.save(twin.user, expectedVersion: 0, events: twin.events)
+                    }
+                }
+            }
+            let connection = try PostgresConnection(conninfo: url)
+            #expect(try connection.execute("SELECT max(version) FROM schema_migrations").int64(0, 0) == 4)
+            let directory = try connection.execute(
+                "SELECT string_agg(email_canonical, ' ' ORDER BY email_canonical COLLATE \"C\") FROM user_directory")
+            #expect(directory.string(0, 0) == "fd@example.com idn@xn--bcher-kva.de plain@example.com σίσυφοσ@example.gr")
+        }
+    }
+
+    @Test("version 4 refuses to upgrade a schema whose users' addresses now collide, naming them, and changes nothing")
+    func upgradeFromVersion3WithCollisions() async throws {
+        try await TestPostgres.withFreshSchema { url in
+            let ids = (0..<6).map { UserID("00000000-0000-4000-8000-00000000000\($0)")! }
+            let users = [
+                (ids[0], "idn@bücher.de"), (ids[1], "IDN@xn--bcher-kva.de"), (ids[2], "fd@ｅｘａｍｐｌｅ.com"),
+                (ids[3], "fd@example.com"), (ids[4], "ok@bücher.de"), (ids[5], "a@xn--zz.de"),
+            ]
+            try makeVersion3Schema(url, users)
+            do {
+                try await TestPostgres.withStore(url) { _ in }
+                Issue.record("the migration was applied")
+            } catch let error as UserStoreError {
+                #expect(error.code == .migrationConflict)
+                #expect(
+                    error.message
+                        == "Schema version 4 compares e-mail addresses by a new canonical form (IDNA A-labels, Unicode "
+                        + "case folding and compatibility normalisation), and these users' e-mail addresses now name one "
+                        + "mailbox: user \(ids[0]) <idn@bücher.de> and user \(ids[1]) <IDN@xn--bcher-kva.de> are all "
+                        + "idn@xn--bcher-kva.de; user \(ids[2]) <fd@ｅｘａｍｐｌｅ.com> and user \(ids[3]) <fd@example.com> "
+                        + "are all fd@example.com. Also, these users' e-mail addresses are no longer accepted: user "
+                        + "\(ids[5]) <a@xn--zz.de> (invalidDomain). The migration was not applied and nothing was "
+                        + "changed: give these users distinct, valid addresses (or delete all but one) with the previous "
+                        + "version, then open the store again.", "\(error.message)")
+                #expect(!error.message.contains("ok@bücher.de"), "a user who collides with nobody is not named")
+            }
+            let connection = try PostgresConnection(conninfo: url)
+            #expect(try connection.execute("SELECT max(version) FROM schema_migrations").int64(0, 0) == 3)
+            let stored = try connection.execute("SELECT string_agg(email_canonical, ' ' ORDER BY id) FROM users")
+            #expect(stored.string(0, 0) == users.map { $0.1.lowercased() }.joined(separator: " "), "nothing rewritten")
+        }
+    }
+
     @Test("a commit in one store wakes the LISTEN connection of another")
     func listenNotify() async throws {
         try await TestPostgres.withFreshSchema { url in

@@ -316,6 +316,106 @@ struct SQLiteUserStoreTests {
         }
     }
 
+    /// A database at schema version 3 holding `users` (id and address) with version 3's canonical form
+    /// (`lower`), in the users table and the directory.
+    func makeVersion3Database(_ path: String, _ users: [(UserID, String)]) throws {
+        let connection = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        try connection.execute("PRAGMA journal_mode = WAL")
+        try connection.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL) STRICT")
+        for migration in SQLiteSchema.migrations where migration.version <= 3 {
+            try connection.execute(migration.sql)
+            try connection.execute("INSERT INTO schema_migrations VALUES (\(migration.version), 0)")
+        }
+        for (id, email) in users {
+            for table in ["users", "user_directory"] {
+                let extra = table == "users" ? "" : ", display_name_folded"
+                let extraValue = table == "users" ? "" : ", 'user'"
+                try connection.withStatement(
+                    """
+                    INSERT INTO \(table) (id, email, email_canonical, display_name\(extra), status, version,
+                        created_at, updated_at)
+                    VALUES (?1, ?2, ?3, 'User'\(extraValue), 'active', 1, 1700000000000, 1700000000000)
+                    """
+                ) { statement in
+                    try statement.bind(1, id.uuid)
+                    try statement.bind(2, email)
+                    try statement.bind(3, email.lowercased())
+                    _ = try statement.step()
+                }
+            }
+        }
+    }
+
+    @Test("version 4 rewrites the canonical e-mail forms of a version 3 database, users and directory")
+    func upgradeFromVersion3() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("v3.sqlite").path
+            let (idn, wide, greek, plain) = (UserID(UUID()), UserID(UUID()), UserID(UUID()), UserID(UUID()))
+            try makeVersion3Database(
+                path,
+                [(idn, "Idn@Bücher.DE"), (wide, "fd@ｅｘａｍｐｌｅ.com"), (greek, "ΣΊΣΥΦΟΣ@example.gr"),
+                    (plain, "Plain@Example.com")])
+            let store = try await SQLiteUserStore.open(.init(path: path))
+            let expected = [
+                (idn, "idn@bücher.de", "idn@xn--bcher-kva.de"), (wide, "fd@example.com", "fd@example.com"),
+                (greek, "σίσυφος@example.gr", "σίσυφοσ@example.gr"), (plain, "plain@example.com", "plain@example.com"),
+            ]
+            for (id, other, canonical) in expected {
+                let found = try #require(try await store.user(email: EmailAddress(other)), "\(other)")
+                #expect(found.id == id)
+                #expect(found.email.canonical == canonical)
+                let twin = User.register(
+                    id: UserID(UUID()), email: try EmailAddress(other.uppercased()), displayName: try DisplayName("Twin"),
+                    at: Date())
+                await #expect(throws: UserError.emailTaken(twin.user.email)) {
+                    try await store.save(twin.user, expectedVersion: 0, events: twin.events)
+                }
+            }
+            await store.close()
+            let connection = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READWRITE)
+            #expect(try connection.scalarText("SELECT max(version) FROM schema_migrations") == "4")
+            #expect(
+                try connection.scalarText("SELECT group_concat(email_canonical, ' ') FROM (SELECT email_canonical FROM user_directory ORDER BY 1)")
+                    == "fd@example.com idn@xn--bcher-kva.de plain@example.com σίσυφοσ@example.gr")
+        }
+    }
+
+    @Test("version 4 refuses to upgrade a database whose users' addresses now collide, naming them, and changes nothing")
+    func upgradeFromVersion3WithCollisions() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("v3.sqlite").path
+            let ids = (0..<6).map { OrderedIDs.orderedID($0) }
+            let users = [
+                (ids[0], "idn@bücher.de"), (ids[1], "IDN@xn--bcher-kva.de"), (ids[2], "fd@ｅｘａｍｐｌｅ.com"),
+                (ids[3], "fd@example.com"), (ids[4], "ok@bücher.de"), (ids[5], "a@xn--zz.de"),
+            ]
+            try makeVersion3Database(path, users)
+            do {
+                _ = try await SQLiteUserStore.open(.init(path: path))
+                Issue.record("the migration was applied")
+            } catch let error as UserStoreError {
+                #expect(error.code == .migrationConflict)
+                #expect(
+                    error.message
+                        == "Schema version 4 compares e-mail addresses by a new canonical form (IDNA A-labels, Unicode "
+                        + "case folding and compatibility normalisation), and these users' e-mail addresses now name one "
+                        + "mailbox: user \(ids[0]) <idn@bücher.de> and user \(ids[1]) <IDN@xn--bcher-kva.de> are all "
+                        + "idn@xn--bcher-kva.de; user \(ids[2]) <fd@ｅｘａｍｐｌｅ.com> and user \(ids[3]) <fd@example.com> "
+                        + "are all fd@example.com. Also, these users' e-mail addresses are no longer accepted: user "
+                        + "\(ids[5]) <a@xn--zz.de> (invalidDomain). The migration was not applied and nothing was "
+                        + "changed: give these users distinct, valid addresses (or delete all but one) with the previous "
+                        + "version, then open the store again.", "\(error.message)")
+                #expect(!error.message.contains("ok@bücher.de"), "a user who collides with nobody is not named")
+            }
+            let connection = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READWRITE)
+            #expect(try connection.scalarText("SELECT max(version) FROM schema_migrations") == "3")
+            let stored = try connection.scalarText(
+                "SELECT group_concat(email_canonical, ' ') FROM (SELECT email_canonical FROM users ORDER BY id)")
+            #expect(stored == users.map { $0.1.lowercased() }.joined(separator: " "), "nothing rewritten")
+        }
+    }
+
     @Test("the log is copied into the database in the background, and stays bounded under steady writes")
     func backgroundCheckpoints() async throws {
         try await withTemporaryDirectory { directory in
@@ -408,5 +508,12 @@ struct SQLiteUserStoreTests {
         }
         await #expect(throws: CancellationError.self) { try await task.value }
         await store.close()
+    }
+}
+
+/// Ids in a known order, for messages that list users by id.
+enum OrderedIDs {
+    static func orderedID(_ key: Int) -> UserID {
+        UserID("00000000-0000-4000-8000-" + String(repeating: "0", count: 11) + String(key))!
     }
 }

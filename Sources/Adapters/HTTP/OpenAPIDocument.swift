@@ -366,12 +366,16 @@ public enum OpenAPIDocument {
                 email:
                   type: string
                   description: >-
-                    An e-mail address: one @, at most 254 octets, a dotted domain of letters, digits and hyphens;
-                    surrounding white space is trimmed. The pattern is necessary, not sufficient (422 otherwise).
+                    An e-mail address: one @, at most 254 octets of UTF-8, a dotted domain of letters, digits and
+                    hyphens that IDNA accepts; surrounding white space is trimmed. Unique by its canonical form
+                    (domain as IDNA A-labels, local part case-folded and NFKC-normalised), so another spelling of a
+                    registered mailbox is 409. The pattern is necessary, not sufficient (422 otherwise).
                   pattern: '^\s*[^@\s]+@[^@\s]+\s*$'
                 displayName:
                   type: string
-                  description: 1 to 100 characters after trimming, no control characters or line breaks (422 otherwise).
+                  description: >-
+                    1 to 100 characters and at most 400 bytes of UTF-8 after trimming and NFC, no control characters
+                    or line breaks (422 otherwise).
                   minLength: 1
             Update:
               type: object

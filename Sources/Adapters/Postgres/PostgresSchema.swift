@@ -1,3 +1,4 @@
+import UserDomain
 import UserPorts
 
 /// The store's schema, as versioned migrations recorded in `schema_migrations` and applied under a
@@ -12,13 +13,23 @@ import UserPorts
 /// user directory read model with its projection checkpoints, and `user_events_horizon()`, which readers of
 /// the history use so that a late commit of a lower position is never skipped. Version 3 drops the event
 /// indexes no query needs, so that appending an event writes two index entries (position, unpublished).
+/// Version 4 recomputes `email_canonical` (users and the directory) in Swift: the canonical form became IDNA
+/// A-labels and Unicode case folding instead of `lower()` (see `EmailAddress.canonical`); two users whose
+/// addresses now have one form stop it (``rewriteCanonicalEmails(_:)``).
 enum PostgresSchema {
+    /// One schema version: SQL, then (for changes SQL can't compute) a step in Swift, in the same transaction.
+    struct Migration: Sendable {
+        let version: Int
+        let sql: String
+        var rewrite: (@Sendable (PostgresConnection) throws -> Void)? = nil
+    }
+
     /// The advisory lock key: "users-v1" as an integer.
     static let lockKey: Int64 = 0x7573_6572_732D_7631
 
-    static let migrations: [(version: Int, sql: String)] = [
-        (
-            1,
+    static let migrations: [Migration] = [
+        Migration(
+            version: 1, sql:
             """
             CREATE TABLE users (
                 id uuid PRIMARY KEY,
@@ -44,8 +55,8 @@ enum PostgresSchema {
             CREATE INDEX user_events_by_user ON user_events (user_id, user_version);
             """
         ),
-        (
-            2,
+        Migration(
+            version: 2, sql:
             """
             ALTER TABLE user_events
                 ADD COLUMN attempts integer NOT NULL DEFAULT 0,
@@ -93,8 +104,8 @@ enum PostgresSchema {
             $$;
             """
         ),
-        (
-            3,
+        Migration(
+            version: 3, sql:
             """
             -- Leaner event inserts (as SQLite's version 2): every index on user_events is written for every
             -- event, and three were not needed. No unique index on event_id (ids are UUIDv7s this package
@@ -109,6 +120,9 @@ enum PostgresSchema {
                 WHERE published_at IS NULL AND (dead OR retry_at IS NOT NULL);
             """
         ),
+        Migration(
+            version: 4, sql: "-- email_canonical is recomputed in Swift: rewriteCanonicalEmails(_:)",
+            rewrite: { try rewriteCanonicalEmails($0) }),
     ]
 
     /// The advisory lock writers hold (shared) while appending events, and the horizon takes (exclusive).
@@ -140,6 +154,7 @@ enum PostgresSchema {
             }
             for migration in migrations where migration.version > current {
                 try connection.execute(migration.sql)
+                try migration.rewrite?(connection)
                 try connection.query(
                     "INSERT INTO schema_migrations (version) VALUES ($1::integer)", [String(migration.version)])
             }
@@ -147,6 +162,68 @@ enum PostgresSchema {
         } catch {
             _ = try? connection.execute("ROLLBACK")
             throw error
+        }
+    }
+
+    /// Version 4: every stored canonical e-mail form that the new rules compute differently is rewritten, in the
+    /// users table and the directory, under the migration's advisory lock and in its transaction; only rows with
+    /// a non-ASCII character or an `xn--` label can differ.
+    ///
+    /// - Throws: `UserStoreError.migrationConflict` naming the users when two would have one canonical form, or
+    ///   when a stored address is no longer accepted; the caller then rolls back.
+    static func rewriteCanonicalEmails(_ connection: PostgresConnection) throws {
+        let plan = CanonicalEmailMigration.changes(
+            of: try rows(connection, "SELECT id::text, email, email_canonical FROM users WHERE \(mayChangeCanonical)"))
+        guard !plan.changes.isEmpty || !plan.refused.isEmpty else { return try rewriteDirectory(connection) }
+        let holders = try rows(
+            connection, "SELECT id::text, email, email_canonical FROM users WHERE email_canonical = ANY($1::text[])",
+            [PostgresArray.literal(Array(Set(plan.changes.map(\.canonical))))])
+        if let conflict = CanonicalEmailMigration.conflict(plan, holders: holders, version: 4) { throw conflict }
+        // Two statements, so that no row takes a form another row has not left yet (the unique constraint is
+        // checked row by row): first a placeholder no address can have (it starts with U+0001), then the form.
+        let ids = PostgresArray.literal(plan.changes.map(\.row.id.description))
+        try connection.query(
+            """
+            UPDATE users SET email_canonical = chr(1) || users.id::text
+            FROM unnest($1::uuid[]) AS moving(id) WHERE users.id = moving.id
+            """, [ids])
+        try connection.query(
+            """
+            UPDATE users SET email_canonical = batch.canonical
+            FROM unnest($1::uuid[], $2::text[]) AS batch(id, canonical) WHERE users.id = batch.id
+            """, [ids, PostgresArray.literal(plan.changes.map(\.canonical))])
+        try rewriteDirectory(connection)
+    }
+
+    /// The directory has no unique constraint, and an address it can't canonicalise keeps its form: the read
+    /// model follows the users' events, and the users table has just been checked.
+    private static func rewriteDirectory(_ connection: PostgresConnection) throws {
+        let changes = CanonicalEmailMigration.changes(
+            of: try rows(
+                connection, "SELECT id::text, email, email_canonical FROM user_directory WHERE \(mayChangeCanonical)")
+        ).changes
+        guard !changes.isEmpty else { return }
+        try connection.query(
+            """
+            UPDATE user_directory SET email_canonical = batch.canonical
+            FROM unnest($1::uuid[], $2::text[]) AS batch(id, canonical) WHERE user_directory.id = batch.id
+            """,
+            [PostgresArray.literal(changes.map(\.row.id.description)), PostgresArray.literal(changes.map(\.canonical))])
+    }
+
+    /// The rows whose canonical form can differ from `lower(email)`, the rule before version 4: an address
+    /// with a non-ASCII character (more bytes than characters) or an `xn--` label.
+    private static let mayChangeCanonical = "octet_length(email) <> length(email) OR strpos(lower(email), 'xn--') > 0"
+
+    private static func rows(_ connection: PostgresConnection, _ sql: String, _ parameters: [String?] = []) throws
+        -> [CanonicalEmailMigration.Row]
+    {
+        let result = try connection.query(sql, parameters)
+        return try (0..<result.rowCount).map { row in
+            guard let id = UserID(result.string(row, 0)) else {
+                throw UserStoreError(.corrupt, "A row of the users table has an id that is not a UUID.")
+            }
+            return CanonicalEmailMigration.Row(id: id, email: result.string(row, 1), canonical: result.string(row, 2))
         }
     }
 }

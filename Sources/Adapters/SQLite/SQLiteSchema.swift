@@ -10,12 +10,22 @@ import UserPorts
 ///
 /// Version 2 adds delivery state to the events (attempts, last error, retry time, dead), the relay lease,
 /// and the user directory read model with its projection checkpoints. Version 3 replaces the index of
-/// unpublished events with a watermark (see ``SQLiteUserStore/unpublishedEvents(limit:)``).
+/// unpublished events with a watermark (see ``SQLiteUserStore/unpublishedEvents(limit:)``). Version 4
+/// recomputes `email_canonical` (users and the directory) in Swift: the canonical form became IDNA A-labels and
+/// Unicode case folding instead of `lower()` (see `EmailAddress.canonical`); two users whose addresses now
+/// have one form stop it (``rewriteCanonicalEmails(_:)``).
 enum SQLiteSchema {
+    /// One schema version: SQL, then (for changes SQL can't compute) a step in Swift, in the same transaction.
+    struct Migration: Sendable {
+        let version: Int
+        let sql: String
+        var rewrite: (@Sendable (SQLiteConnection) throws -> Void)? = nil
+    }
+
     /// Each migration runs once, in order, in the migrating transaction.
-    static let migrations: [(version: Int, sql: String)] = [
-        (
-            1,
+    static let migrations: [Migration] = [
+        Migration(
+            version: 1, sql:
             """
             CREATE TABLE users (
                 id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
@@ -43,8 +53,8 @@ enum SQLiteSchema {
             CREATE INDEX user_events_by_user ON user_events (user_id, user_version);
             """
         ),
-        (
-            2,
+        Migration(
+            version: 2, sql:
             """
             -- Rebuilt leaner: a plain rowid position (no AUTOINCREMENT bookkeeping; positions are never reused
             -- because retention keeps the newest event), no unique index on event_id (ids are UUIDv7s this
@@ -103,8 +113,8 @@ enum SQLiteSchema {
             INSERT INTO projection_checkpoints (name, position) VALUES ('directory', 0);
             """
         ),
-        (
-            3,
+        Migration(
+            version: 3, sql:
             """
             -- No index of every unpublished event: appending an event wrote an entry into it (one more page per
             -- commit, measured: 5 WAL frames per registration instead of 4). The relay's work is found instead
@@ -129,6 +139,9 @@ enum SQLiteSchema {
                 WHERE published_at IS NULL AND behind = 1;
             """
         ),
+        Migration(
+            version: 4, sql: "-- email_canonical is recomputed in Swift: rewriteCanonicalEmails(_:)",
+            rewrite: { try rewriteCanonicalEmails($0) }),
     ]
 
     /// The newest schema version this code knows.
@@ -159,6 +172,7 @@ enum SQLiteSchema {
             }
             for migration in migrations where migration.version > current {
                 try connection.execute(migration.sql)
+                try migration.rewrite?(connection)
                 try connection.withStatement("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)") {
                     statement in
                     try statement.bind(1, migration.version)
@@ -166,6 +180,72 @@ enum SQLiteSchema {
                     _ = try statement.step()
                 }
             }
+        }
+    }
+
+    /// Version 4: every stored canonical e-mail form that the new rules compute differently is rewritten, in the
+    /// users table and the directory; only rows with a non-ASCII character or an `xn--` label can differ.
+    ///
+    /// - Throws: `UserStoreError.migrationConflict` naming the users when two would have one canonical form, or
+    ///   when a stored address is no longer accepted; the caller's transaction then rolls back.
+    static func rewriteCanonicalEmails(_ connection: SQLiteConnection) throws {
+        let plan = CanonicalEmailMigration.changes(
+            of: try rows(connection, "SELECT id, email, email_canonical FROM users WHERE "
+                + mayChangeCanonical))
+        var holders: [CanonicalEmailMigration.Row] = []
+        for canonical in Set(plan.changes.map(\.canonical)) {
+            try connection.withStatement("SELECT id, email, email_canonical FROM users WHERE email_canonical = ?1") {
+                statement in
+                try statement.bind(1, canonical)
+                if try statement.step(), let id = statement.uuid(0) {
+                    holders.append(.init(id: UserID(id), email: statement.text(1), canonical: statement.text(2)))
+                }
+            }
+        }
+        if let conflict = CanonicalEmailMigration.conflict(plan, holders: holders, version: 4) { throw conflict }
+        // Two passes, so that no row takes a form another row has not left yet (the unique index is checked
+        // row by row): first a placeholder no address can have (it starts with U+0001), then the new form.
+        for (row, _) in plan.changes {
+            try update(connection, "UPDATE users SET email_canonical = char(1) || hex(id) WHERE id = ?1", row.id)
+        }
+        for (row, canonical) in plan.changes {
+            try update(connection, "UPDATE users SET email_canonical = ?2 WHERE id = ?1", row.id, canonical)
+        }
+        // The directory has no unique index, and an address it can't canonicalise keeps its form: the read
+        // model follows the users' events, and the users table has just been checked.
+        let directory = CanonicalEmailMigration.changes(
+            of: try rows(connection, "SELECT id, email, email_canonical FROM user_directory WHERE "
+                + mayChangeCanonical))
+        for (row, canonical) in directory.changes {
+            try update(connection, "UPDATE user_directory SET email_canonical = ?2 WHERE id = ?1", row.id, canonical)
+        }
+    }
+
+    /// The rows whose canonical form can differ from `lower(email)`, the rule before version 4: an address
+    /// with a non-ASCII character (more bytes than characters) or an `xn--` label.
+    private static let mayChangeCanonical =
+        "length(CAST(email AS BLOB)) <> length(email) OR instr(lower(email), 'xn--') > 0"
+
+    private static func rows(_ connection: SQLiteConnection, _ sql: String) throws -> [CanonicalEmailMigration.Row] {
+        try connection.withStatement(sql) { statement in
+            var rows: [CanonicalEmailMigration.Row] = []
+            while try statement.step() {
+                guard let id = statement.uuid(0) else {
+                    throw UserStoreError(.corrupt, "A row of the users table has an id that is not 16 bytes.")
+                }
+                rows.append(.init(id: UserID(id), email: statement.text(1), canonical: statement.text(2)))
+            }
+            return rows
+        }
+    }
+
+    private static func update(_ connection: SQLiteConnection, _ sql: String, _ id: UserID, _ text: String? = nil)
+        throws
+    {
+        try connection.withStatement(sql) { statement in
+            try statement.bind(1, id.uuid)
+            if let text { try statement.bind(2, text) }
+            _ = try statement.step()
         }
     }
 }
