@@ -11,10 +11,12 @@ public import UserDomain
 ///
 /// Commands take an optional `expectedVersion`: the version the caller last saw (an HTTP `If-Match`). When
 /// given and the user has moved on, the command fails with `UserError.versionConflict` naming that version,
-/// without applying anything. Without it, the command applies to the current version: when a concurrent
-/// change commits between the read and the write, the command reads the user again, checks the domain's
-/// rules again on what it read, and retries (up to ``maximumAttempts`` times, with a short random pause
-/// between attempts), so an unconditional command never fails with a version its caller never named.
+/// without applying anything. Without it, the command applies to the current version. Commands on one user
+/// through one service (and its copies) take turns, so they do not race each other; when a change from
+/// elsewhere (another service, another process) commits between a command's read and its write, the command
+/// reads the user again, checks the domain's rules again on what it read, and retries (up to
+/// ``maximumAttempts`` times, with a short random pause between attempts), so an unconditional command never
+/// fails with a version its caller never named.
 ///
 /// Errors: `UserError` for broken rules and refused input, `UserStoreError` from the store.
 public struct UserService<Repository: UserRepository>: Sendable {
@@ -26,6 +28,7 @@ public struct UserService<Repository: UserRepository>: Sendable {
     private let clock: any WallClock
     private let identifiers: any IdentifierGenerator
     private let logger: Logger
+    private let turns = UserTurns()
 
     /// Creates the use cases over a repository.
     ///
@@ -278,6 +281,8 @@ public struct UserService<Repository: UserRepository>: Sendable {
     /// ``committing(_:)``) means a concurrent change won between the read and the write, so the attempt runs
     /// again on what is current, and its precondition, read again, decides whether it still applies.
     private func retryingConflicts<T>(_ id: UserID, _ attempt: () async throws -> T) async throws -> T {
+        await turns.begin(id)
+        defer { turns.end(id) }
         var round = 0
         while true {
             round += 1
@@ -370,5 +375,40 @@ enum ConsistencyTokens {
 
     static func record(_ position: EventPosition?) {
         if let position { current?.record(position) }
+    }
+}
+
+/// Turns per user: the commands of one service on one user run one at a time, in arrival order, instead of
+/// racing each other to a version conflict and retrying. (A waiter is a suspended task, not a thread.)
+final class UserTurns: Sendable {
+    private let waiting = Locked<[UserID: [CheckedContinuation<Void, Never>]]>([:])
+
+    /// Waits until no other command of this service runs on `id`.
+    func begin(_ id: UserID) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let mine = waiting.withLock { waiting -> Bool in
+                guard waiting[id] != nil else {
+                    waiting[id] = []
+                    return true
+                }
+                waiting[id]!.append(continuation)
+                return false
+            }
+            if mine { continuation.resume() }
+        }
+    }
+
+    /// Ends the turn on `id`, giving it to the next waiter.
+    func end(_ id: UserID) {
+        let next = waiting.withLock { waiting -> CheckedContinuation<Void, Never>? in
+            guard var queue = waiting[id], !queue.isEmpty else {
+                waiting[id] = nil
+                return nil
+            }
+            let next = queue.removeFirst()
+            waiting[id] = queue
+            return next
+        }
+        next?.resume()
     }
 }
