@@ -1,0 +1,199 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+@testable import UserHTTP
+import UserInMemory
+import UserPorts
+
+/// Log records kept in memory, to check what a request logged and at which level.
+struct RecordingLogHandler: LogHandler {
+    struct Record: Sendable {
+        var level: Logger.Level
+        var message: String
+    }
+
+    let records: Locked<[Record]>
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        records.withLock { $0.append(Record(level: event.level, message: "\(event.message)")) }
+    }
+}
+
+/// A plain TCP connection to the server under test: raw bytes out, raw bytes in.
+struct RawConnection {
+    let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+
+    static func open(port: Int) async throws -> RawConnection {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return RawConnection(channel: channel)
+    }
+
+    /// Sends bytes, then reads until the server closes the connection or `limit` passes; whether it closed.
+    static func exchange(port: Int, _ bytes: String, within limit: Duration = .seconds(10)) async throws
+        -> (received: String, closed: Bool)
+    {
+        let connection = try await open(port: port)
+        return try await connection.channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: bytes))
+            return try await readUntilClosed(inbound, within: limit)
+        }
+    }
+
+    /// Reads until the stream ends (the server closed) or `limit` passes.
+    static func readUntilClosed(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, within limit: Duration)
+        async throws -> (received: String, closed: Bool)
+    {
+        try await withThrowingTaskGroup(of: (String, Bool)?.self) { group in
+            group.addTask {
+                var received = ""
+                do {
+                    for try await buffer in inbound { received += String(buffer: buffer) }
+                } catch {}  // a reset is a close too
+                return (received, true)
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            return first ?? ("", false)
+        }
+    }
+}
+
+/// A response read off the wire.
+struct RawResponse {
+    var status: Int
+    var headers: [String: String]
+    var body: String
+
+    init?(_ text: String) {
+        guard let end = text.range(of: "\r\n\r\n") else { return nil }
+        let lines = text[..<end.lowerBound].components(separatedBy: "\r\n")
+        let statusLine = lines[0].split(separator: " ")
+        guard statusLine.count >= 2, let status = Int(statusLine[1]) else { return nil }
+        self.status = status
+        var headers: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        self.headers = headers
+        self.body = String(text[end.upperBound...])
+    }
+}
+
+/// Waits until `condition` holds, checking every 20 ms, for at most `limit`; whether it held.
+func eventually(within limit: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+@Suite("HTTP server: connection limits")
+struct ConnectionTests {
+    /// Runs a live server with `limits`, logging into `records`.
+    func withServer(
+        _ limits: HTTPConnectionLimits = .init(), records: Locked<[RecordingLogHandler.Record]> = Locked([]),
+        _ body: @Sendable (_ port: Int) async throws -> Void
+    ) async throws {
+        var logger = Logger(label: "test", factory: { _ in RecordingLogHandler(records: records) })
+        logger.logLevel = .trace
+        let api = UserAPI(service: UserService(repository: AnyUserStore(InMemoryUserStore())), readiness: {})
+        let app = Application(
+            router: api.makeRouter(), server: .limitedHTTP1(limits, logger: logger),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+        try await app.test(.live) { client in try await body(try #require(client.port)) }
+    }
+
+    @Test("a connection that sends nothing is closed at the idle timeout; so is a keep-alive one after its response")
+    func idleTimeout() async throws {
+        try await withServer(.init(idleTimeout: .milliseconds(300), requestHeadTimeout: .seconds(30))) { port in
+            let started = ContinuousClock.now
+            let (silent, closed) = try await RawConnection.exchange(port: port, "")
+            #expect(closed, "still open 10 s after connecting: no idle timeout")
+            #expect(silent.isEmpty, "an idle connection is closed without a response")
+            #expect(ContinuousClock.now - started >= .milliseconds(300))
+
+            let (text, keptAliveThenClosed) = try await RawConnection.exchange(
+                port: port, "GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n")
+            #expect(keptAliveThenClosed)
+            #expect(RawResponse(text)?.status == 200)
+        }
+    }
+
+    @Test("a head sent a byte at a time is cut off at the head timeout (408), counted from its first byte")
+    func slowHead() async throws {
+        try await withServer(.init(idleTimeout: .seconds(30), requestHeadTimeout: .milliseconds(400))) { port in
+            let connection = try await RawConnection.open(port: port)
+            let started = ContinuousClock.now
+            let (text, closed) = try await connection.channel.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "GET /health/live HTTP/1.1\r\nHost: test\r\nX-Slow: "))
+                // One byte every 50 ms: a limit reset by each byte would never fire.
+                let drip = Task {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .milliseconds(50))
+                        try await outbound.write(ByteBuffer(string: "a"))
+                    }
+                }
+                defer { drip.cancel() }
+                return try await RawConnection.readUntilClosed(inbound, within: .seconds(10))
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(closed, "a slowloris head was still being accepted after 10 s")
+            #expect(RawResponse(text)?.status == 408)
+            #expect(RawResponse(text)?.headers["connection"] == "close")
+            #expect(elapsed >= .milliseconds(400))
+        }
+    }
+
+    @Test("with more idle connections than the bound, the longest-idle are closed and a new request is answered")
+    func boundEvictsIdle() async throws {
+        let bound = 20
+        try await withServer(.init(idleTimeout: .seconds(60), maximumConnections: bound)) { port in
+            var idle: [any Channel] = []
+            for _ in 0..<30 {
+                idle.append(try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(
+                    host: "127.0.0.1", port: port).get())
+            }
+            defer { for channel in idle { channel.close(promise: nil) } }
+            let evicted = await eventually { idle.count { !$0.isActive } >= 30 - bound }
+            #expect(evicted, "\(idle.count { !$0.isActive }) of 30 idle connections closed with a bound of \(bound)")
+
+            let (text, _) = try await RawConnection.exchange(
+                port: port, "GET /health/live HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", within: .seconds(5))
+            #expect(RawResponse(text)?.status == 200, "a normal request at the bound: \(text)")
+            #expect(idle.count { $0.isActive } <= bound)
+        }
+    }
+
+    @Test("the bound stays below the open-file limit")
+    func boundBelowFileLimit() {
+        let limits = HTTPConnectionLimits(maximumConnections: 1024)
+        #expect(limits.effectiveMaximumConnections(openFileLimit: 1024) == 1024 - HTTPConnectionLimits.reservedFileDescriptors)
+        #expect(limits.effectiveMaximumConnections(openFileLimit: 65_536) == 1024)
+        #expect(limits.effectiveMaximumConnections(openFileLimit: nil) == 1024)
+        #expect(limits.effectiveMaximumConnections(openFileLimit: 10) == 1)
+    }
+}
