@@ -111,7 +111,7 @@ func eventually(within limit: Duration = .seconds(10), _ condition: () async thr
     return try await condition()
 }
 
-@Suite("HTTP server: connection limits")
+@Suite("HTTP server: connection limits, request framing")
 struct ConnectionTests {
     /// Runs a live server with `limits`, logging into `records`.
     func withServer(
@@ -195,5 +195,67 @@ struct ConnectionTests {
         #expect(limits.effectiveMaximumConnections(openFileLimit: 65_536) == 1024)
         #expect(limits.effectiveMaximumConnections(openFileLimit: nil) == 1024)
         #expect(limits.effectiveMaximumConnections(openFileLimit: 10) == 1)
+    }
+
+    static let framingCases: [(name: String, request: String, status: Int)] = [
+        (
+            "chunk size zz",
+            "POST /users HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+            400
+        ),
+        (
+            "chunk size FFFFFFFFFFFFFFFFFF",
+            "POST /users HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFF\r\n{}\r\n0\r\n\r\n",
+            400
+        ),
+        (
+            "Transfer-Encoding: gzip",
+            "POST /users HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip\r\n\r\n{}",
+            501
+        ),
+        (
+            "Transfer-Encoding: xchunked",
+            "POST /users HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nTransfer-Encoding: xchunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+            400
+        ),
+    ]
+
+    @Test("malformed request framing is the client's fault: 400/501 as problem+json, nothing logged at error")
+    func malformedFraming() async throws {
+        let records = Locked<[RecordingLogHandler.Record]>([])
+        try await withServer(records: records) { port in
+            for (name, request, status) in Self.framingCases {
+                let (text, closed) = try await RawConnection.exchange(port: port, request)
+                let response = try #require(RawResponse(text), "\(name): no response: \(text)")
+                #expect(response.status == status, "\(name)")
+                #expect(response.headers["content-type"] == "application/problem+json", "\(name)")
+                #expect(response.headers["connection"] == "close", "\(name)")
+                #expect(response.body.contains("\"status\":\(status)"), "\(name): \(response.body)")
+                #expect(closed, "\(name): the connection is not reused after a framing error")
+            }
+        }
+        let errors = records.withLock { $0.filter { $0.level >= .error } }
+        #expect(errors.isEmpty, "logged at error: \(errors.map(\.message))")
+    }
+
+    @Test("a client that hangs up in mid-body is not an error")
+    func hangUpMidBody() async throws {
+        let records = Locked<[RecordingLogHandler.Record]>([])
+        try await withServer(records: records) { port in
+            let connection = try await RawConnection.open(port: port)
+            try await connection.channel.executeThenClose { _, outbound in
+                try await outbound.write(
+                    ByteBuffer(
+                        string:
+                            "POST /users HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\""
+                    ))
+            }
+            // The access line is the request's last word.
+            let answered = await eventually { records.withLock { $0.contains { $0.message.hasPrefix("POST /users ") } } }
+            #expect(answered)
+            #expect(records.withLock { $0.contains { $0.message == "POST /users 400" } }, "a client error, not a 500")
+        }
+        let errors = records.withLock { $0.filter { $0.level >= .error } }
+        #expect(errors.isEmpty, "logged at error: \(errors.map(\.message))")
     }
 }
