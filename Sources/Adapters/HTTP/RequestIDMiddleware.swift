@@ -63,6 +63,8 @@ public struct RequestIDMiddleware: RouterMiddleware {
                     "request failed", metadata: ["request.id": "\(id)", "error": "\(String(reflecting: error))"])
             }
             response = try problem.response(from: request, context: context)
+            // HEAD: the status and headers of the GET, without the content (RFC 9110, section 9.3.2).
+            if request.method == .head { response = response.createHeadResponse() }
         }
         response.headers[Self.requestIDField] = id
         let elapsed = ContinuousClock.now - started
