@@ -4,7 +4,9 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import NIOEmbedded
 import NIOPosix
+import Synchronization
 import Testing
 @testable import UserHTTP
 import UserInMemory
@@ -186,6 +188,39 @@ struct ConnectionTests {
             #expect(RawResponse(text)?.status == 200, "a normal request at the bound: \(text)")
             #expect(idle.count { $0.isActive } <= bound)
         }
+    }
+
+    @Test("at the bound the longest-waiting connection makes room; one with a request in flight never does")
+    func evictionOrder() {
+        let registry = ConnectionRegistry(
+            maximum: 2, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        func connection(waitingSince nanoseconds: UInt64) -> (EmbeddedChannel, ConnectionActivity) {
+            let channel = EmbeddedChannel()
+            let activity = ConnectionActivity(channel: channel, waitingSince: .uptimeNanoseconds(nanoseconds))
+            return (channel, activity)
+        }
+        let (busyChannel, busy) = connection(waitingSince: 100)
+        busy.waitingSince.store(0, ordering: .relaxed)  // a request head arrived
+        let (idleChannel, idle) = connection(waitingSince: 200)
+        let (newChannel, new) = connection(waitingSince: 300)
+        let idleClosed = Locked(false)
+        idleChannel.closeFuture.whenComplete { _ in idleClosed.withLock { $0 = true } }
+        #expect(registry.admit(busy))
+        #expect(registry.admit(idle))
+        #expect(registry.admit(new), "admitted at the bound")
+        idleChannel.embeddedEventLoop.run()
+        #expect(idleClosed.withLock { $0 }, "the registry closed the connection it evicted")
+        #expect(idle.waitingSince.load(ordering: .relaxed) == ConnectionActivity.evicted, "the idle one made room")
+        #expect(busy.waitingSince.load(ordering: .relaxed) == 0, "the busy one was left alone")
+        #expect(registry.count == 2)
+
+        new.waitingSince.store(0, ordering: .relaxed)
+        let (_, refused) = connection(waitingSince: 400)
+        #expect(!registry.admit(refused), "every connection has a request in flight: the new one is refused")
+        #expect(registry.count == 2)
+        registry.remove(busy)
+        #expect(registry.admit(refused), "room again once one closed")
+        _ = (busyChannel, newChannel)
     }
 
     @Test("the bound stays below the open-file limit")
