@@ -46,6 +46,7 @@ public enum UserServer {
             router: api.makeRouter(tokens: configuration.apiTokens),
             server: .limitedHTTP1(limits, logger: logger),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "users"),
+            onServerRunning: { await HTTPConnectionLimits.pauseAcceptingWhenOutOfDescriptors($0, logger: logger) },
             logger: logger)
     }
 

@@ -223,6 +223,24 @@ struct ConnectionTests {
         _ = (busyChannel, newChannel)
     }
 
+    @Test("accept failing with EMFILE pauses accepting (autoRead off), then accepting resumes")
+    func acceptPause() async throws {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        await HTTPConnectionLimits.pauseAcceptingWhenOutOfDescriptors(server, pause: .milliseconds(200), logger: logger)
+        #expect(try await server.getOption(.autoRead).get())
+        // What the server socket channel fires when accept4 fails with EMFILE.
+        server.pipeline.fireErrorCaught(IOError(errnoCode: EMFILE, reason: "accept4"))
+        #expect(try await !server.getOption(.autoRead).get(), "the listening socket leaves epoll: no spin")
+        let resumed = try await eventually { try await server.getOption(.autoRead).get() }
+        #expect(resumed, "accepting again after the pause")
+        let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(to: try #require(server.localAddress)).get()
+        try await client.close()
+        try await server.close()
+    }
+
     @Test("the bound stays below the open-file limit")
     func boundBelowFileLimit() {
         let limits = HTTPConnectionLimits(maximumConnections: 1024)
