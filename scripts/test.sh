@@ -51,5 +51,5 @@ if [ "${SKIP_TSAN:-0}" != 1 ]; then
     # The suites that race tasks against each other, under ThreadSanitizer (its own build folder).
     log "swift test --sanitize=thread (concurrency suites)"
     swift test --sanitize=thread --scratch-path .build-tsan \
-        --filter 'contract|OutboxRelay|CommitSignal|InMemoryEventBus|UUIDv7Generator|noBusyUnderLoad|cancel|Migration|pipelinedLookups|batchedLines|backgroundCheckpoints'
+        --filter 'contract|OutboxRelay|CommitSignal|InMemoryEventBus|UUIDv7Generator|noBusyUnderLoad|cancel|Migration|pipelinedLookups|batchedLines|backgroundCheckpoints|ConnectionTests'
 fi

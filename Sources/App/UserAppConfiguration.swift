@@ -21,6 +21,9 @@ import UserPostgres
 /// | `users.http.requireIfMatch` (`USERS_HTTP_REQUIRE_IF_MATCH`) | `false` | 428 for PATCH/DELETE without If-Match |
 /// | `users.http.idempotencyKeys` (`USERS_HTTP_IDEMPOTENCY_KEYS`) | `10000` | `Idempotency-Key`s remembered at most |
 /// | `users.http.idempotencyBytes` (`USERS_HTTP_IDEMPOTENCY_BYTES`) | `16777216` | bytes of remembered responses at most |
+/// | `users.http.idleTimeoutMs` (`USERS_HTTP_IDLE_TIMEOUT_MS`) | `75000` | a connection waiting for a request (before its first byte, between requests) is closed after this |
+/// | `users.http.requestHeadTimeoutMs` (`USERS_HTTP_REQUEST_HEAD_TIMEOUT_MS`) | `10000` | a request head must arrive within this from its first byte (408 and close) |
+/// | `users.http.maxConnections` (`USERS_HTTP_MAX_CONNECTIONS`) | `1024` | open connections at most (lowered to the open-file limit minus 128); at the bound a new connection closes the longest-idle one |
 /// | `users.relay.batchSize` (`USERS_RELAY_BATCH_SIZE`) | `100` | events per relay batch |
 /// | `users.relay.maxAttempts` (`USERS_RELAY_MAX_ATTEMPTS`) | `10` | failed attempts before an event is parked as dead |
 /// | `users.events.retentionDays` (`USERS_EVENTS_RETENTION_DAYS`) | none | delete published events older than this; kept forever by default |
@@ -41,6 +44,8 @@ public struct UserAppConfiguration: Sendable {
     public var port: Int
     /// The HTTP API's limits and rules.
     public var http: UserAPI<AnyUserStore>.Configuration
+    /// The HTTP server's connection time limits and bound.
+    public var connections: HTTPConnectionLimits
     /// The outbox relay's batching and backoff.
     public var relay: OutboxRelay<AnyUserStore, AnyPublisher>.Configuration
     /// PostgreSQL pool size.
@@ -81,6 +86,12 @@ public struct UserAppConfiguration: Sendable {
             idempotencyKeys: try Self.int(reader, "users.http.idempotencyKeys", default: 10_000, in: 1...10_000_000),
             idempotencyBytes: try Self.int(
                 reader, "users.http.idempotencyBytes", default: 16 << 20, in: 0...(1 << 34)))
+        connections = .init(
+            idleTimeout: .milliseconds(
+                try Self.int(reader, "users.http.idleTimeoutMs", default: 75_000, in: 1...3_600_000)),
+            requestHeadTimeout: .milliseconds(
+                try Self.int(reader, "users.http.requestHeadTimeoutMs", default: 10_000, in: 1...600_000)),
+            maximumConnections: try Self.int(reader, "users.http.maxConnections", default: 1024, in: 1...1_000_000))
         relay = .init(
             batchSize: try Self.int(reader, "users.relay.batchSize", default: 100, in: 1...10_000),
             maximumAttempts: try Self.int(reader, "users.relay.maxAttempts", default: 10, in: 1...1000))

@@ -19,7 +19,8 @@ public enum UserServer {
         return registry
     }()
 
-    /// Builds the Hummingbird application for a system.
+    /// Builds the Hummingbird application for a system: HTTP/1.1 with the idle and request-head time limits and
+    /// the connection bound of ``UserAppConfiguration/connections`` (see `HTTPServerBuilder.limitedHTTP1`).
     ///
     /// - Parameters:
     ///   - metrics: the registry `GET /metrics` serves; no `/metrics` route without it.
@@ -35,10 +36,25 @@ public enum UserServer {
             service: system.users, configuration: configuration.http,
             readiness: { _ = try await system.store.page(after: nil, limit: 1) }, metrics: exposition,
             directory: system.directory)
+        let limits = configuration.connections
+        let bound = limits.effectiveMaximumConnections()
+        if bound < limits.maximumConnections {
+            logger.warning(
+                "users.http.maxConnections lowered below the open-file limit",
+                metadata: [
+                    "configured": "\(limits.maximumConnections)", "applied": "\(bound)",
+                    "openFileLimit": "\(HTTPConnectionLimits.openFileLimit().map(String.init) ?? "unlimited")",
+                ])
+        }
         return Application(
             router: api.makeRouter(tokens: configuration.apiTokens),
+            server: .limitedHTTP1(limits, logger: logger),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "users"),
-            onServerRunning: onServerRunning, logger: logger)
+            onServerRunning: { channel in
+                await HTTPConnectionLimits.pauseAcceptingWhenOutOfDescriptors(channel, logger: logger)
+                await onServerRunning(channel)
+            },
+            logger: logger)
     }
 
     /// Runs the HTTP server and the relay until SIGINT or SIGTERM: in-flight requests finish, the relay stops

@@ -28,6 +28,25 @@ struct UserAppConfigurationTests {
         #expect(configuration.port == 8080)
         #expect(configuration.publisher == .none)
         #expect(configuration.http.maximumBodySize == 65536)
+        #expect(configuration.connections == HTTPConnectionLimits())
+        #expect(configuration.connections.idleTimeout == .seconds(75))
+        #expect(configuration.connections.requestHeadTimeout == .seconds(10))
+        #expect(configuration.connections.maximumConnections == 1024)
+    }
+
+    @Test("connection limits: users.http.idleTimeoutMs, requestHeadTimeoutMs, maxConnections")
+    func connectionLimits() async throws {
+        let configuration = try UserAppConfiguration(
+            reader: try await UserAppConfiguration.reader(
+                arguments: [:],
+                environment: [
+                    "USERS_HTTP_IDLE_TIMEOUT_MS": "1500", "USERS_HTTP_REQUEST_HEAD_TIMEOUT_MS": "250",
+                    "USERS_HTTP_MAX_CONNECTIONS": "20",
+                ]))
+        #expect(
+            configuration.connections
+                == HTTPConnectionLimits(
+                    idleTimeout: .milliseconds(1500), requestHeadTimeout: .milliseconds(250), maximumConnections: 20))
     }
 
     @Test("a value of the wrong kind or out of range is refused, naming the key, never replaced by the default")
@@ -40,6 +59,9 @@ struct UserAppConfigurationTests {
             ("USERS_POSTGRES_MAX_CONNECTIONS", "-1", "users.postgres.maxConnections"),
             ("USERS_POSTGRES_LOOKUP_CONNECTIONS", "65", "users.postgres.lookupConnections"),
             ("USERS_SQLITE_SYNCHRONOUS", "off", "users.sqlite.synchronous"),
+            ("USERS_HTTP_IDLE_TIMEOUT_MS", "0", "users.http.idleTimeoutMs"),
+            ("USERS_HTTP_REQUEST_HEAD_TIMEOUT_MS", "soon", "users.http.requestHeadTimeoutMs"),
+            ("USERS_HTTP_MAX_CONNECTIONS", "0", "users.http.maxConnections"),
         ]
         for (variable, value, key) in cases {
             let reader = try await UserAppConfiguration.reader(arguments: [:], environment: [variable: value])

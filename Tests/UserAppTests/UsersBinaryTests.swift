@@ -31,10 +31,13 @@ struct UsersBinaryTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    static func start(_ arguments: [String]) throws -> Process {
+    static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> Process {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -101,6 +104,38 @@ struct UsersBinaryTests {
         #expect(again == 200)
         #expect(
             (try JSONSerialization.jsonObject(with: body) as? [String: Any])?["email"] as? String == "Ada@Example.com")
+        await Self.stop(server)
+        #expect(server.terminationStatus == 0)
+    }
+
+    @Test("serve applies users.http.idleTimeoutMs: a connection that sends nothing is closed")
+    func serveClosesIdleConnections() async throws {
+        let port = try Self.freePort()
+        let server = try Self.start(
+            ["serve", "--store", "memory:", "--port", String(port)], environment: ["USERS_HTTP_IDLE_TIMEOUT_MS": "300"])
+        try await Self.waitUntilLive("http://127.0.0.1:\(port)")
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        try #require(connected)
+        // A receive timeout far above the idle timeout: recv returns 0 (closed) long before it, or -1 after it.
+        var wait = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        let started = ContinuousClock.now
+        let received = await Task.detached {
+            var byte: UInt8 = 0
+            return recv(fd, &byte, 1, 0)
+        }.value
+        #expect(received == 0, "the server closed the idle connection")
+        #expect(ContinuousClock.now - started < .seconds(10))
         await Self.stop(server)
         #expect(server.terminationStatus == 0)
     }

@@ -464,10 +464,10 @@ struct UserAPISecurityTests {
     func methodNotAllowed() async throws {
         try await withClient { client in
             let cases: [(String, HTTPRequest.Method, String)] = [
-                ("/users", .put, "GET, POST"),
-                ("/users/0190a3c2-0000-7000-8000-000000000000", .post, "GET, PATCH, DELETE"),
-                ("/users/x/deactivate", .get, "POST"), ("/health/ready", .delete, "GET"),
-                ("/openapi.yaml", .post, "GET"),
+                ("/users", .put, "GET, HEAD, POST"),
+                ("/users/0190a3c2-0000-7000-8000-000000000000", .post, "GET, HEAD, PATCH, DELETE"),
+                ("/users/x/deactivate", .get, "POST"), ("/users/x/deactivate", .head, "POST"),
+                ("/health/ready", .delete, "GET, HEAD"), ("/openapi.yaml", .post, "GET, HEAD"),
             ]
             for (path, method, allowed) in cases {
                 try await client.execute(uri: path, method: method) { response in
@@ -564,6 +564,41 @@ struct UserAPISecurityTests {
             #expect(
                 BearerAuthenticationMiddleware.constantTimeEqual(Array(a.utf8), Array(b.utf8)) == (a == b),
                 "\(a) vs \(b)")
+        }
+    }
+}
+
+@Suite("User HTTP API: HEAD")
+struct UserAPIHeadTests {
+    @Test(
+        "HEAD on every GET route: the GET's status and headers, Content-Length of its body, no body",
+        arguments: UserAPITests.Transport.allCases)
+    func head(_ transport: UserAPITests.Transport) async throws {
+        let store = AnyUserStore(InMemoryUserStore())
+        let projection = DirectoryProjection(
+            store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let api = UserAPI(
+            service: UserService(repository: store), readiness: {}, metrics: { Array("users_test_total 7\n".utf8) },
+            directory: DirectoryQueries(store: store, progress: projection.progress, timeout: .milliseconds(300)))
+        try await Application(router: api.makeRouter()).test(transport == .router ? .router : .live) { client in
+            let id = try #require(try await UserAPITests.register(client, "ada@example.com")["id"] as? String)
+            try await projection.catchUp()
+            let uris = [
+                "/health/live", "/health/ready", "/openapi.yaml", "/metrics", "/users", "/users?limit=1",
+                "/users?email=ada@example.com", "/users/\(id)", "/users/\(UUID())", "/users?limit=0",
+                "/directory/users?prefix=ad", "/directory/stats",
+            ]
+            for uri in uris {
+                let get = try await client.execute(uri: uri, method: .get) { $0 }
+                try await client.execute(uri: uri, method: .head) { head in
+                    #expect(head.status == get.status, "\(uri)")
+                    #expect(head.status != .methodNotAllowed, "\(uri)")
+                    #expect(head.headers[.contentType] == get.headers[.contentType], "\(uri)")
+                    #expect(head.headers[.contentLength] == String(get.body.readableBytes), "\(uri)")
+                    #expect(head.headers[.eTag] == get.headers[.eTag], "\(uri)")
+                    #expect(head.body.readableBytes == 0, "\(uri)")
+                }
+            }
         }
     }
 }

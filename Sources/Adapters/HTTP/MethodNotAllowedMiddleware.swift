@@ -2,7 +2,8 @@ import HTTPTypes
 import Hummingbird
 
 /// Answers 405 with an `Allow` header, instead of the router's 404, when the path names a resource of the
-/// API but the method is not one it serves (RFC 9110, section 15.5.6).
+/// API but the method is not one it serves (RFC 9110, section 15.5.6). HEAD is listed wherever GET is: the
+/// router answers it (section 9.3.2).
 struct MethodNotAllowedMiddleware: RouterMiddleware {
     typealias Context = UserRequestContext
 
@@ -29,6 +30,12 @@ struct MethodNotAllowedMiddleware: RouterMiddleware {
 
     /// The methods the API serves on a path, or `nil` when it names no resource.
     func allowedMethods(path: String) -> [HTTPRequest.Method]? {
+        guard var methods = servedMethods(path: path) else { return nil }
+        if let get = methods.firstIndex(of: .get) { methods.insert(.head, at: get + 1) }
+        return methods
+    }
+
+    private func servedMethods(path: String) -> [HTTPRequest.Method]? {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         switch parts.count {
         case 1 where parts[0] == "users": return [.get, .post]

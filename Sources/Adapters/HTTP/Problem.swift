@@ -2,6 +2,7 @@ package import Foundation
 public import HTTPTypes
 public import Hummingbird
 import NIOCore
+import NIOHTTP1
 import UserDomain
 import UserPorts
 
@@ -118,6 +119,67 @@ extension Problem {
                 .internalServerError, code: "internal", title: "Internal server error.",
                 detail: "The server failed to process the request.")
         }
+    }
+
+    /// The problem for an error of the request's HTTP/1.1 framing, which NIO's decoder reports through the
+    /// request body stream once the head has been delivered (a chunk size that is not hexadecimal or
+    /// overflows, a `Transfer-Encoding` that is not `chunked`), or for a client that hung up in mid-body;
+    /// `nil` for any other error.
+    ///
+    /// They are the client's fault, never a 500: 400, or 501 for a transfer coding of the registry that this
+    /// server does not implement (RFC 9112, section 6.1; `gzip` alone also breaks section 6.3's rule that
+    /// `chunked` comes last, but the client is better told what is missing). The response closes the
+    /// connection: after a framing error the decoder has stopped and the rest of the stream can't be trusted.
+    static func framing(_ error: any Error, headers: HTTPFields) -> (problem: Problem, clientGone: Bool)? {
+        switch error {
+        case HTTPParserError.invalidEOFState, is ChannelError, is IOError:
+            // The connection ended (or reset) before the body did: no one reads the answer.
+            return (
+                Problem(
+                    .badRequest, code: "incomplete-request", title: "The request is malformed.",
+                    detail: "The connection closed before the request body was complete.",
+                    headers: [.connection: "close"]),
+                true
+            )
+        case let error as HTTPParserError:
+            var problem: Problem
+            if case .unknown = error, let codings = headers[.transferEncoding] {
+                problem = transferCodingProblem(codings)
+            } else if case .headerOverflow = error {
+                problem = Problem(
+                    .requestHeaderFieldsTooLarge, code: "headers-too-large",
+                    title: "The request header fields are too large.",
+                    detail: "The request's header fields are larger than the server accepts.")
+            } else {
+                let detail =
+                    switch error {
+                    case .invalidChunkSize: "A chunk size of the request body is not a hexadecimal number that fits."
+                    case .invalidContentLength: "The Content-Length of the request is not a valid length."
+                    case .unexpectedContentLength: "The request has both Content-Length and Transfer-Encoding."
+                    default: "The request is not well-formed HTTP/1.1 (\(error))."
+                    }
+                problem = .badRequest("malformed-request", detail)
+            }
+            problem.headers[.connection] = "close"
+            return (problem, false)
+        default:
+            return nil
+        }
+    }
+
+    /// 501 when every coding of a `Transfer-Encoding` value is one of the registry's (RFC 9110, section 18.7)
+    /// but some are not implemented here; 400 for anything else (an unknown coding, like `xchunked`, or no
+    /// coding): the body's length can't be determined (RFC 9112, section 6.3).
+    private static func transferCodingProblem(_ value: String) -> Problem {
+        let registered: Set<String> = ["chunked", "compress", "deflate", "gzip", "trailers", "x-compress", "x-gzip"]
+        let codings = value.split(separator: ",").map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased() }
+        if !codings.isEmpty, codings.allSatisfy(registered.contains) {
+            return Problem(
+                .notImplemented, code: "unsupported-transfer-coding", title: "The transfer coding is not implemented.",
+                detail: "This server implements only the chunked transfer coding, not \(value).")
+        }
+        return .badRequest(
+            "invalid-transfer-encoding", "Transfer-Encoding must be chunked (it was \(value)).")
     }
 
     static func from(_ error: UserError) -> Problem {

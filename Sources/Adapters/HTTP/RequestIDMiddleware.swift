@@ -42,16 +42,29 @@ public struct RequestIDMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            let problem = Problem.from(error)
+            let problem: Problem
+            var clientFault = false
+            if let (framing, clientGone) = Problem.framing(error, headers: request.headers) {
+                clientFault = true
+                // The client's fault (or its hang-up), not the server's: below `error`.
+                problem = framing
+                context.logger.debug(
+                    clientGone ? "client closed the connection mid-request" : "malformed request framing",
+                    metadata: ["request.id": "\(id)", "status": "\(problem.status.code)", "error": "\(error)"])
+            } else {
+                problem = Problem.from(error)
+            }
             // A 503 (a store out of reach, a directory behind its token) is a condition, not a bug: a warning.
             if problem.status == .serviceUnavailable {
                 context.logger.warning(
                     "request refused: unavailable", metadata: ["request.id": "\(id)", "problem": "\(problem.code)"])
-            } else if problem.status.code >= 500 {
+            } else if problem.status.code >= 500, !clientFault {
                 context.logger.error(
                     "request failed", metadata: ["request.id": "\(id)", "error": "\(String(reflecting: error))"])
             }
             response = try problem.response(from: request, context: context)
+            // HEAD: the status and headers of the GET, without the content (RFC 9110, section 9.3.2).
+            if request.method == .head { response = response.createHeadResponse() }
         }
         response.headers[Self.requestIDField] = id
         let elapsed = ContinuousClock.now - started

@@ -15,7 +15,7 @@ public import UserPorts
 /// read model, `GET /directory/users?prefix=` and `GET /directory/stats` (when given ``DirectoryQueries``).
 /// Writes answer with a `Consistency-Token` header; a directory read that sends it back waits until the read
 /// model has caught up with that write (503 with `Retry-After` when it does not in time). Every error is an RFC 9457
-/// problem (see ``Problem``); every response carries `X-Request-ID`.
+/// problem (see ``Problem``); every response carries `X-Request-ID`. `HEAD` is answered wherever `GET` is.
 public struct UserAPI<Repository: UserRepository>: Sendable {
     /// Limits and rules of the API.
     public struct Configuration: Sendable, Hashable {
@@ -85,7 +85,9 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     /// labelled by route template, method and status), by a middleware that keeps Hummingbird's single-write
     /// path for the response.
     public func makeRouter(tokens: [String] = []) -> Router<UserRequestContext> {
-        let router = Router(context: UserRequestContext.self)
+        // HEAD wherever GET (RFC 9110, section 9.3.2): Hummingbird answers it with the GET handler's status and
+        // headers (Content-Length included) and no body.
+        let router = Router(context: UserRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: RequestMetricsMiddleware())
         router.add(middleware: RequestIDMiddleware())
         router.add(
@@ -95,7 +97,8 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         return router
     }
 
-    /// Adds the routes to a router of the embedding application (which should add ``RequestIDMiddleware``).
+    /// Adds the routes to a router of the embedding application (which should add ``RequestIDMiddleware``, and
+    /// create the router with `options: .autoGenerateHeadEndpoints` so that HEAD is served wherever GET is).
     public func addRoutes(to router: Router<UserRequestContext>) {
         router.get("health/live") { _, _ in Self.json(["status": "ok"], status: .ok) }
         router.get("health/ready") { _, _ in

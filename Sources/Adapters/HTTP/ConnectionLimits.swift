@@ -1,0 +1,468 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import HTTPTypes
+public import HummingbirdCore
+public import Logging
+public import NIOCore
+import NIOHTTPTypes
+import Synchronization
+import UserPorts
+
+/// The time limits and the bound on open connections of the HTTP/1.1 server.
+///
+/// - ``idleTimeout``: how long a connection may wait without a request, before its first byte and between
+///   requests of a keep-alive connection; then it is closed without a response (RFC 9112, section 9.5).
+/// - ``requestHeadTimeout``: how long a request head may take to arrive once its first byte has: a client
+///   that sends a header byte every few seconds (slowloris) is answered 408 and closed at this limit,
+///   counted from the first byte, not from the last one.
+/// - ``maximumConnections``: how many connections are open at most. See ``HTTPServerBuilder/limitedHTTP1(_:logger:)``
+///   for what happens at the bound.
+public struct HTTPConnectionLimits: Sendable, Hashable {
+    /// How long a connection may wait for a request (before its first byte, and between requests).
+    public var idleTimeout: Duration
+    /// How long the head of a request may take to arrive, from its first byte.
+    public var requestHeadTimeout: Duration
+    /// The most connections open at once.
+    public var maximumConnections: Int
+
+    /// File descriptors ``effectiveMaximumConnections(openFileLimit:)`` keeps for the rest of the process
+    /// (store files and connections, the event loops' epoll and event descriptors, log files).
+    public static let reservedFileDescriptors = 128
+
+    /// Creates limits.
+    ///
+    /// The idle timeout's default, 75 s, is longer than the 60 s idle timeout of common load balancers, so
+    /// that the balancer, not this server, closes an unused connection (when the server closes first, the
+    /// balancer may send a request down a connection that is being closed).
+    public init(
+        idleTimeout: Duration = .seconds(75), requestHeadTimeout: Duration = .seconds(10),
+        maximumConnections: Int = 1024
+    ) {
+        self.idleTimeout = idleTimeout
+        self.requestHeadTimeout = requestHeadTimeout
+        self.maximumConnections = maximumConnections
+    }
+
+    /// The process's soft limit on open files (`RLIMIT_NOFILE`), `nil` when unlimited or unknown.
+    public static func openFileLimit() -> Int? {
+        var limit = rlimit()
+        #if os(Linux)
+        let resource = Int32(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        // RLIM_INFINITY is all ones on Linux, 2^63 - 1 on Darwin: either way not below Int.max.
+        guard getrlimit(resource, &limit) == 0, limit.rlim_cur < rlim_t(Int.max) else {
+            return nil
+        }
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    /// The bound the server applies: ``maximumConnections``, lowered to leave
+    /// ``reservedFileDescriptors`` of the open-file limit for the rest of the process (at least 1).
+    ///
+    /// Connections then never exhaust the file descriptors: `accept` does not fail with `EMFILE`. When it
+    /// does all the same (something else used them up), ``pauseAcceptingWhenOutOfDescriptors(_:pause:logger:)``
+    /// keeps the event loop from spinning on it.
+    public func effectiveMaximumConnections(openFileLimit: Int? = Self.openFileLimit()) -> Int {
+        guard let openFileLimit else { return maximumConnections }
+        return max(1, min(maximumConnections, openFileLimit - Self.reservedFileDescriptors))
+    }
+}
+
+extension HTTPConnectionLimits {
+    /// Makes the listening channel stop accepting for `pause` when `accept` fails for want of file
+    /// descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`), then try again; for `Application`'s
+    /// `onServerRunning`.
+    ///
+    /// Without it the server spins: NIO's server socket channel keeps the listening socket registered for
+    /// reading after a failed accept (its pending read is not cleared), so epoll reports the waiting
+    /// connections at once and `accept` fails again — `strace` on `users serve` under `ulimit -n 1024` with
+    /// 1,100 idle connections counted 24,635 failed `accept4` and as many `epoll_wait` in 5 s, one core at
+    /// 100 %. The `AcceptBackoffHandler` that `ServerBootstrap` installs delays the next `read()`, but none
+    /// comes. Turning `autoRead` off unregisters the socket from epoll; turning it back on reads again.
+    public static func pauseAcceptingWhenOutOfDescriptors(
+        _ serverChannel: any Channel, pause: TimeAmount = .seconds(1), logger: Logger
+    ) async {
+        try? await serverChannel.eventLoop.submit {
+            try serverChannel.pipeline.syncOperations.addHandler(
+                AcceptPauseHandler(pause: pause, logger: logger), position: .first)
+        }.get()
+    }
+}
+
+/// See ``HTTPConnectionLimits/pauseAcceptingWhenOutOfDescriptors(_:pause:logger:)``. It sits first in the server
+/// channel's pipeline, so it sees the error before `ServerBootstrap`'s `AcceptBackoffHandler` swallows it.
+final class AcceptPauseHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = any Channel
+    typealias InboundOut = any Channel
+
+    private let pause: TimeAmount
+    private let logger: Logger
+    private var paused = false
+
+    init(pause: TimeAmount, logger: Logger) {
+        self.pause = pause
+        self.logger = logger
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !paused, let error = error as? IOError, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errnoCode),
+            let options = context.channel.syncOptions, (try? options.setOption(.autoRead, value: false)) != nil
+        {
+            paused = true
+            logger.warning(
+                "accept failed: out of file descriptors; not accepting for a moment",
+                metadata: ["error": "\(error)", "pause.ms": "\(pause.nanoseconds / 1_000_000)"])
+            context.eventLoop.assumeIsolated().scheduleTask(in: pause) { [self] in
+                self.paused = false
+                try? context.channel.syncOptions?.setOption(.autoRead, value: true)
+            }
+        }
+        context.fireErrorCaught(error)
+    }
+}
+
+@available(*, unavailable)
+extension AcceptPauseHandler: Sendable {}
+
+extension HTTPServerBuilder {
+    /// Hummingbird's HTTP/1.1 server, with the idle and request-head time limits and the connection bound of
+    /// `limits`.
+    ///
+    /// At the bound, a new connection is still accepted and the connection that has waited longest for a
+    /// request (idle between requests, or still sending a head), one with no request being handled, is
+    /// closed for it. When every connection has a request in flight, the new connection is closed at once.
+    ///
+    /// Why not Hummingbird's `MaximumAvailableConnections`: it stops accepting at the bound, so a new client
+    /// waits in the listen backlog until some connection closes; with the bound filled by idle connections
+    /// (or slowloris ones), an ordinary request waits for an idle timeout, which is what an attacker wants.
+    /// Reserving headroom instead only moves the bound: the reserve fills the same way. Evicting the
+    /// longest-waiting connection keeps the file descriptors bounded and always serves the newest client;
+    /// an evicted keep-alive client sees its idle connection closed, which HTTP/1.1 clients must expect
+    /// anyway (RFC 9112, section 9.5) and retry on a new one. Under a flood of new connections, a client's
+    /// new connection survives at least until the bound's worth of newer ones arrived, and once it has sent
+    /// its request head it is not evicted until it has been answered.
+    ///
+    /// - Parameter logger: where closed and refused connections are logged (at `debug`).
+    public static func limitedHTTP1(_ limits: HTTPConnectionLimits, logger: Logger) -> HTTPServerBuilder {
+        .init { responder in
+            LimitedHTTP1Channel(responder: responder, limits: limits, logger: logger)
+        }
+    }
+}
+
+/// `HTTP1Channel` with a ``ConnectionGuardHandler`` after its HTTP codec and a ``RequestByteObserver``
+/// before its decoder.
+struct LimitedHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+
+    let http1: HTTP1Channel
+    let registry: ConnectionRegistry
+
+    init(responder: @escaping HTTPChannelHandler.Responder, limits: HTTPConnectionLimits, logger: Logger) {
+        let registry = ConnectionRegistry(maximum: limits.effectiveMaximumConnections(), logger: logger)
+        let timeouts = ConnectionGuardHandler.Timeouts(
+            idle: TimeAmount(limits.idleTimeout), head: TimeAmount(limits.requestHeadTimeout))
+        // Hummingbird's own idle timeout (HTTPConnectionStateHandler) stays off: it cannot tell waiting for a
+        // request from receiving a head (it sees decoded parts, not bytes), and its state is not visible to
+        // the registry, which must know which connections are idle.
+        self.http1 = HTTP1Channel(
+            responder: responder,
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionGuardHandler(timeouts: timeouts, registry: registry, logger: logger)]
+            ))
+        self.registry = registry
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            // The decoder hides bytes until a head is complete: the observer in front of it tells the guard
+            // when a request starts to arrive.
+            let pipeline = channel.pipeline.syncOperations
+            let guardHandler = try pipeline.handler(type: ConnectionGuardHandler.self)
+            try pipeline.addHandler(RequestByteObserver(guardHandler), position: .first)
+            return value
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await http1.handle(value: value, logger: logger)
+    }
+}
+
+/// One open connection, as the ``ConnectionRegistry`` sees it from any thread.
+final class ConnectionActivity: Sendable {
+    /// The connection.
+    let channel: any Channel
+    /// `0` while a request is being handled; otherwise the uptime in nanoseconds (at least 1) since when the
+    /// connection has waited for a request; ``evicted`` once the registry chose it for closing.
+    let waitingSince: Atomic<UInt64>
+
+    /// The value of ``waitingSince`` for a connection being closed to make room.
+    static let evicted = UInt64.max
+
+    init(channel: any Channel, waitingSince: NIODeadline) {
+        self.channel = channel
+        self.waitingSince = Atomic(max(1, waitingSince.uptimeNanoseconds))
+    }
+}
+
+/// The open connections of one server, for the bound: admits a new connection, making room by closing the
+/// one that has waited longest for a request.
+final class ConnectionRegistry: Sendable {
+    /// The bound.
+    let maximum: Int
+    private let logger: Logger
+    private let connections = Locked<[ObjectIdentifier: ConnectionActivity]>([:])
+
+    init(maximum: Int, logger: Logger) {
+        self.maximum = maximum
+        self.logger = logger
+    }
+
+    /// The number of connections open.
+    var count: Int { connections.withLock { $0.count } }
+
+    /// Registers a new connection; `false` when it must be closed because the bound is reached and every
+    /// connection has a request in flight. A connection evicted to make room is closed.
+    func admit(_ connection: ConnectionActivity) -> Bool {
+        let (admitted, victim) = connections.withLock { connections -> (Bool, ConnectionActivity?) in
+            var victim: ConnectionActivity?
+            if connections.count >= maximum {
+                // The scan is linear, but runs only at the bound, once per new connection.
+                while victim == nil {
+                    var oldest: (key: ObjectIdentifier, connection: ConnectionActivity, since: UInt64)?
+                    for (key, candidate) in connections {
+                        let since = candidate.waitingSince.load(ordering: .relaxed)
+                        if since != 0, since != ConnectionActivity.evicted, since < oldest?.since ?? .max {
+                            oldest = (key, candidate, since)
+                        }
+                    }
+                    guard let oldest else { return (false, nil) }
+                    // A request head may arrive meanwhile on the connection's event loop: take it only if it is
+                    // still waiting, else look again.
+                    if oldest.connection.waitingSince.compareExchange(
+                        expected: oldest.since, desired: ConnectionActivity.evicted, ordering: .relaxed
+                    ).exchanged {
+                        connections[oldest.key] = nil
+                        victim = oldest.connection
+                    }
+                }
+            }
+            connections[ObjectIdentifier(connection)] = connection
+            return (true, victim)
+        }
+        if let victim {
+            logger.debug("connection bound reached: closing the longest-waiting connection", metadata: ["hb.connections": "\(maximum)"])
+            victim.channel.close(promise: nil)
+        }
+        if !admitted {
+            logger.debug(
+                "connection bound reached with every connection busy: closing the new one",
+                metadata: ["hb.connections": "\(maximum)"])
+        }
+        return admitted
+    }
+
+    /// Forgets a connection that closed.
+    func remove(_ connection: ConnectionActivity) {
+        connections.withLock { $0[ObjectIdentifier(connection)] = nil }
+    }
+}
+
+/// Watches the raw bytes before the HTTP decoder, which keeps them until a head is complete, to tell the
+/// ``ConnectionGuardHandler`` when a request begins to arrive.
+///
+/// Hummingbird and NIO have nothing that sees this moment: the decoder reports only complete parts.
+final class RequestByteObserver: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let guardHandler: ConnectionGuardHandler
+
+    init(_ guardHandler: ConnectionGuardHandler) {
+        self.guardHandler = guardHandler
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let waiting = guardHandler.isWaitingForFirstByte
+        context.fireChannelRead(data)
+        // The decoder has run: when the bytes held only part of a head, its time limit starts now. (When they
+        // held a whole head, the guard already saw it and is no longer waiting.)
+        if waiting { guardHandler.requestBytesArrived() }
+    }
+}
+
+/// The time limits and the registry entry of one connection, after the HTTP codec.
+///
+/// Hummingbird's `HTTPConnectionStateHandler` has one idle timeout, measured from the last decoded part: it
+/// cannot start a head's limit at the head's first byte, and nothing outside it can see whether the
+/// connection is idle. This handler keeps one timer per connection, lazily: a request moves the deadline,
+/// not the timer, which is rescheduled only when it fires early, so a busy keep-alive connection schedules
+/// about one timer per idle timeout rather than one per request.
+final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    struct Timeouts: Sendable {
+        var idle: TimeAmount
+        var head: TimeAmount
+    }
+
+    private enum Phase {
+        /// No request being handled: waiting for one until `deadline`; `headStarted` once its first bytes came.
+        case waiting(deadline: NIODeadline, headStarted: Bool)
+        /// Requests (heads received) not yet answered.
+        case busy(requests: Int)
+        /// Not yet active, or closed.
+        case inactive
+    }
+
+    private let timeouts: Timeouts
+    private let registry: ConnectionRegistry
+    private let logger: Logger
+    private var phase = Phase.inactive
+    private var activity: ConnectionActivity?
+    private var timer: Scheduled<Void>?
+    private var timerDeadline = NIODeadline.distantFuture
+
+    init(timeouts: Timeouts, registry: ConnectionRegistry, logger: Logger) {
+        self.timeouts = timeouts
+        self.registry = registry
+        self.logger = logger
+    }
+
+    /// Whether the connection waits for a request whose first byte has not come.
+    var isWaitingForFirstByte: Bool {
+        if case .waiting(_, headStarted: false) = phase { return true }
+        return false
+    }
+
+    /// Bytes came while waiting for a request, and did not complete its head: the head's limit starts.
+    func requestBytesArrived() {
+        guard case .waiting(_, headStarted: false) = phase, let context = self.context else { return }
+        let deadline = NIODeadline.now() + timeouts.head
+        phase = .waiting(deadline: deadline, headStarted: true)
+        arm(context, at: deadline)
+    }
+
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { begin(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        begin(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        end()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        end()
+        self.context = nil
+    }
+
+    private func begin(_ context: ChannelHandlerContext) {
+        guard case .inactive = phase, activity == nil else { return }
+        let now = NIODeadline.now()
+        let activity = ConnectionActivity(channel: context.channel, waitingSince: now)
+        self.activity = activity
+        phase = .waiting(deadline: now + timeouts.idle, headStarted: false)
+        arm(context, at: now + timeouts.idle)
+        if !registry.admit(activity) {
+            context.close(promise: nil)
+        }
+    }
+
+    private func end() {
+        phase = .inactive
+        timer?.cancel()
+        timer = nil
+        if let activity {
+            registry.remove(activity)
+            self.activity = nil
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = unwrapInboundIn(data) {
+            switch phase {
+            case .waiting:
+                phase = .busy(requests: 1)
+                // Not `evicted` any more: a head that came after the registry chose this connection still
+                // sees the close the registry started.
+                activity?.waitingSince.store(0, ordering: .relaxed)
+            case .busy(let requests):
+                phase = .busy(requests: requests + 1)
+            case .inactive:
+                break
+            }
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data), case .busy(let requests) = phase {
+            if requests > 1 {
+                phase = .busy(requests: requests - 1)
+            } else {
+                let now = NIODeadline.now()
+                phase = .waiting(deadline: now + timeouts.idle, headStarted: false)
+                activity?.waitingSince.store(max(1, now.uptimeNanoseconds), ordering: .relaxed)
+                arm(context, at: now + timeouts.idle)
+            }
+        }
+        context.write(data, promise: promise)
+    }
+
+    /// Makes sure the timer fires by `deadline`: an armed timer that fires earlier is kept (it re-arms itself
+    /// for the deadline then); one that fires later is moved.
+    private func arm(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
+        if timer != nil {
+            guard deadline < timerDeadline else { return }
+            timer?.cancel()
+        }
+        timerDeadline = deadline
+        let loop = context.eventLoop.assumeIsolated()
+        timer = loop.scheduleTask(deadline: deadline) { [self] in
+            self.timer = nil
+            self.timerFired(context)
+        }
+    }
+
+    private func timerFired(_ context: ChannelHandlerContext) {
+        guard case .waiting(let deadline, let headStarted) = phase else { return }
+        guard NIODeadline.now() >= deadline else {
+            arm(context, at: deadline)
+            return
+        }
+        phase = .inactive
+        if headStarted {
+            logger.debug("request head not received in time: 408, closing the connection")
+            let head = HTTPResponse(status: .requestTimeout, headerFields: [.connection: "close", .contentLength: "0"])
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            logger.trace("connection idle: closing it")
+        }
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension ConnectionGuardHandler: Sendable {}
+
+@available(*, unavailable)
+extension RequestByteObserver: Sendable {}
