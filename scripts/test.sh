@@ -44,6 +44,9 @@ swift test --skip-build
 log "API conformance: the OpenAPI document validates, schemathesis fuzzes a live server against it"
 scripts/api-conformance.sh .build/debug/users
 
+log "Snippets: the docs quote Snippets/ exactly, and each runs to completion"
+scripts/snippets-check.sh
+
 log "The generated Swift client: built from the served document, every conditional write against a live server"
 scripts/client-check.sh .build/debug/users
 
