@@ -31,6 +31,7 @@ import UserPostgres
 /// | `users.postgres.maxConnections` (`USERS_POSTGRES_MAX_CONNECTIONS`) | `10` | pool size |
 /// | `users.postgres.lookupConnections` (`USERS_POSTGRES_LOOKUP_CONNECTIONS`) | `2` | pipelined connections for point lookups; `0` sends them through the pool |
 /// | `users.sqlite.synchronous` (`USERS_SQLITE_SYNCHRONOUS`) | `normal` | `normal` or `full` |
+/// | `users.sqlite.tuneProcess` (`USERS_SQLITE_TUNE_PROCESS`) | `false` (`users`: `true`) | tune SQLite for the whole process before the store opens |
 /// | `users.apiTokens` (`USERS_API_TOKENS`) | none | comma-separated bearer tokens; never a flag |
 /// | `users.apiTokensFile` (`USERS_API_TOKENS_FILE`) | none | a file of tokens, one a line |
 public struct UserAppConfiguration: Sendable {
@@ -54,6 +55,11 @@ public struct UserAppConfiguration: Sendable {
     public var postgresLookupConnections: Int
     /// SQLite commit durability.
     public var sqliteSynchronousFull: Bool
+    /// Whether opening a SQLite store first tunes SQLite for the whole process
+    /// (`UserSQLite/SQLiteUserStore/configureProcess()`); `nil` when not configured. A library never
+    /// changes its host process unasked, so ``UserSystem`` takes `nil` as "no"; the `users` command takes it as
+    /// "yes" for its own process.
+    public var sqliteTunesProcess: Bool?
     /// How long published events are kept; `nil` keeps them forever (the default; a directory rebuild needs
     /// the whole log).
     public var eventRetention: Duration?
@@ -107,6 +113,9 @@ public struct UserAppConfiguration: Sendable {
                 .invalidConfiguration, "users.sqlite.synchronous must be normal or full, not \"\(synchronous)\".")
         }
         sqliteSynchronousFull = synchronous == "full"
+        sqliteTunesProcess =
+            reader.string(forKey: "users.sqlite.tuneProcess") == nil && reader.bool(forKey: "users.sqlite.tuneProcess") == nil
+            ? nil : try Self.bool(reader, "users.sqlite.tuneProcess", default: false)
         apiTokens = try APITokens.read(reader)
     }
 

@@ -103,6 +103,9 @@ public final class UserSystem: Sendable {
         case .memory:
             return (AnyUserStore(InMemoryUserStore()), {})
         case .sqlite(let path):
+            if configuration.sqliteTunesProcess == true, SQLiteUserStore.configureProcess() == .tooLate {
+                logger.info("SQLite was in use before users.sqlite.tuneProcess could apply: its defaults stay")
+            }
             let store = try await SQLiteUserStore.open(
                 .init(path: path, synchronous: configuration.sqliteSynchronousFull ? .full : .normal), logger: logger)
             return (AnyUserStore(store), { await store.close() })

@@ -14,12 +14,16 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "A JSON or YAML configuration file.")
     var config: String?
 
-    /// The configuration: these options, then the environment, then the file, then the defaults.
+    /// The configuration: these options, then the environment, then the file, then the defaults. The
+    /// `users` process is this package's own, so it tunes SQLite for itself unless told not to
+    /// (`users.sqlite.tuneProcess=false`).
     func configuration(_ extra: [String: ConfigContent] = [:]) async throws -> UserAppConfiguration {
         var arguments = extra
         if let store { arguments["users.store"] = .string(store) }
-        return try UserAppConfiguration(
+        var configuration = try UserAppConfiguration(
             reader: try await UserAppConfiguration.reader(arguments: arguments, file: config))
+        if configuration.sqliteTunesProcess == nil { configuration.sqliteTunesProcess = true }
+        return configuration
     }
 }
 

@@ -13,6 +13,20 @@ struct SQLiteCrashDurabilityTests {
             .appendingPathComponent("sqlite-crash-writer")
     }
 
+    @Test("configureProcess() in a process that has not used SQLite yet: the settings take")
+    func processSettingsApply() throws {
+        let process = Process()
+        process.executableURL = Self.writerURL
+        process.arguments = ["configure-process"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        // "too late" would mean something in the process initialised SQLite first: the settings lost silently.
+        #expect(text == "applied\n")
+    }
+
     /// Starts the writer, reads its output until it printed `killAfter` ids, SIGKILLs it, and returns every
     /// id it printed completely.
     static func runAndKill(path: String, killAfter: Int) async throws -> [UserID] {

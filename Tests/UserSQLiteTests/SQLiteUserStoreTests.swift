@@ -458,12 +458,13 @@ struct SQLiteUserStoreTests {
         }
     }
 
-    @Test("the process-wide settings are applied before the first connection")
-    func processSettings() async throws {
+    @Test("opening a store leaves the process's SQLite settings alone: tuning them is the app's call")
+    func processSettingsNotChanged() async throws {
         let store = try await SQLiteUserStore.open(.init(path: ":memory:"))
-        // SQLITE_MISUSE here would mean SQLite was initialised before the settings: they would be lost silently.
-        #expect(SQLiteConnection.processSetUpResult == SQLITE_OK)
+        // No test of this process calls configureProcess(): the app's call, made by `users` for itself.
+        #expect(!SQLiteUserStore.processConfigurationRequested)
         await store.close()
+        #expect(SQLiteUserStore.configureProcess() == .tooLate, "SQLite is initialised now: too late, and said so")
     }
 
     @Test("cancelling a task interrupts its running statement, and the connection stays usable")

@@ -78,6 +78,8 @@ func makeStore(_ url: String, fresh: Bool) async throws -> (
         if fresh {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         }
+        // What `users serve` does for its own process (an opt-in since the store stopped doing it unasked).
+        SQLiteUserStore.configureProcess()
         let store = try await SQLiteUserStore.open(.init(path: path))
         return (store, { await store.close() }, "sqlite")
     }

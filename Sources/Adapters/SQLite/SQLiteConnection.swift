@@ -12,16 +12,7 @@ final class SQLiteConnection {
     /// The context of the connection's WAL hook (``SQLiteCheckpointer``), kept alive as long as the connection.
     var walHookOwner: AnyObject?
 
-    /// Before the first connection, the process-wide settings (`user_domain_sqlite_configure_process`):
-    /// memory statistics off (a global mutex on every allocation) and, on Linux, adaptive mutexes (a contended
-    /// lock spins briefly before sleeping). Inline lookups on two threads meet at the WAL index's mutex, which
-    /// every read transaction takes to begin and to end: with the adaptive mutexes the users-v1 concurrentGet
-    /// phase went from 153,998–167,862 to 219,640–324,791 lookups/s (three runs each, alternated). Without
-    /// effect (and harmless) when the process initialised SQLite before: the result is then SQLITE_MISUSE.
-    static let processSetUpResult: Int32 = user_domain_sqlite_configure_process()
-
     init(path: String, flags: Int32) throws(SQLiteError) {
-        _ = Self.processSetUpResult
         var handle: OpaquePointer?
         let code = sqlite3_open_v2(path, &handle, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nil)
         guard code == SQLITE_OK, let handle else {

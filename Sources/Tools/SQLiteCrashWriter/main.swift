@@ -8,6 +8,12 @@ import UserPorts
 import UserSQLite
 
 let arguments = CommandLine.arguments
+// `sqlite-crash-writer configure-process`: prints what SQLiteUserStore.configureProcess() does in a process that
+// has not used SQLite yet, then what a store opened afterwards leaves (for the process-settings test).
+if arguments.count == 2, arguments[1] == "configure-process" {
+    print(SQLiteUserStore.configureProcess() == .applied ? "applied" : "too late")
+    exit(0)
+}
 guard arguments.count >= 2 else {
     FileHandle.standardError.write(Data("usage: sqlite-crash-writer PATH [full|normal]\n".utf8))
     exit(64)
