@@ -99,3 +99,11 @@ public final class CommitSignal: Sendable {
         }
     }
 }
+
+/// A store that raises a ``CommitSignal`` after every commit that appended events, so that a relay or a
+/// projection can wake up instead of polling. A store that can't see every commit (another process writing)
+/// raises it for those it sees; its readers poll as well.
+public protocol CommitSignalling: Sendable {
+    /// Raised after every commit that appended events.
+    var commitSignal: CommitSignal { get }
+}

@@ -5,13 +5,13 @@ import UserDomain
 
 /// Keeps the user directory (``UserDirectory``) up to date from the event log: the projection of CQRS.
 ///
-/// It reads the history after the directory's checkpoint (``EventOutbox/events(after:limit:)``, which never
+/// It reads the history after the directory's checkpoint (``EventHistory/events(after:limit:)``, which never
 /// skips a late commit) and applies it in batches, each batch and the checkpoint in one transaction. Run it
 /// as a swift-service-lifecycle `Service` (it wakes on the store's ``CommitSignal`` and polls at
 /// ``Configuration/pollInterval`` for commits of other processes), or call ``catchUp()``; ``rebuild()``
 /// replays the whole log into an emptied directory. Several projections may run against one database:
 /// the checkpoint is taken under a lock in each batch's transaction, so every event is applied once.
-public struct DirectoryProjection<Store: EventOutbox & UserDirectory>: Service {
+public struct DirectoryProjection<Store: EventHistory & UserDirectory>: Service {
     /// Batching and polling.
     public struct Configuration: Sendable {
         /// Events applied per transaction.
@@ -121,7 +121,7 @@ public struct UnknownConsistencyToken: Error, Sendable, CustomStringConvertible 
 /// A command's consistency token (``UserService/withConsistencyToken(_:)``) is the position of its last
 /// event; a query that passes it waits, up to a timeout, until the projection has applied that position,
 /// and throws ``DirectoryNotCaughtUp`` rather than answer from an older state.
-public struct DirectoryQueries<Store: UserDirectory & EventOutbox>: Sendable {
+public struct DirectoryQueries<Store: UserDirectory & EventHistory>: Sendable {
     /// The largest page of a search.
     public static var maximumLimit: Int { 100 }
 

@@ -7,17 +7,17 @@ import UserDomain
 /// Moves committed events from a store's outbox to a ``MessagePublisher``: at least once, in order per
 /// user, in batches.
 ///
-/// The relay reads the events that are due (``EventOutbox/unpublishedEvents(limit:)``), publishes them one by
+/// The relay reads the events that are due (``OutboxDelivery/unpublishedEvents(limit:)``), publishes them one by
 /// one and marks the published ones after each batch. When the publisher fails for an event, the failure is
 /// recorded and the event is retried after an exponential backoff with jitter; the later events of the same
 /// user wait behind it (so every user's events arrive in order) while other users' events keep flowing.
 /// After ``Configuration/maximumAttempts`` failures the event is parked as dead: kept, counted in metrics,
-/// listed by `users events dead` and revived by `users events retry` (``EventOutbox/retryDeadEvents(_:)``).
+/// listed by `users events dead` and revived by `users events retry` (``DeadLetters/retryDeadEvents(_:)``).
 /// A crash between publishing and marking republishes at most the batch in flight: consumers deduplicate by
 /// event id (see `IdempotentConsumer`).
 ///
 /// Several relays may run against one database: each batch is published only under the store's relay lease
-/// (``EventOutbox/acquireRelayLease(owner:duration:)``), held by one relay at a time and renewed before every
+/// (``RelayLease/acquireRelayLease(owner:duration:)``), held by one relay at a time and renewed before every
 /// batch; standbys poll for it and take over when the holder stops or dies. A holder stops publishing when
 /// its lease is less than a third of ``Configuration/leaseDuration`` from running out, so two relays never
 /// publish at the same time even if one of them stalls.
@@ -29,7 +29,7 @@ import UserDomain
 /// Metrics (swift-metrics): counters `users_outbox_published_total`, `users_outbox_retried_total` (failed
 /// attempts that will be retried), `users_outbox_dead_total`; gauges `users_outbox_pending`,
 /// `users_outbox_oldest_pending_age_seconds` (the outbox lag) and `users_outbox_dead`.
-public struct OutboxRelay<Outbox: EventOutbox, Publisher: MessagePublisher>: Service {
+public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease, Publisher: MessagePublisher>: Service {
     /// How the relay batches, polls, backs off, gives up and shares the work.
     public struct Configuration: Sendable {
         /// Events read and published per batch.

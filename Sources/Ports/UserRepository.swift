@@ -8,7 +8,7 @@ public import UserDomain
 ///   so that two concurrent registrations of one address can't both succeed;
 /// - every write is optimistic: it names the version it expects and fails without writing if the stored
 ///   version differs;
-/// - a write and its events commit atomically: both or neither. Events become visible to ``EventOutbox``
+/// - a write and its events commit atomically: both or neither. Events become visible to ``OutboxDelivery``
 ///   readers only when committed.
 ///
 /// Reads are strongly consistent: a caller always reads its own committed writes.

@@ -1,0 +1,114 @@
+import CSQLite
+public import Foundation
+public import Logging
+public import UserDomain
+public import UserPorts
+
+/// ``EventHistory`` and ``RelayLease``: the event log, its retention, and the lease of the relay.
+extension SQLiteUserStore {
+    /// The history after `position`, in position order. SQLite commits one writer at a time and assigns
+    /// positions inside the write lock, so the log never has a gap that a later commit fills.
+    public func events(after position: EventPosition?, limit: Int) async throws -> [OutboxEvent] {
+        try await read { connection in
+            try connection.withStatement(
+                "SELECT \(Self.eventColumns) FROM user_events WHERE position > ?1 ORDER BY position LIMIT ?2"
+            ) { statement in
+                try statement.bind(1, position?.rawValue ?? 0)
+                try statement.bind(2, max(0, limit))
+                return try Self.decodeEvents(statement)
+            }
+        }
+    }
+
+    /// Pending and dead counts.
+    public func outboxStatus() async throws -> OutboxStatus {
+        try await read { connection in
+            try connection.withStatement(
+                """
+                SELECT coalesce(sum(dead = 0), 0), min(CASE WHEN dead = 0 THEN occurred_at END), coalesce(sum(dead), 0)
+                FROM (
+                    SELECT dead, occurred_at FROM user_events
+                    WHERE position > (SELECT position FROM outbox_watermark) AND published_at IS NULL AND behind = 0
+                    UNION ALL
+                    SELECT dead, occurred_at FROM user_events WHERE published_at IS NULL AND behind = 1
+                )
+                """
+            ) { statement in
+                _ = try statement.step()
+                return OutboxStatus(
+                    pendingCount: Int(statement.int64(0)),
+                    oldestPendingAt: statement.isNull(1) ? nil : Date(epochMilliseconds: statement.int64(1)),
+                    deadCount: Int(statement.int64(2)))
+            }
+        }
+    }
+
+    /// Deletes published events that occurred before `date`, and notes that the history was trimmed.
+    @discardableResult
+    public func deletePublishedEvents(before date: Date) async throws -> Int {
+        try await write { connection in
+            try connection.writeTransaction {
+                try connection.withStatement(
+                    """
+                    INSERT INTO projection_checkpoints (name, position)
+                    SELECT '\(SQLiteUserStore.trimmedMarker)', max(position) FROM user_events
+                    WHERE published_at IS NOT NULL AND occurred_at < ?1
+                        AND position < (SELECT max(position) FROM user_events)
+                    HAVING count(*) > 0
+                    ON CONFLICT (name) DO UPDATE SET position = max(position, excluded.position)
+                    """
+                ) { statement in
+                    try statement.bind(1, date.epochMilliseconds)
+                    _ = try statement.step()
+                }
+                // The newest event is always kept, so that its position is never handed out again.
+                try connection.withStatement(
+                    """
+                    DELETE FROM user_events WHERE published_at IS NOT NULL AND occurred_at < ?1
+                        AND position < (SELECT max(position) FROM user_events)
+                    """
+                ) { statement in
+                    try statement.bind(1, date.epochMilliseconds)
+                    _ = try statement.step()
+                }
+                return connection.changes
+            }
+        }
+    }
+
+    /// The checkpoint row that records the highest position deleted by retention.
+    static let trimmedMarker = "$history.trimmed"
+
+    /// Takes or renews the relay lease, on this machine's clock (a SQLite file is shared by processes of
+    /// one machine only).
+    public func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
+        let now = Date().epochMilliseconds
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        return try await write { connection in
+            try connection.withStatement(
+                """
+                INSERT INTO relay_lease (name, owner, expires_at) VALUES ('outbox', ?1, ?2)
+                ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                WHERE relay_lease.owner = excluded.owner OR relay_lease.expires_at <= ?3
+                """
+            ) { statement in
+                try statement.bind(1, owner)
+                try statement.bind(2, now + milliseconds)
+                try statement.bind(3, now)
+                _ = try statement.step()
+            }
+            return connection.changes == 1
+        }
+    }
+
+    /// Gives the lease up when `owner` holds it.
+    public func releaseRelayLease(owner: String) async throws {
+        try await write { connection in
+            try connection.withStatement("DELETE FROM relay_lease WHERE name = 'outbox' AND owner = ?1") {
+                statement in
+                try statement.bind(1, owner)
+                _ = try statement.step()
+            }
+        }
+    }
+}

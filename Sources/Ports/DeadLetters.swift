@@ -1,0 +1,15 @@
+/// The events the relay gave up on: parked as dead after too many failed publishes
+/// (``OutboxDelivery/markFailed(_:reason:retryAt:)`` without a retry time), kept until an operator revives them
+/// (`users events dead`, `users events retry`).
+///
+/// Errors: every method may throw `UserStoreError` for an infrastructure failure (code `unavailable` when the
+/// store can't be reached, `closed` after the store closed); none throws a `UserError`.
+public protocol DeadLetters: Sendable {
+    /// Events parked as dead, in position order, at most `limit`.
+    func deadEvents(limit: Int) async throws -> [OutboxEvent]
+    /// Makes dead events due again with their attempts reset: the ones at `positions`, or all when `nil`.
+    ///
+    /// - Returns: how many events were revived.
+    @discardableResult
+    func retryDeadEvents(_ positions: [EventPosition]?) async throws -> Int
+}
