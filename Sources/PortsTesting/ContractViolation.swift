@@ -51,10 +51,21 @@ struct Expectations: Sendable {
             _ = try await body()
         } catch let error as UserError {
             if error != expected {
-                throw fail("\(what()): expected \(expected), got \(error)", file: file, line: line)
+                throw fail(
+                    "\(what()): expected \(Self.named(expected)), got \(Self.named(error))", file: file, line: line)
             }
             return
         }
-        throw fail("\(what()): expected \(expected), but it succeeded", file: file, line: line)
+        throw fail("\(what()): expected \(Self.named(expected)), but it succeeded", file: file, line: line)
+    }
+
+    /// An error as `UserError.emailTaken ("The e-mail address is already registered …")`: the case an adapter
+    /// must throw, then the prose.
+    static func named(_ error: UserError) -> String {
+        let words = error.code.split(separator: "-")
+        let name = words.enumerated().map { word in
+            word.offset == 0 ? String(word.element) : word.element.prefix(1).uppercased() + word.element.dropFirst()
+        }.joined()
+        return "UserError.\(name) (\"\(error.description)\")"
     }
 }

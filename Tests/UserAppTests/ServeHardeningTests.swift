@@ -9,7 +9,11 @@ import Testing
 extension UsersBinaryTests {
     /// Runs `users ARGUMENTS` with `environment` added to this process's, to completion: the exit status and
     /// everything it wrote (stdout and stderr together).
-    static func run(_ arguments: [String], environment: [String: String]) throws -> (Int32, String) {
+    static func run(_ arguments: [String], environment: [String: String]) async throws -> (Int32, String) {
+        try await offPool { try runBlocking(arguments, environment: environment) }
+    }
+
+    static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> (Int32, String) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("users-out-\(UUID())")
         _ = FileManager.default.createFile(atPath: file.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -32,9 +36,9 @@ extension UsersBinaryTests {
             "postgres://u@127.0.0.1:1/db?sslpassword=SECRET", "postgres://u@127.0.0.1:1/db?%70assword=SECRET",
             "postgres://u@127.0.0.1:1/db?pass%77ord=SECRET", "postgres://u:SECRET@127.0.0.1:1/db",
         ])
-    func storePasswordRedacted(_ url: String) throws {
+    func storePasswordRedacted(_ url: String) async throws {
         for command in [["migrate"], ["list"], ["serve", "--port", "0"]] {
-            let (status, output) = try Self.run(
+            let (status, output) = try await Self.run(
                 command + ["--store", url], environment: ["USERS_LOG_LEVEL": "trace"])
             #expect(status == 69 || status == 78, "\(command): \(status) \(output)")
             #expect(output.contains("postgres://u"), "the error names the store: \(output)")
@@ -44,20 +48,20 @@ extension UsersBinaryTests {
     }
 
     @Test("serve's exit codes: 78 for configuration (a refused public bind, a host that does not resolve), 69 for an unreachable store")
-    func serveExitCodes() throws {
+    func serveExitCodes() async throws {
         let memory = ["--store", "memory:", "--port", "0"]
-        let (publicBind, publicOutput) = try Self.run(["serve", "--host", "0.0.0.0"] + memory, environment: [:])
+        let (publicBind, publicOutput) = try await Self.run(["serve", "--host", "0.0.0.0"] + memory, environment: [:])
         #expect(publicBind == 78, "\(publicOutput)")
         #expect(publicOutput.contains("without API tokens"))
         #expect(!publicOutput.contains("listening"))
-        let (prefix, prefixOutput) = try Self.run(["serve", "--host", "127.evil.invalid"] + memory, environment: [:])
+        let (prefix, prefixOutput) = try await Self.run(["serve", "--host", "127.evil.invalid"] + memory, environment: [:])
         #expect(prefix == 78, "a name that looks like loopback is resolved, not trusted: \(prefixOutput)")
         #expect(prefixOutput.contains("does not resolve"))
-        let (unreachable, unreachableOutput) = try Self.run(
+        let (unreachable, unreachableOutput) = try await Self.run(
             ["serve", "--store", "postgres://u@127.0.0.1:1/db", "--port", "0"], environment: [:])
         #expect(unreachable == 69, "\(unreachableOutput)")
         #expect(!unreachableOutput.contains("listening"))
-        let (noToken, noTokenOutput) = try Self.run(["serve"] + memory, environment: ["USERS_API_TOKENS": " , "])
+        let (noToken, noTokenOutput) = try await Self.run(["serve"] + memory, environment: ["USERS_API_TOKENS": " , "])
         #expect(noToken == 78, "a configured token source without a token never switches authentication off")
         #expect(noTokenOutput.contains("holds no token"))
     }
@@ -77,7 +81,7 @@ extension UsersBinaryTests {
         try server.run()
         let base = "http://127.0.0.1:\(port)"
         try await Self.waitUntilLive(base)
-        let (taken, takenOutput) = try Self.run(["serve", "--store", "memory:", "--port", "\(port)"], environment: [:])
+        let (taken, takenOutput) = try await Self.run(["serve", "--store", "memory:", "--port", "\(port)"], environment: [:])
         #expect(taken == 69, "\(takenOutput)")
         #expect(takenOutput.contains("Can't listen on 127.0.0.1:\(port)"))
         #expect(!takenOutput.contains("users serve listening"))

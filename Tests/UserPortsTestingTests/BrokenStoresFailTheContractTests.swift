@@ -163,4 +163,49 @@ struct BrokenStoresFailTheContractTests {
         let failed = await failedChecks { body in try await body(InMemoryUserStore()) }
         #expect(failed.isEmpty)
     }
+
+    @Test("a repository alone runs the repository checks; checks of the other ports say what they need")
+    func repositoryOnly() async throws {
+        let contract = UserStoreContract(repository: { body in try await body(RepositoryOnly()) })
+        #expect(await contract.runAll().isEmpty, "the in-memory store, seen as a repository only, passes")
+        let repositoryChecks = UserStoreContract.checks(for: .repository)
+        #expect(repositoryChecks.count >= 15)
+        #expect(
+            UserStoreContract.Port.allCases.flatMap { UserStoreContract.checks(for: $0) }.count
+                == UserStoreContract.checks.count)
+        let outboxCheck = try #require(UserStoreContract.checks(for: .outbox).first)
+        do {
+            try await contract.run(outboxCheck)
+            Issue.record("an outbox check can't run on a repository alone")
+        } catch let violation as ContractViolation {
+            #expect(violation.message.contains("needs a store that implements it"))
+        }
+        let failed = await UserStoreContract(repository: { body in try await body(CaseSensitiveStore()) }).runAll()
+        #expect(failed.contains { $0.check == "an e-mail that differs only in letter case is taken" })
+    }
+
+    @Test("a failure names the typed error the store should have thrown")
+    func namedErrors() async throws {
+        let failures = await UserStoreContract(provider: { body in try await body(CaseSensitiveStore()) }).runAll()
+        let failure = try #require(failures.first { $0.check == "an e-mail that differs only in letter case is taken" })
+        let message = String(describing: failure.error)
+        #expect(message.contains("expected UserError.emailTaken"), "\(message)")
+    }
+}
+
+/// Only the repository of a correct store: what an adapter author has before the outbox.
+struct RepositoryOnly: UserRepository {
+    let inner = InMemoryUserStore()
+    func user(id: UserID) async throws -> User? { await inner.user(id: id) }
+    func user(email: EmailAddress) async throws -> User? { await inner.user(email: email) }
+    func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
+        try await inner.page(after: cursor, limit: limit)
+    }
+    func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        try await inner.save(user, expectedVersion: expectedVersion, events: events)
+    }
+    func insert(_ batch: [UserChange]) async throws -> BatchInsertOutcome { try await inner.insert(batch) }
+    func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        try await inner.delete(id: id, expectedVersion: expectedVersion, events: events)
+    }
 }

@@ -14,15 +14,24 @@ struct SQLiteCrashDurabilityTests {
     }
 
     @Test("configureProcess() in a process that has not used SQLite yet: the settings take")
-    func processSettingsApply() throws {
-        let process = Process()
-        process.executableURL = Self.writerURL
-        process.arguments = ["configure-process"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+    func processSettingsApply() async throws {
+        // The blocking reads and the wait run on a Dispatch thread, not the cooperative pool.
+        let text = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(
+                    with: Result {
+                        let process = Process()
+                        process.executableURL = Self.writerURL
+                        process.arguments = ["configure-process"]
+                        let output = Pipe()
+                        process.standardOutput = output
+                        try process.run()
+                        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                        process.waitUntilExit()
+                        return text
+                    })
+            }
+        }
         // "too late" would mean something in the process initialised SQLite first: the settings lost silently.
         #expect(text == "applied\n")
     }

@@ -1,0 +1,112 @@
+import Foundation
+import UserDomain
+import UserPorts
+
+/// What a check works with: the store under test and helpers to make users.
+struct Fixture: Sendable {
+    /// The store under test as a repository: all that the repository checks use.
+    let repository: any UserRepository
+    let expect: Expectations
+    private let full: (any UserStore)?
+    private let clock = Ticker()
+
+    init(repository: any UserRepository, store: (any UserStore)?, expect: Expectations) {
+        self.repository = repository
+        self.full = store
+        self.expect = expect
+    }
+
+    /// The whole store, for the outbox and directory checks (``UserStoreContract/run(_:)`` runs those only
+    /// with a whole store).
+    var store: any UserStore {
+        guard let full else { preconditionFailure("a repository check used the whole store") }
+        return full
+    }
+
+    /// A strictly increasing time, 1 ms per call, with a millisecond fraction to show precision.
+    func now() -> Date {
+        Date(epochMilliseconds: clock.next())
+    }
+
+    static let ids = UUIDv7Generator()
+
+    /// A user id whose byte order follows `key`: `00000000-0000-4000-8000-` + 12 hex digits of `key`.
+    static func orderedID(_ key: Int) -> UserID {
+        let hex = String(key, radix: 16)
+        return UserID("00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - hex.count) + hex)!
+    }
+
+    static func uniqueEmail(_ prefix: String = "user") -> String {
+        "\(prefix).\(UUID().uuidString.prefix(8).lowercased())@example.com"
+    }
+
+    /// A registration (not yet saved).
+    func registration(id: UserID? = nil, email: String? = nil, name: String = "Test User") throws -> UserChange {
+        User.register(
+            id: id ?? Self.ids.makeUserID(), email: try EmailAddress(email ?? Self.uniqueEmail()),
+            displayName: try DisplayName(name), at: now(), eventID: Self.ids.makeEventID())
+    }
+
+    /// Registers and saves a user.
+    @discardableResult
+    func register(id: UserID? = nil, email: String? = nil, name: String = "Test User") async throws -> User {
+        let change = try registration(id: id, email: email, name: name)
+        try await repository.save(change.user, expectedVersion: 0, events: change.events)
+        return change.user
+    }
+
+    /// Applies an operation to a user and saves it at the user's version.
+    func apply(_ user: User, _ operation: (User, Date, UUID) throws -> UserChange) async throws -> User {
+        let change = try operation(user, now(), Self.ids.makeEventID())
+        try await repository.save(change.user, expectedVersion: user.version, events: change.events)
+        return change.user
+    }
+
+    @discardableResult
+    func rename(_ user: User, _ name: String) async throws -> User {
+        try await apply(user) { user, now, id in try user.renamed(to: DisplayName(name), at: now, eventID: id) }
+    }
+
+    func allEvents() async throws -> [OutboxEvent] {
+        try await store.unpublishedEvents(limit: 1_000_000)
+    }
+
+    /// Applies the event log after the directory's checkpoint to the directory, as the projection does.
+    func project(batchSize: Int = 3) async throws {
+        while true {
+            let events = try await store.events(after: try await store.directoryPosition(), limit: batchSize)
+            guard !events.isEmpty else { return }
+            try await store.applyToDirectory(events)
+        }
+    }
+
+    /// Every user of the write model as a directory entry, in id order.
+    func writeModelEntries() async throws -> [DirectoryEntry] {
+        try await allPages(limit: 100).flatMap(\.users).map(DirectoryEntry.init)
+    }
+
+    /// Every page from the start, at `limit` users a page.
+    func allPages(limit: Int) async throws -> [UserPage] {
+        var pages: [UserPage] = []
+        var cursor: PageCursor?
+        repeat {
+            let page = try await repository.page(after: cursor, limit: limit)
+            pages.append(page)
+            cursor = page.nextCursor
+            try expect.that(pages.count < 10_000, "paging does not end")
+        } while cursor != nil
+        return pages
+    }
+}
+
+/// Milliseconds that grow by one per call.
+private final class Ticker: Sendable {
+    private let value = Locked<Int64>(1_764_000_000_000)
+
+    func next() -> Int64 {
+        value.withLock { value in
+            value += 1
+            return value
+        }
+    }
+}
