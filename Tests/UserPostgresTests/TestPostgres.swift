@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import UserPorts
+import UserPortsTesting
 @testable import UserPostgres
 
 /// The PostgreSQL server the tests run against: started by `scripts/test.sh` (see
@@ -43,17 +44,12 @@ enum TestPostgres {
         try connection.execute(sql)
     }
 
-    /// Waits until `store`'s pool has handed out `count` connections (a task holding one has got it), for at
-    /// most 30 s: a fixed sleep would be too short on a loaded machine.
+    /// Waits until `store`'s pool has handed out `count` connections (a task holding one has got it): a fixed
+    /// sleep would be too short on a loaded machine. Fails the test (and stops it) only past the safety net.
     static func waitUntil(_ store: PostgresUserStore, holds count: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while await store.connectionsInUse < count {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("no task took a pooled connection within 30 s")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try #require(
+            try await Patience.waitUntil { await store.connectionsInUse >= count },
+            "no task took a pooled connection")
     }
 
     /// Opens a store on `url` and closes it after `body`, also when `body` throws.
