@@ -6,7 +6,7 @@ import Testing
 #endif
 
 /// Runs the built `users` binary like a person would.
-@Suite("users binary")
+@Suite("users binary", .plainPassOnly)
 struct UsersBinaryTests {
     static var binary: URL {
         URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
