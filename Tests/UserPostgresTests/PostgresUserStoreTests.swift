@@ -120,7 +120,10 @@ struct PostgresUserStoreTests {
     func relaysShareTheLease() async throws {
         try await TestPostgres.withFreshSchema { url in
             let stores = try await (0..<3).asyncMap { _ in
-                try await PostgresUserStore.open(.init(url: url, maximumConnections: 4, listensForCommits: false))
+                try await PostgresUserStore.open(
+                    .init(
+                        url: url, maximumConnections: 4, acquireTimeout: Patience.safetyNet,
+                        listensForCommits: false))
             }
             let service = UserService(repository: stores[0])
             var expected: [UserEventEnvelope] = []
@@ -304,7 +307,8 @@ struct PostgresUserStoreTests {
     @Test("concurrent point lookups share the lookup pipeline, and each caller gets its own row")
     func pipelinedLookups() async throws {
         try await TestPostgres.withFreshSchema { url in
-            let store = try await PostgresUserStore.open(.init(url: url, listensForCommits: false))
+            let store = try await PostgresUserStore.open(
+                .init(url: url, acquireTimeout: Patience.safetyNet, listensForCommits: false))
             let service = UserService(repository: store)
             var users: [User] = []
             for index in 0..<40 {
@@ -370,7 +374,8 @@ struct PostgresUserStoreTests {
     @Test("cancelling a task cancels its running query")
     func cancellation() async throws {
         try await TestPostgres.withFreshSchema { url in
-            let store = try await PostgresUserStore.open(.init(url: url, listensForCommits: false))
+            let store = try await PostgresUserStore.open(
+                .init(url: url, acquireTimeout: Patience.safetyNet, listensForCommits: false))
             let started = ContinuousClock.now
             let sleeper = Task { try await store.sleepOnServer(seconds: 30) }
             try await Task.sleep(for: .milliseconds(300))
