@@ -112,9 +112,12 @@ package final class LineLogWriter: Sendable {
     private let state = Locked(State())
     /// The descriptor, used only while this lock is held: batches leave in the order they were taken.
     ///
-    /// It guards a real value rather than `()`: a zero-sized state has no storage of its own, and under
-    /// ThreadSanitizer the inout access to it was reported as racing with a read of an object's header (a
-    /// false positive, but a report all the same in `swift test --sanitize=thread`).
+    /// It guards a real value rather than `()`. Under ThreadSanitizer, `users serve` built with
+    /// `--sanitize=thread` reported a "Swift access race" at every exit while this was a `Locked<()>`: the
+    /// writer thread's inout access to the zero-sized state, recorded as a write at the start of the
+    /// `Locked` object, against the exit handler's `flush` reading that object's header before taking the
+    /// lock. A zero-sized write touches no memory, so it was a false positive; with a real state the
+    /// access is to the state's own bytes, under the lock, and the report is gone.
     private let output: Locked<Int32>
     private let wakeUp = DispatchSemaphore(value: 0)
 
