@@ -10,6 +10,7 @@ public actor OverlapDetectingPublisher: MessagePublisher {
     /// Whether two publish calls were ever in flight at once.
     public private(set) var overlapped = false
     private var inFlight = 0
+    private let recorded = CommitSignal()
 
     /// Creates a publisher.
     public init() {}
@@ -21,16 +22,21 @@ public actor OverlapDetectingPublisher: MessagePublisher {
         try? await Task.sleep(for: .microseconds(200))
         events.append(event)
         inFlight -= 1
+        recorded.signal()
     }
 
-    /// Waits until `count` events were published or about 30 seconds passed.
+    /// Waits until at least `count` events were published; `timeout` is a safety net against a hang (see
+    /// ``Patience``), not a deadline.
     ///
-    /// - Returns: whether `count` was reached.
-    public func waitForEvents(count: Int) async -> Bool {
-        for _ in 0..<30_000 {
+    /// - Returns: whether `count` was reached; check it with `try #require(…)`.
+    public func waitForEvents(count: Int, timeout: Duration = Patience.safetyNet) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let seen = recorded.generation
             if events.count >= count { return true }
-            try? await Task.sleep(for: .milliseconds(1))
+            let remaining = deadline - ContinuousClock.now
+            if remaining <= .zero { return false }
+            _ = await recorded.wait(after: seen, timeout: remaining)
         }
-        return false
     }
 }

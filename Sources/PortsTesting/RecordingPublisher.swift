@@ -59,10 +59,11 @@ public actor RecordingPublisher: MessagePublisher {
         recorded.signal()
     }
 
-    /// Waits until at least `count` events were recorded, or the timeout elapsed.
+    /// Waits until at least `count` events were recorded; `timeout` is a safety net against a hang (see
+    /// ``Patience``), not a deadline.
     ///
-    /// - Returns: whether `count` was reached.
-    public func waitForEvents(count: Int, timeout: Duration = .seconds(10)) async -> Bool {
+    /// - Returns: whether `count` was reached; check it with `try #require(…)`.
+    public func waitForEvents(count: Int, timeout: Duration = Patience.safetyNet) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while true {
             let seen = recorded.generation

@@ -41,7 +41,8 @@ struct LineLogHandlerTests {
                 }
             }
             var text = try contents()
-            let deadline = ContinuousClock.now + .seconds(10)
+            // Until all of them arrived; the five minutes are a safety net against a hang, not a deadline.
+            let deadline = ContinuousClock.now + .seconds(300)
             while text.split(separator: "\n").count < 800, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(10))
                 text = try contents()

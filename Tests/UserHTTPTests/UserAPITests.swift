@@ -57,7 +57,10 @@ struct UserAPITests {
             let schema = "h_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
             try await PostgresUserStore.execute(url: base, "CREATE SCHEMA \(schema)")
             let url = base + (base.contains("?") ? "&" : "?") + "options=-csearch_path%3D\(schema)"
-            let postgres = try await PostgresUserStore.open(.init(url: url, listensForCommits: false))
+            // Callers wait for a pooled connection as long as a slow run needs (ThreadSanitizer, a loaded
+            // machine), not production's 5 s: the tests here are not about the acquire timeout.
+            let postgres = try await PostgresUserStore.open(
+                .init(url: url, acquireTimeout: .seconds(300), listensForCommits: false))
             repository = AnyUserStore(postgres)
             close = {
                 await postgres.close()

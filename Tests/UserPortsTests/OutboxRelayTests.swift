@@ -59,7 +59,7 @@ struct OutboxRelayTests {
                 maximumBackoff: .milliseconds(5)),
             logger: logger)
         let running = Task { try await relay.run() }
-        #expect(await publisher.waitForEvents(count: history.count, timeout: .seconds(30)))
+        try #require(await publisher.waitForEvents(count: history.count))
         running.cancel()
         try await running.value
         let delivered = await publisher.events
@@ -116,12 +116,13 @@ struct OutboxRelayTests {
             logger: logger)
         let running = Task { try await relay.run() }
         let others = history.filter { $0.userID != poisoned.userID }
-        #expect(await publisher.waitForEvents(count: others.count, timeout: .seconds(30)))
+        try #require(await publisher.waitForEvents(count: others.count))
         var dead: [OutboxEvent] = []
-        for _ in 0..<3000 where dead.isEmpty {
-            dead = await store.deadEvents(limit: 10)
-            try await Task.sleep(for: .milliseconds(2))
-        }
+        try #require(
+            try await Patience.waitUntil {
+                dead = await store.deadEvents(limit: 10)
+                return !dead.isEmpty
+            }, "the poisoned event was never parked")
         #expect(dead.map(\.envelope) == [poisoned])
         #expect(dead.first?.attempts == 3)
         #expect(dead.first?.lastError?.isEmpty == false)
@@ -130,7 +131,7 @@ struct OutboxRelayTests {
 
         failing.withLock { $0 = false }
         #expect(await store.retryDeadEvents(nil) == 1)
-        #expect(await publisher.waitForEvents(count: history.count, timeout: .seconds(30)))
+        try #require(await publisher.waitForEvents(count: history.count))
         running.cancel()
         try await running.value
         let delivered = await publisher.events
@@ -149,14 +150,14 @@ struct OutboxRelayTests {
         }
         let first = Task { try await relay("first").run() }
         let second = Task { try await relay("second").run() }
-        #expect(await publisher.waitForEvents(count: history.count))
+        try #require(await publisher.waitForEvents(count: history.count))
         #expect(await publisher.overlapped == false, "two relays published at the same time")
         #expect(await publisher.events == history, "exactly once, in order")
         // Whichever holds the lease stops; the other takes over within its poll interval.
         first.cancel()
         try await first.value
         _ = try await service.register(email: "after@example.com", displayName: "After")
-        #expect(await publisher.waitForEvents(count: history.count + 1))
+        try #require(await publisher.waitForEvents(count: history.count + 1))
         second.cancel()
         try await second.value
         #expect(await publisher.overlapped == false)
@@ -174,11 +175,11 @@ struct OutboxRelayTests {
                 maximumBackoff: .milliseconds(2)),
             logger: logger)
         let running = Task { try await relay.run() }
-        #expect(await publisher.waitForEvents(count: history.count + 8))
+        try #require(await publisher.waitForEvents(count: history.count + 8))
         running.cancel()
         try await running.value
         let delivered = await publisher.events
-        #expect(delivered.count == history.count + 8, "one batch of 8 delivered twice")
+        try #require(delivered.count == history.count + 8, "one batch of 8 delivered twice")
         #expect(Array(delivered[8..<16]) == Array(delivered[0..<8]), "the duplicates are the interrupted batch")
         #expect(Set(delivered.map(\.eventID)) == Set(history.map(\.eventID)))
 
@@ -200,7 +201,7 @@ struct OutboxRelayTests {
         // Give the relay time to go idle; correctness does not depend on it, only the path tested.
         try await Task.sleep(for: .milliseconds(50))
         _ = try await service.register(email: "late@example.com", displayName: "Late")
-        #expect(await publisher.waitForEvents(count: 1, timeout: .seconds(30)))
+        try #require(await publisher.waitForEvents(count: 1))
         running.cancel()
         try await running.value
     }
@@ -215,7 +216,7 @@ struct OutboxRelayTests {
             configuration: .init(
                 services: [relay], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger))
         let running = Task { try await group.run() }
-        #expect(await publisher.waitForEvents(count: 60, timeout: .seconds(30)))
+        try #require(await publisher.waitForEvents(count: 60))
         await group.triggerGracefulShutdown()
         try await running.value
         #expect(await publisher.events.count == 60)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import UserDomain
+import UserPortsTesting
 import UserPostgres
 @testable import UserPorts
 
@@ -40,7 +41,8 @@ struct PostgresRestartTests {
             let loop = Task { () -> Outcome in
                 var outcome = Outcome()
                 var index = 0
-                let deadline = ContinuousClock.now + .seconds(60)
+                // Until work resumed after the restart; the deadline is only a safety net against a hang.
+                let deadline = ContinuousClock.now + Patience.safetyNet
                 while ContinuousClock.now < deadline {
                     if restarted.withLock({ $0 }) && outcome.successesAfterRestart >= 20 { break }
                     index += 1

@@ -120,7 +120,10 @@ struct PostgresUserStoreTests {
     func relaysShareTheLease() async throws {
         try await TestPostgres.withFreshSchema { url in
             let stores = try await (0..<3).asyncMap { _ in
-                try await PostgresUserStore.open(.init(url: url, maximumConnections: 4, listensForCommits: false))
+                try await PostgresUserStore.open(
+                    .init(
+                        url: url, maximumConnections: 4, acquireTimeout: Patience.safetyNet,
+                        listensForCommits: false))
             }
             let service = UserService(repository: stores[0])
             var expected: [UserEventEnvelope] = []
@@ -136,7 +139,7 @@ struct PostgresUserStoreTests {
                     logger: logger)
             }
             let running = relays.map { relay in Task { try await relay.run() } }
-            #expect(await publisher.waitForEvents(count: expected.count))
+            try #require(await publisher.waitForEvents(count: expected.count))
             for task in running { task.cancel() }
             for task in running { try await task.value }
             #expect(await publisher.overlapped == false, "two relays published at the same time")
@@ -259,10 +262,12 @@ struct PostgresUserStoreTests {
             try await TestPostgres.withStore(url, listens: true) { listener in
                 try await TestPostgres.withStore(url) { writer in
                     // Wait until the listener is connected: it raises the signal once when it is.
-                    _ = await listener.commitSignal.wait(after: 0, timeout: .seconds(10))
+                    try #require(
+                        await listener.commitSignal.wait(after: 0, timeout: Patience.safetyNet),
+                        "the listener never connected")
                     let seen = listener.commitSignal.generation
                     _ = try await UserService(repository: writer).register(email: "n@example.com", displayName: "N")
-                    #expect(await listener.commitSignal.wait(after: seen, timeout: .seconds(10)))
+                    #expect(await listener.commitSignal.wait(after: seen, timeout: Patience.safetyNet))
                 }
             }
         }
@@ -274,13 +279,15 @@ struct PostgresUserStoreTests {
             // Hold the only connection with pg_sleep and ask for another.
             let store = try await PostgresUserStore.open(
                 .init(url: url, maximumConnections: 1, acquireTimeout: .milliseconds(300), listensForCommits: false))
-            let blocker = Task { try await store.sleepOnServer(seconds: 2) }
+            // The blocker holds it for 5 s, far past the 300 ms timeout: a stalled run (TSan, a loaded machine)
+            // can't free it before the caller gives up, and the bound below tells the timeout from the wait.
+            let blocker = Task { try await store.sleepOnServer(seconds: 5) }
             try await TestPostgres.waitUntil(store, holds: 1)
             let started = ContinuousClock.now
             await expectStoreError(.unavailable, hiding: "test-secret-pw") {
                 _ = try await store.page(after: nil, limit: 10)
             }
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(5))
             // Point lookups have a connection of their own (the lookup pipeline): a full pool doesn't stop them.
             #expect(try await store.user(id: UserID(UUID())) == nil)
             try await blocker.value
@@ -300,7 +307,8 @@ struct PostgresUserStoreTests {
     @Test("concurrent point lookups share the lookup pipeline, and each caller gets its own row")
     func pipelinedLookups() async throws {
         try await TestPostgres.withFreshSchema { url in
-            let store = try await PostgresUserStore.open(.init(url: url, listensForCommits: false))
+            let store = try await PostgresUserStore.open(
+                .init(url: url, acquireTimeout: Patience.safetyNet, listensForCommits: false))
             let service = UserService(repository: store)
             var users: [User] = []
             for index in 0..<40 {
@@ -352,7 +360,8 @@ struct PostgresUserStoreTests {
             #expect(try await store.user(email: user.email) == user)
             #expect(try await store.user(id: UserID(UUID())) == nil)
             // The pool's only connection held: a lookup waits for it, then fails like any pooled operation.
-            let blocker = Task { try await store.sleepOnServer(seconds: 1) }
+            // Held for 5 s, far past the 300 ms timeout, so that a stalled run can't free it first.
+            let blocker = Task { try await store.sleepOnServer(seconds: 5) }
             try await TestPostgres.waitUntil(store, holds: 1)
             await expectStoreError(.unavailable, hiding: "test-secret-pw") {
                 _ = try await store.user(id: user.id)
@@ -365,7 +374,8 @@ struct PostgresUserStoreTests {
     @Test("cancelling a task cancels its running query")
     func cancellation() async throws {
         try await TestPostgres.withFreshSchema { url in
-            let store = try await PostgresUserStore.open(.init(url: url, listensForCommits: false))
+            let store = try await PostgresUserStore.open(
+                .init(url: url, acquireTimeout: Patience.safetyNet, listensForCommits: false))
             let started = ContinuousClock.now
             let sleeper = Task { try await store.sleepOnServer(seconds: 30) }
             try await Task.sleep(for: .milliseconds(300))

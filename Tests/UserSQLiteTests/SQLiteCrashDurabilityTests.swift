@@ -5,7 +5,7 @@ import UserDomain
 import UserPorts
 @testable import UserSQLite
 
-@Suite("SQLite crash durability")
+@Suite("SQLite crash durability", .plainPassOnly)
 struct SQLiteCrashDurabilityTests {
     /// The `sqlite-crash-writer` executable, built next to the test binary.
     static var writerURL: URL {

@@ -5,6 +5,7 @@ import Logging
 import Testing
 import UserDomain
 import UserPorts
+import UserPortsTesting
 @testable import UserSQLite
 
 @Suite("SQLiteUserStore")
@@ -433,11 +434,8 @@ struct SQLiteUserStoreTests {
             // Automatic checkpoints are off and the writer's own is 4,000 pages away: the database file can
             // only grow by the checkpointer's copy. How many pages that copy holds depends on how far the
             // writer had got when it began (41 pages in one CI run under TSan), so any growth is the evidence.
-            let deadline = ContinuousClock.now + .seconds(60)
-            while size(path) <= before, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            #expect(size(path) > before, "the database file received the log's pages")
+            let grew = try await Patience.waitUntil(pollingEvery: .milliseconds(20)) { size(path) > before }
+            #expect(grew, "the database file received the log's pages")
             // Many more commits while the checkpointer is stuck (its queue blocked): the committing writer
             // copies the log itself at the limit, so the log never grows far past it.
             let checkpointer = try #require(store.checkpointer)
