@@ -23,6 +23,7 @@ import UserPostgres
 /// | `users.http.idempotencyBytes` (`USERS_HTTP_IDEMPOTENCY_BYTES`) | `16777216` | bytes of remembered responses at most |
 /// | `users.http.idleTimeoutMs` (`USERS_HTTP_IDLE_TIMEOUT_MS`) | `75000` | a connection waiting for a request (before its first byte, between requests) is closed after this |
 /// | `users.http.requestHeadTimeoutMs` (`USERS_HTTP_REQUEST_HEAD_TIMEOUT_MS`) | `10000` | a request head must arrive within this from its first byte (408 and close) |
+/// | `users.http.requestBodyTimeoutMs` (`USERS_HTTP_REQUEST_BODY_TIMEOUT_MS`) | `30000` | a request body must arrive within this from its head (408 and close) |
 /// | `users.http.maxConnections` (`USERS_HTTP_MAX_CONNECTIONS`) | `1024` | open connections at most (lowered to the open-file limit minus 128); at the bound a new connection closes the longest-idle one |
 /// | `users.relay.batchSize` (`USERS_RELAY_BATCH_SIZE`) | `100` | events per relay batch |
 /// | `users.relay.maxAttempts` (`USERS_RELAY_MAX_ATTEMPTS`) | `10` | failed attempts before an event is parked as dead |
@@ -97,6 +98,8 @@ public struct UserAppConfiguration: Sendable {
                 try Self.int(reader, "users.http.idleTimeoutMs", default: 75_000, in: 1...3_600_000)),
             requestHeadTimeout: .milliseconds(
                 try Self.int(reader, "users.http.requestHeadTimeoutMs", default: 10_000, in: 1...600_000)),
+            requestBodyTimeout: .milliseconds(
+                try Self.int(reader, "users.http.requestBodyTimeoutMs", default: 30_000, in: 1...3_600_000)),
             maximumConnections: try Self.int(reader, "users.http.maxConnections", default: 1024, in: 1...1_000_000))
         relay = .init(
             batchSize: try Self.int(reader, "users.relay.batchSize", default: 100, in: 1...10_000),

@@ -48,7 +48,7 @@ struct RawConnection {
     }
 
     /// Sends bytes, then reads until the server closes the connection or `limit` passes; whether it closed.
-    static func exchange(port: Int, _ bytes: String, within limit: Duration = .seconds(10)) async throws
+    static func exchange(port: Int, _ bytes: String, within limit: Duration = safetyNet) async throws
         -> (received: String, closed: Bool)
     {
         let connection = try await open(port: port)
@@ -104,7 +104,11 @@ struct RawResponse {
 }
 
 /// Waits until `condition` holds, checking every 20 ms, for at most `limit`; whether it held.
-func eventually(within limit: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+/// How long a wait for something that must happen may take before the test gives up: long, because a loaded
+/// machine (or ThreadSanitizer) may be slow, and only reached when the server is broken.
+let safetyNet = Duration.seconds(120)
+
+func eventually(within limit: Duration = safetyNet, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + limit
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
@@ -160,7 +164,7 @@ struct ConnectionTests {
                     }
                 }
                 defer { drip.cancel() }
-                return try await RawConnection.readUntilClosed(inbound, within: .seconds(10))
+                return try await RawConnection.readUntilClosed(inbound, within: safetyNet)
             }
             let elapsed = ContinuousClock.now - started
             #expect(closed, "a slowloris head was still being accepted after 10 s")
@@ -184,9 +188,44 @@ struct ConnectionTests {
             #expect(evicted, "\(idle.count { !$0.isActive }) of 30 idle connections closed with a bound of \(bound)")
 
             let (text, _) = try await RawConnection.exchange(
-                port: port, "GET /health/live HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", within: .seconds(5))
+                port: port, "GET /health/live HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
             #expect(RawResponse(text)?.status == 200, "a normal request at the bound: \(text)")
             #expect(idle.count { $0.isActive } <= bound)
+        }
+    }
+
+    @Test("a request body that stops arriving is cut off at the body timeout (408), counted from the head")
+    func slowBody() async throws {
+        try await withServer(.init(idleTimeout: .seconds(60), requestBodyTimeout: .milliseconds(400))) { port in
+            let started = ContinuousClock.now
+            let (text, closed) = try await RawConnection.exchange(
+                port: port,
+                "POST /users HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            #expect(closed, "a stalled upload was still being accepted")
+            #expect(RawResponse(text)?.status == 408)
+            #expect(ContinuousClock.now - started >= .milliseconds(400))
+        }
+    }
+
+    @Test("with the bound full of stalled uploads and no idle connection, a new request is still answered")
+    func boundEvictsStalledBodies() async throws {
+        let bound = 10
+        try await withServer(.init(idleTimeout: .seconds(60), maximumConnections: bound)) { port in
+            var stalled: [any Channel] = []
+            for _ in 0..<bound {
+                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(
+                    host: "127.0.0.1", port: port
+                ).get()
+                try await channel.writeAndFlush(
+                    ByteBuffer(
+                        string: "POST /users HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                            + "Content-Length: 60000\r\n\r\n{"))
+                stalled.append(channel)
+            }
+            defer { for channel in stalled { channel.close(promise: nil) } }
+            let (text, _) = try await RawConnection.exchange(
+                port: port, "GET /health/live HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            #expect(RawResponse(text)?.status == 200, "a normal request with the bound full of stalled uploads: \(text)")
         }
     }
 

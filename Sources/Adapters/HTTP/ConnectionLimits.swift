@@ -18,6 +18,9 @@ import UserPorts
 /// - ``requestHeadTimeout``: how long a request head may take to arrive once its first byte has: a client
 ///   that sends a header byte every few seconds (slowloris) is answered 408 and closed at this limit,
 ///   counted from the first byte, not from the last one.
+/// - ``requestBodyTimeout``: how long a request body may take to arrive once its head has: a client that
+///   stops sending a body (or trickles it) is answered 408 and closed at this limit, so stalled uploads can't
+///   hold connections.
 /// - ``maximumConnections``: how many connections are open at most. See ``HTTPServerBuilder/limitedHTTP1(_:logger:)``
 ///   for what happens at the bound.
 public struct HTTPConnectionLimits: Sendable, Hashable {
@@ -25,6 +28,8 @@ public struct HTTPConnectionLimits: Sendable, Hashable {
     public var idleTimeout: Duration
     /// How long the head of a request may take to arrive, from its first byte.
     public var requestHeadTimeout: Duration
+    /// How long the body of a request may take to arrive, from its head.
+    public var requestBodyTimeout: Duration
     /// The most connections open at once.
     public var maximumConnections: Int
 
@@ -39,10 +44,11 @@ public struct HTTPConnectionLimits: Sendable, Hashable {
     /// balancer may send a request down a connection that is being closed).
     public init(
         idleTimeout: Duration = .seconds(75), requestHeadTimeout: Duration = .seconds(10),
-        maximumConnections: Int = 1024
+        requestBodyTimeout: Duration = .seconds(30), maximumConnections: Int = 1024
     ) {
         self.idleTimeout = idleTimeout
         self.requestHeadTimeout = requestHeadTimeout
+        self.requestBodyTimeout = requestBodyTimeout
         self.maximumConnections = maximumConnections
     }
 
@@ -145,7 +151,9 @@ extension HTTPServerBuilder {
     /// an evicted keep-alive client sees its idle connection closed, which HTTP/1.1 clients must expect
     /// anyway (RFC 9112, section 9.5) and retry on a new one. Under a flood of new connections, a client's
     /// new connection survives at least until the bound's worth of newer ones arrived, and once it has sent
-    /// its request head it is not evicted until it has been answered.
+    /// its request head it is not evicted while it is answered. A connection still receiving a request body
+    /// can be evicted too, but only when no connection waits for a request: the one whose body began
+    /// longest ago goes first (with the body timeout, stalled uploads can't fill the bound).
     ///
     /// - Parameter logger: where closed and refused connections are logged (at `debug`).
     public static func limitedHTTP1(_ limits: HTTPConnectionLimits, logger: Logger) -> HTTPServerBuilder {
@@ -166,7 +174,8 @@ struct LimitedHTTP1Channel: ServerChildChannel {
     init(responder: @escaping HTTPChannelHandler.Responder, limits: HTTPConnectionLimits, logger: Logger) {
         let registry = ConnectionRegistry(maximum: limits.effectiveMaximumConnections(), logger: logger)
         let timeouts = ConnectionGuardHandler.Timeouts(
-            idle: TimeAmount(limits.idleTimeout), head: TimeAmount(limits.requestHeadTimeout))
+            idle: TimeAmount(limits.idleTimeout), head: TimeAmount(limits.requestHeadTimeout),
+            body: TimeAmount(limits.requestBodyTimeout))
         // Hummingbird's own idle timeout (HTTPConnectionStateHandler) stays off: it cannot tell waiting for a
         // request from receiving a head (it sees decoded parts, not bytes), and its state is not visible to
         // the registry, which must know which connections are idle.
@@ -199,8 +208,12 @@ final class ConnectionActivity: Sendable {
     /// The connection.
     let channel: any Channel
     /// `0` while a request is being handled; otherwise the uptime in nanoseconds (at least 1) since when the
-    /// connection has waited for a request; ``evicted`` once the registry chose it for closing.
+    /// connection has waited for a request, or, plus ``receivingBody``, since when it has received a request
+    /// body (ranked after every waiting connection); ``evicted`` once the registry chose it for closing.
     let waitingSince: Atomic<UInt64>
+
+    /// Added to the time a request body began: such connections are evicted only after the waiting ones.
+    static let receivingBody: UInt64 = 1 << 62
 
     /// The value of ``waitingSince`` for a connection being closed to make room.
     static let evicted = UInt64.max
@@ -313,13 +326,15 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     struct Timeouts: Sendable {
         var idle: TimeAmount
         var head: TimeAmount
+        var body: TimeAmount
     }
 
     private enum Phase {
         /// No request being handled: waiting for one until `deadline`; `headStarted` once its first bytes came.
         case waiting(deadline: NIODeadline, headStarted: Bool)
-        /// Requests (heads received) not yet answered.
-        case busy(requests: Int)
+        /// Requests (heads received) not yet answered; `bodyDeadline` while the last one's body is still
+        /// arriving, `responded` once a response part was written for the oldest.
+        case busy(requests: Int, bodyDeadline: NIODeadline?, responded: Bool)
         /// Not yet active, or closed.
         case inactive
     }
@@ -397,26 +412,47 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            let now = NIODeadline.now()
+            let bodyDeadline = now + timeouts.body
             switch phase {
             case .waiting:
-                phase = .busy(requests: 1)
-                // Not `evicted` any more: a head that came after the registry chose this connection still
-                // sees the close the registry started.
-                activity?.waitingSince.store(0, ordering: .relaxed)
-            case .busy(let requests):
-                phase = .busy(requests: requests + 1)
+                phase = .busy(requests: 1, bodyDeadline: bodyDeadline, responded: false)
+                // Evictable only after every waiting connection while its body arrives. (A head that came
+                // after the registry chose this connection still sees the close the registry started.)
+                activity?.waitingSince.store(
+                    ConnectionActivity.receivingBody + max(1, now.uptimeNanoseconds), ordering: .relaxed)
+                arm(context, at: bodyDeadline)
+            case .busy(let requests, _, let responded):
+                phase = .busy(requests: requests + 1, bodyDeadline: bodyDeadline, responded: responded)
+                arm(context, at: bodyDeadline)
             case .inactive:
                 break
             }
+        case .end:
+            if case .busy(let requests, .some, let responded) = phase {
+                phase = .busy(requests: requests, bodyDeadline: nil, responded: responded)
+                // The whole request is in: it is being answered, and is never evicted now.
+                activity?.waitingSince.store(0, ordering: .relaxed)
+            }
+        case .body:
+            break
         }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), case .busy(let requests) = phase {
+        if case .busy(let requests, let bodyDeadline, _) = phase {
+            if case .end = unwrapOutboundIn(data) {
+                phase = .busy(requests: requests, bodyDeadline: bodyDeadline, responded: false)
+            } else {
+                phase = .busy(requests: requests, bodyDeadline: bodyDeadline, responded: true)
+            }
+        }
+        if case .end = unwrapOutboundIn(data), case .busy(let requests, let bodyDeadline, _) = phase {
             if requests > 1 {
-                phase = .busy(requests: requests - 1)
+                phase = .busy(requests: requests - 1, bodyDeadline: bodyDeadline, responded: false)
             } else {
                 let now = NIODeadline.now()
                 phase = .waiting(deadline: now + timeouts.idle, headStarted: false)
@@ -443,6 +479,22 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     private func timerFired(_ context: ChannelHandlerContext) {
+        if case .busy(_, let bodyDeadline?, let responded) = phase {
+            guard NIODeadline.now() >= bodyDeadline else {
+                arm(context, at: bodyDeadline)
+                return
+            }
+            phase = .inactive
+            logger.debug("request body not received in time: closing the connection")
+            if !responded {
+                let head = HTTPResponse(
+                    status: .requestTimeout, headerFields: [.connection: "close", .contentLength: "0"])
+                context.write(wrapOutboundOut(.head(head)), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            }
+            context.close(promise: nil)
+            return
+        }
         guard case .waiting(let deadline, let headStarted) = phase else { return }
         guard NIODeadline.now() >= deadline else {
             arm(context, at: deadline)
