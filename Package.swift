@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        // Only for the tests, which read the OpenAPI document (swift-configuration's YAML trait builds it anyway).
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // The pure core: values, rules, events, errors. Foundation at most, no I/O.
@@ -111,7 +113,9 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
-            path: "Sources/Adapters/HTTP"
+            path: "Sources/Adapters/HTTP",
+            // The OpenAPI document, served as is at GET /openapi.yaml.
+            resources: [.copy("openapi.yaml")]
         ),
         // Configuration -> adapters -> a running system; embeddable.
         .target(
@@ -183,6 +187,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .testTarget(

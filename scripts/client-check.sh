@@ -4,8 +4,12 @@
 #   1. starts `users serve` on a temporary SQLite file, with an API token;
 #   2. writes its GET /openapi.yaml into Clients/UserClient/Sources/UserClient (ignored by git) and builds the
 #      client package, so the client is generated from what the server serves, never from a copy;
-#   3. runs user-client-check against the server (If-Match as the generator sends it, percent-encoded; lists,
-#      *, weak tags, stale tags; Idempotency-Key replay);
+#   3. runs user-client-check against the server: every operation of the document (health, the document,
+#      metrics, register, get, list by pages and by e-mail, the directory with and without a Consistency-Token,
+#      its statistics, deactivate, reactivate, delete) and its documented problems (400, 401, 404, 409, 412,
+#      413, 415, 422, and 405 as the default response), each decoded as its documented type, never
+#      .undocumented; then every conditional write (If-Match as the generator sends it, percent-encoded;
+#      lists, *, weak tags, stale tags; Idempotency-Key replay);
 #   4. sends the same Idempotency-Key with curl, unencoded: it must be the same key (the first response).
 #
 #   scripts/client-check.sh [path/to/users]     (default .build/debug/users; scripts/test.sh calls it)

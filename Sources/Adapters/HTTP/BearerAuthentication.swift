@@ -1,8 +1,9 @@
 import HTTPTypes
 public import Hummingbird
 
-/// Requires `Authorization: Bearer <token>` with one of the configured tokens on every route but the health
-/// checks and the API description (`/openapi.yaml`); answers 401 (a problem, with `WWW-Authenticate: Bearer`) otherwise.
+/// Requires `Authorization: Bearer <token>` with one of the configured tokens on every route but the public ones
+/// of the route table (the health checks `/health/live` and `/health/ready`, and the API description
+/// `/openapi.yaml`); answers 401 (a problem, with `WWW-Authenticate: Bearer`) otherwise.
 ///
 /// Tokens are compared in constant time (every byte of every configured token is looked at, whatever the
 /// offered token), and never logged.
@@ -22,7 +23,7 @@ public struct BearerAuthenticationMiddleware: RouterMiddleware {
     public func handle(
         _ request: Request, context: UserRequestContext, next: (Request, UserRequestContext) async throws -> Response
     ) async throws -> Response {
-        if request.uri.path.hasPrefix("/health/") || request.uri.path == "/openapi.yaml" {
+        if APIRoute.isPublic(path: request.uri.path[...]) {
             return try await next(request, context)
         }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {

@@ -7,10 +7,13 @@ import Hummingbird
 struct MethodNotAllowedMiddleware: RouterMiddleware {
     typealias Context = UserRequestContext
 
-    /// Whether `/metrics` is served.
-    let servesMetrics: Bool
-    /// Whether `/directory/…` is served.
-    let servesDirectory: Bool
+    /// The routes of this API (see ``APIRoute``).
+    let routes: [APIRoute]
+
+    /// Creates the middleware for an API with or without `/metrics` and `/directory/…`.
+    init(servesMetrics: Bool, servesDirectory: Bool) {
+        routes = APIRoute.served(metrics: servesMetrics, directory: servesDirectory)
+    }
 
     func handle(
         _ request: Request, context: UserRequestContext, next: (Request, UserRequestContext) async throws -> Response
@@ -28,25 +31,8 @@ struct MethodNotAllowedMiddleware: RouterMiddleware {
         }
     }
 
-    /// The methods the API serves on a path, or `nil` when it names no resource.
+    /// The methods the API serves on a path (HEAD after GET), or `nil` when it names no resource.
     func allowedMethods(path: String) -> [HTTPRequest.Method]? {
-        guard var methods = servedMethods(path: path) else { return nil }
-        if let get = methods.firstIndex(of: .get) { methods.insert(.head, at: get + 1) }
-        return methods
-    }
-
-    private func servedMethods(path: String) -> [HTTPRequest.Method]? {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-        switch parts.count {
-        case 1 where parts[0] == "users": return [.get, .post]
-        case 1 where parts[0] == "openapi.yaml": return [.get]
-        case 1 where parts[0] == "metrics" && servesMetrics: return [.get]
-        case 2 where parts[0] == "users": return [.get, .patch, .delete]
-        case 2 where parts[0] == "health" && (parts[1] == "live" || parts[1] == "ready"): return [.get]
-        case 2 where parts[0] == "directory" && (parts[1] == "users" || parts[1] == "stats") && servesDirectory:
-            return [.get]
-        case 3 where parts[0] == "users" && (parts[2] == "deactivate" || parts[2] == "reactivate"): return [.post]
-        default: return nil
-        }
+        APIRoute.allowedMethods(path: path[...], among: routes)
     }
 }

@@ -111,10 +111,9 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
                     detail: "The user store can't be reached.", headers: [.retryAfter: "1"])
             }
         }
+        let document = ByteBuffer(string: OpenAPIDocument.yaml)
         router.get("openapi.yaml") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "application/yaml"],
-                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: document))
         }
         if let metrics {
             router.get("metrics") { _, _ in
