@@ -49,7 +49,9 @@ package enum URLRedaction {
         if let at = rest.lastIndex(of: "@") {
             let userInfo = rest[..<at]
             let user = userInfo.prefix { $0 != ":" }
-            result += user.allSatisfy(isSafe) ? String(user) : "***"
+            // A `%3A` in the user name is a colon the writer meant as the separator, perhaps: hidden too.
+            let userShown = user.allSatisfy(isSafe) && !(percentDecoded(user)?.contains(":") ?? true)
+            result += userShown ? String(user) : "***"
             if user.endIndex < userInfo.endIndex { result += ":***" }
             result += "@"
             rest = rest[rest.index(after: at)...]

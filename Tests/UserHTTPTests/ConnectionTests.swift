@@ -306,6 +306,12 @@ struct ConnectionTests {
             501
         ),
         (
+            "Transfer-Encoding: gzip, chunked",
+            "POST /users HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                + "Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+            501
+        ),
+        (
             "Transfer-Encoding: xchunked",
             "POST /users HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nTransfer-Encoding: xchunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
             400
@@ -321,7 +327,10 @@ struct ConnectionTests {
                 let response = try #require(RawResponse(text), "\(name): no response: \(text)")
                 #expect(response.status == status, "\(name)")
                 #expect(response.headers["content-type"] == "application/problem+json", "\(name)")
-                #expect(response.headers["connection"] == "close", "\(name)")
+                if !request.contains("Connection: close") {
+                    // Broken framing: the server closes, and says so.
+                    #expect(response.headers["connection"] == "close", "\(name)")
+                }
                 #expect(response.body.contains("\"status\":\(status)"), "\(name): \(response.body)")
                 #expect(closed, "\(name): the connection is not reused after a framing error")
             }

@@ -522,6 +522,19 @@ struct UserAPISecurityTests {
                 response in
                 #expect(response.status == .ok)
             }
+            // The scheme is case-insensitive and may be followed by several spaces (RFC 9110, section 11.4).
+            for header in ["bearer other", "BEARER  other", "Bearer   s3cret-token"] {
+                try await client.execute(uri: "/users", method: .get, headers: [.authorization: header]) {
+                    response in
+                    #expect(response.status == .ok, "\(header)")
+                }
+            }
+            for header in ["Bearer", "Bearer ", "Basic other", "Bearerother"] {
+                try await client.execute(uri: "/users", method: .get, headers: [.authorization: header]) {
+                    response in
+                    #expect(response.status == .unauthorized, "\(header)")
+                }
+            }
             try await client.execute(uri: "/health/live", method: .get) { response in
                 #expect(response.status == .ok)
             }

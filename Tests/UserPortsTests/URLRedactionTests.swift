@@ -26,6 +26,7 @@ struct URLRedactionTests {
         ("postgres:u:SECRET@h", "postgres:***"),
         ("u:SECRET@h", "u:***"),
         ("SECRET", "***"),
+        ("postgres://u%3ASECRET@127.0.0.1:1/db", "postgres://***@127.0.0.1:1/db"),
         ("postgres://SECRET:SECRET/db", "postgres://***"),
         ("postgres://[::1:SECRET]/db", "postgres://***"),
     ])

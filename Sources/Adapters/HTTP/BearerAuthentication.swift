@@ -26,10 +26,10 @@ public struct BearerAuthenticationMiddleware: RouterMiddleware {
         if APIRoute.isPublic(path: request.uri.path[...]) {
             return try await next(request, context)
         }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+        guard let header = request.headers[.authorization], let credentials = Self.bearerCredentials(header) else {
             throw Self.unauthorized("Send Authorization: Bearer <token>.")
         }
-        let offered = Array(header.dropFirst("Bearer ".count).utf8)
+        let offered = Array(credentials.utf8)
         var accepted = -1
         for (index, token) in tokens.enumerated() {
             // No early exit: the time taken does not depend on which token matched, or how far.
@@ -40,6 +40,16 @@ public struct BearerAuthenticationMiddleware: RouterMiddleware {
         var context = context
         context.caller = "token-\(accepted)"
         return try await next(request, context)
+    }
+
+    /// The credentials of a `Bearer` authorization, `nil` for another scheme. The scheme is compared without
+    /// regard to case and may be followed by one or more spaces (RFC 9110, section 11.1 and 11.4).
+    static func bearerCredentials(_ header: String) -> Substring? {
+        let value = Substring(header)
+        let scheme = value.prefix { $0 != " " }
+        guard scheme.lowercased() == "bearer" else { return nil }
+        let credentials = value[scheme.endIndex...].drop { $0 == " " }
+        return credentials.isEmpty ? nil : credentials
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

@@ -170,7 +170,7 @@ extension Problem {
     /// 501 when every coding of a `Transfer-Encoding` value is one of the registry's (RFC 9110, section 18.7)
     /// but some are not implemented here; 400 for anything else (an unknown coding, like `xchunked`, or no
     /// coding): the body's length can't be determined (RFC 9112, section 6.3).
-    private static func transferCodingProblem(_ value: String) -> Problem {
+    static func transferCodingProblem(_ value: String) -> Problem {
         let registered: Set<String> = ["chunked", "compress", "deflate", "gzip", "trailers", "x-compress", "x-gzip"]
         let codings = value.split(separator: ",").map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased() }
         if !codings.isEmpty, codings.allSatisfy(registered.contains) {

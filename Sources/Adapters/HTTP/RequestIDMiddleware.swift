@@ -58,7 +58,8 @@ public struct RequestIDMiddleware: RouterMiddleware {
             if problem.status == .serviceUnavailable {
                 context.logger.warning(
                     "request refused: unavailable", metadata: ["request.id": "\(id)", "problem": "\(problem.code)"])
-            } else if problem.status.code >= 500, !clientFault {
+            } else if problem.status.code >= 500, problem.status != .notImplemented, !clientFault {
+                // (501 is a request for something this server does not do: the client's side.)
                 context.logger.error(
                     "request failed", metadata: ["request.id": "\(id)", "error": "\(String(reflecting: error))"])
             }

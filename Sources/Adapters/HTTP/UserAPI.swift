@@ -334,6 +334,17 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
                 .unsupportedMediaType, code: "unsupported-media-type", title: "The body must be JSON.",
                 detail: "Send the body as application/json.")
         }
+        // NIO decodes `gzip, chunked` as chunked and hands on the gzip bytes: a coding other than chunked is
+        // refused before the body is read (501 for a registered one, RFC 9112 section 6.1).
+        // (A value that does not end in chunked leaves the body's length unknown: NIO's decoder reports that
+        // as a framing error, answered by RequestIDMiddleware with the connection closed.)
+        if let codings = request.headers[.transferEncoding].map({ value in
+            value.split(separator: ",").map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased() }
+        }), codings.last == "chunked", codings.count > 1, let value = request.headers[.transferEncoding] {
+            // The framing itself is sound (it ends in chunked): the connection can carry on once the body is
+            // drained.
+            throw Problem.transferCodingProblem(value)
+        }
         return try await request.body.collect(upTo: configuration.maximumBodySize)
     }
 
