@@ -69,20 +69,28 @@ extension Exit {
         return error.code == .invalidConfiguration || error.code == .incompatibleSchema
             || error.code == .historyTrimmed || error.code == .migrationConflict ? configuration : unavailable
     }
+
+    /// The exit code of a domain error, by its stable `code`: 3 not found, 4 a conflict with the user's
+    /// state, 65 refused input. A case added to `UserError` later gets 1 (a failure, unclassified) until it is
+    /// named here: the mapping never stops the CLI from building.
+    static func code(for error: UserError) -> ExitCode {
+        switch error.code {
+        case "not-found": notFound
+        case "email-taken", "version-conflict", "illegal-transition": conflict
+        case "invalid-email", "invalid-display-name", "invalid-page-size", "invalid-cursor": invalidInput
+        default: .failure
+        }
+    }
 }
 
 /// Runs `body` with the use cases of the configured store (see ``withSystem(_:_:)``), and turns domain
-/// errors into a message on stderr and a distinct exit code.
+/// errors into a message on stderr and a distinct exit code (``Exit/code(for:)``).
 func withUsers<T>(_ options: StoreOptions, _ body: (UserService<AnyUserStore>) async throws -> T) async throws -> T {
     do {
         return try await withSystem(options) { try await body($0.users) }
     } catch let error as UserError {
         FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
-        switch error {
-        case .notFound: throw Exit.notFound
-        case .emailTaken, .versionConflict, .illegalTransition: throw Exit.conflict
-        case .invalidEmail, .invalidDisplayName, .invalidPageSize, .invalidCursor: throw Exit.invalidInput
-        }
+        throw Exit.code(for: error)
     }
 }
 
