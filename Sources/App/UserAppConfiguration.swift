@@ -216,7 +216,7 @@ public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The URL as it may be printed: a PostgreSQL URL's password and secret parameters replaced by `***`
-    /// (``UserPostgres/PostgresUserStore/redacted(_:)``).
+    /// (`PostgresUserStore.redacted(_:)` of UserPostgres).
     public var description: String {
         switch self {
         case .memory: "memory:"

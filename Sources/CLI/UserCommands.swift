@@ -43,7 +43,7 @@ func withSystem<T>(_ options: StoreOptions, _ body: (UserSystem) async throws ->
 }
 
 extension Exit {
-    /// Runs `body` and turns a ``ConfigurationError`` or a `UserStoreError` it throws into a message on stderr
+    /// Runs `body` and turns a `ConfigurationError` or a `UserStoreError` it throws into a message on stderr
     /// and its exit code (`report(_:)`); other errors pass through.
     static func reportingSetupErrors<T>(_ body: () async throws -> T) async throws -> T {
         do {
