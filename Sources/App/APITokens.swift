@@ -1,6 +1,5 @@
 import Configuration
 import Foundation
-import UserPorts
 
 /// How the API's bearer tokens are read from configuration.
 ///
@@ -19,8 +18,8 @@ enum APITokens {
     /// Reads the tokens of both sources.
     ///
     /// - Returns: the tokens, empty when neither source is configured.
-    /// - Throws: `UserStoreError` code `invalidConfiguration`, naming the source, when a configured source
-    ///   yields no token, holds an invalid one, or (the file) can't be read.
+    /// - Throws: ``ConfigurationError`` naming the source's key, when a configured source yields no token,
+    ///   holds an invalid one, or (the file) can't be read.
     static func read(_ reader: ConfigReader) throws -> [String] {
         var tokens: [String] = []
         if let list = reader.string(forKey: "users.apiTokens", isSecret: true) {
@@ -30,7 +29,9 @@ enum APITokens {
             guard let data = FileManager.default.contents(atPath: file),
                 let text = String(data: data, encoding: .utf8)
             else {
-                throw UserStoreError(.invalidConfiguration, "The API tokens file \(file) can't be read as UTF-8 text.")
+                throw ConfigurationError(
+                    key: "users.apiTokensFile",
+                    "The API tokens file \(file) (users.apiTokensFile) can't be read as UTF-8 text.")
             }
             tokens += try parseFile(text, named: file)
         }
@@ -44,16 +45,16 @@ enum APITokens {
             let token = item.trimmingCharacters(in: .whitespaces)
             if token.isEmpty { continue }
             guard isValid(token) else {
-                throw UserStoreError(
-                    .invalidConfiguration,
+                throw ConfigurationError(
+                    key: "users.apiTokens",
                     "Token \(index + 1) of users.apiTokens (USERS_API_TOKENS) has a character a bearer token can't "
                         + "have: use visible ASCII without spaces or commas.")
             }
             tokens.append(token)
         }
         guard !tokens.isEmpty else {
-            throw UserStoreError(
-                .invalidConfiguration,
+            throw ConfigurationError(
+                key: "users.apiTokens",
                 "users.apiTokens (USERS_API_TOKENS) is set but holds no token: set comma-separated tokens, or unset "
                     + "it to serve without authentication on loopback only.")
         }
@@ -68,17 +69,17 @@ enum APITokens {
             let token = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if token.isEmpty || token.hasPrefix("#") { continue }
             guard isValid(token) else {
-                throw UserStoreError(
-                    .invalidConfiguration,
-                    "Line \(index + 1) of the API tokens file \(file) has a character a bearer token can't have: use "
-                        + "visible ASCII without spaces or commas, one token a line.")
+                throw ConfigurationError(
+                    key: "users.apiTokensFile",
+                    "Line \(index + 1) of the API tokens file \(file) (users.apiTokensFile) has a character a bearer "
+                        + "token can't have: use visible ASCII without spaces or commas, one token a line.")
             }
             tokens.append(token)
         }
         guard !tokens.isEmpty else {
-            throw UserStoreError(
-                .invalidConfiguration,
-                "The API tokens file \(file) holds no token (only blank lines and # comments).")
+            throw ConfigurationError(
+                key: "users.apiTokensFile",
+                "The API tokens file \(file) (users.apiTokensFile) holds no token (only blank lines and # comments).")
         }
         return tokens
     }

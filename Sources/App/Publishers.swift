@@ -31,7 +31,8 @@ public actor JSONLinesPublisher: MessagePublisher {
 
     /// Writes to stdout (`path == nil`) or appends to the file at `path`, creating it.
     ///
-    /// - Throws: `UserStoreError` code `accessDenied` when the file can't be opened.
+    /// - Throws: ``ConfigurationError`` for `users.publisher` when the file can't be opened (a missing folder,
+    ///   no permission): the configured path is one this process can't write.
     public init(path: String?) throws {
         guard let path else {
             handle = .standardOutput
@@ -41,7 +42,8 @@ public actor JSONLinesPublisher: MessagePublisher {
             _ = FileManager.default.createFile(atPath: path, contents: nil)
         }
         guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw UserStoreError(.accessDenied, "The event log \(path) can't be opened for writing.")
+            throw ConfigurationError(
+                key: "users.publisher", "The event log \(path) (users.publisher) can't be opened for writing.")
         }
         handle.seekToEndOfFile()
         self.handle = handle

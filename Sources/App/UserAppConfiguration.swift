@@ -79,8 +79,7 @@ public struct UserAppConfiguration: Sendable {
 
     /// Reads the configuration.
     ///
-    /// - Throws: `UserStoreError` code `invalidConfiguration`, naming the key, for a store URL or publisher it
-    ///   can't use, or a value of the wrong kind or out of range (a port of "80a", a batch size of 0): a bad
+    /// - Throws: ``ConfigurationError`` naming the key, for a store URL or publisher it can't use, or a value of the wrong kind or out of range (a port of "80a", a batch size of 0): a bad
     ///   value is never silently replaced by the default.
     public init(reader: ConfigReader) throws {
         store = try StoreLocation(reader.string(forKey: "users.store", isSecret: true, default: "sqlite:users.sqlite"))
@@ -112,8 +111,9 @@ public struct UserAppConfiguration: Sendable {
         postgresLookupConnections = try Self.int(reader, "users.postgres.lookupConnections", default: 2, in: 0...64)
         let synchronous = reader.string(forKey: "users.sqlite.synchronous", default: "normal").lowercased()
         guard synchronous == "normal" || synchronous == "full" else {
-            throw UserStoreError(
-                .invalidConfiguration, "users.sqlite.synchronous must be normal or full, not \"\(synchronous)\".")
+            throw ConfigurationError(
+                key: "users.sqlite.synchronous",
+                "users.sqlite.synchronous must be normal or full, not \"\(synchronous)\".")
         }
         sqliteSynchronousFull = synchronous == "full"
         sqliteTunesProcess =
@@ -132,15 +132,15 @@ public struct UserAppConfiguration: Sendable {
             value = number
         } else if let text = reader.string(forKey: ConfigKey(key)) {
             guard let number = Int(text.trimmingCharacters(in: .whitespaces)) else {
-                throw UserStoreError(.invalidConfiguration, "\(key) must be a whole number, not \"\(text)\".")
+                throw ConfigurationError(key: key, "\(key) must be a whole number, not \"\(text)\".")
             }
             value = number
         } else {
             return `default`
         }
         guard range.contains(value) else {
-            throw UserStoreError(
-                .invalidConfiguration, "\(key) must be from \(range.lowerBound) to \(range.upperBound), not \(value).")
+            throw ConfigurationError(
+                key: key, "\(key) must be from \(range.lowerBound) to \(range.upperBound), not \(value).")
         }
         return value
     }
@@ -152,7 +152,7 @@ public struct UserAppConfiguration: Sendable {
         switch text.trimmingCharacters(in: .whitespaces).lowercased() {
         case "true", "yes", "1": return true
         case "false", "no", "0": return false
-        default: throw UserStoreError(.invalidConfiguration, "\(key) must be true or false, not \"\(text)\".")
+        default: throw ConfigurationError(key: key, "\(key) must be true or false, not \"\(text)\".")
         }
     }
 
@@ -195,30 +195,31 @@ public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
     /// `postgres://…` or `postgresql://…`.
     case postgres(url: String)
 
-    /// Parses a store URL.
+    /// Parses a store URL (the value of `users.store`).
     ///
-    /// - Throws: `UserStoreError` code `invalidConfiguration`.
+    /// - Throws: ``ConfigurationError`` for `users.store`; the message never repeats the URL.
     public init(_ text: String) throws {
         if text == "memory:" || text == "memory" {
             self = .memory
         } else if text.hasPrefix("sqlite:") {
             let path = String(text.dropFirst("sqlite:".count))
             guard !path.isEmpty else {
-                throw UserStoreError(
-                    .invalidConfiguration, "The store URL sqlite: needs a path, e.g. sqlite:users.sqlite.")
+                throw ConfigurationError(
+                    key: "users.store", "The store URL sqlite: (users.store) needs a path, e.g. sqlite:users.sqlite.")
             }
             self = .sqlite(path: path)
         } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
             self = .postgres(url: text)
         } else {
             // The URL is not repeated: it may hold a password.
-            throw UserStoreError(
-                .invalidConfiguration, "The store URL must be memory:, sqlite:PATH or postgres://… (see --help).")
+            throw ConfigurationError(
+                key: "users.store",
+                "The store URL (users.store) must be memory:, sqlite:PATH or postgres://… (see --help).")
         }
     }
 
     /// The URL as it may be printed: a PostgreSQL URL's password and secret parameters replaced by `***`
-    /// (``UserPostgres/PostgresUserStore/redacted(_:)``).
+    /// (`PostgresUserStore.redacted(_:)` of UserPostgres).
     public var description: String {
         switch self {
         case .memory: "memory:"
@@ -237,7 +238,9 @@ public enum PublisherKind: Sendable, Hashable {
     /// Events stay in the outbox (no relay runs).
     case none
 
-    /// Parses `memory`, `log`, `log:PATH` or `none`.
+    /// Parses `memory`, `log`, `log:PATH` or `none` (the value of `users.publisher`).
+    ///
+    /// - Throws: ``ConfigurationError`` for `users.publisher`.
     public init(_ text: String) throws {
         switch text {
         case "memory": self = .memory
@@ -245,7 +248,8 @@ public enum PublisherKind: Sendable, Hashable {
         case "none": self = .none
         case _ where text.hasPrefix("log:"): self = .log(path: String(text.dropFirst(4)))
         default:
-            throw UserStoreError(.invalidConfiguration, "The publisher must be memory, log, log:PATH or none.")
+            throw ConfigurationError(
+                key: "users.publisher", "The publisher (users.publisher) must be memory, log, log:PATH or none.")
         }
     }
 }

@@ -65,20 +65,20 @@ public enum UserServer {
     /// unauthenticated user service is served to this machine only. "users serve listening" is logged once
     /// the socket is bound.
     ///
-    /// - Throws: `UserStoreError` code `invalidConfiguration` when the host does not resolve, or resolves to
-    ///   an address beyond loopback without API tokens; the store's `UserStoreError` when it can't be opened;
+    /// - Throws: ``ConfigurationError`` for `users.host` when the host does not resolve, or resolves to an
+    ///   address beyond loopback without API tokens; the store's `UserStoreError` when it can't be opened;
     ///   ``ListenError`` when the address can't be bound (in use, not permitted).
     public static func run(configuration: UserAppConfiguration, logger: Logger) async throws {
         var configuration = configuration
         let addresses = await BindAddress.resolve(configuration.host)
         guard let address = addresses.first else {
-            throw UserStoreError(
-                .invalidConfiguration, "The host \(configuration.host) (users.host) does not resolve to an address.")
+            throw ConfigurationError(
+                key: "users.host", "The host \(configuration.host) (users.host) does not resolve to an address.")
         }
         if configuration.apiTokens.isEmpty {
             guard addresses.allSatisfy(\.isLoopback) else {
-                throw UserStoreError(
-                    .invalidConfiguration,
+                throw ConfigurationError(
+                    key: "users.host",
                     "Refusing to serve on \(configuration.host) without API tokens: it resolves to "
                         + "\(addresses.filter { !$0.isLoopback }.map(\.numeric).joined(separator: ", ")), beyond "
                         + "loopback. Set USERS_API_TOKENS (or users.apiTokensFile), or bind 127.0.0.1.")

@@ -57,7 +57,8 @@ public final class UserSystem: Sendable {
 
     /// Opens the configured store (migrating it) and wires the use cases and the relay.
     ///
-    /// - Throws: the store's `UserStoreError` (a bad URL, an unreachable server, a damaged file, …).
+    /// - Throws: the store's `UserStoreError` (a bad URL, an unreachable server, a damaged file, …);
+    ///   ``ConfigurationError`` for `users.publisher` when its event log can't be opened.
     public static func open(_ configuration: UserAppConfiguration, logger: Logger) async throws -> UserSystem {
         let (store, close) = try await openStore(configuration, logger: logger)
         let users = UserService(repository: store, logger: logger)

@@ -24,9 +24,10 @@ enum Exit {
 }
 
 /// Opens the configured system (no services run: events stay in the outbox for `serve` to relay), runs
-/// `body`, closes the system, and turns store errors into a message on stderr and a distinct exit code.
+/// `body`, closes the system, and turns configuration and store errors into a message on stderr and a
+/// distinct exit code (see ``Exit/reportingSetupErrors(_:)``).
 func withSystem<T>(_ options: StoreOptions, _ body: (UserSystem) async throws -> T) async throws -> T {
-    do {
+    try await Exit.reportingSetupErrors {
         var configuration = try await options.configuration()
         configuration.publisher = .none
         let system = try await UserSystem.open(configuration, logger: makeLogger(defaultLevel: .warning))
@@ -38,33 +39,58 @@ func withSystem<T>(_ options: StoreOptions, _ body: (UserSystem) async throws ->
             await system.close()
             throw error
         }
-    } catch let error as UserStoreError {
-        throw Exit.report(error)
     }
 }
 
 extension Exit {
-    /// Writes a store or configuration error to stderr and returns its exit code: 78 for configuration (a bad
-    /// value, a schema this version can't use), 69 for a store that can't be reached or used.
+    /// Runs `body` and turns a `ConfigurationError` or a `UserStoreError` it throws into a message on stderr
+    /// and its exit code (`report(_:)`); other errors pass through.
+    static func reportingSetupErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as ConfigurationError {
+            throw report(error)
+        } catch let error as UserStoreError {
+            throw report(error)
+        }
+    }
+
+    /// Writes a configuration error to stderr and returns 78 (EX_CONFIG).
+    static func report(_ error: ConfigurationError) -> ExitCode {
+        FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
+        return configuration
+    }
+
+    /// Writes a store error to stderr and returns its exit code: 78 for what the operator must fix in the
+    /// configuration or the store (a bad URL or option, a schema this version can't use, a trimmed history, a
+    /// migration conflict), 69 for a store that can't be reached or used.
     static func report(_ error: UserStoreError) -> ExitCode {
         FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
         return error.code == .invalidConfiguration || error.code == .incompatibleSchema
             || error.code == .historyTrimmed || error.code == .migrationConflict ? configuration : unavailable
     }
+
+    /// The exit code of a domain error, by its stable `code`: 3 not found, 4 a conflict with the user's
+    /// state, 65 refused input. A case added to `UserError` later gets 1 (a failure, unclassified) until it is
+    /// named here: the mapping never stops the CLI from building.
+    static func code(for error: UserError) -> ExitCode {
+        switch error.code {
+        case "not-found": notFound
+        case "email-taken", "version-conflict", "illegal-transition": conflict
+        case "invalid-email", "invalid-display-name", "invalid-page-size", "invalid-cursor": invalidInput
+        default: .failure
+        }
+    }
 }
 
 /// Runs `body` with the use cases of the configured store (see ``withSystem(_:_:)``), and turns domain
-/// errors into a message on stderr and a distinct exit code.
+/// errors into a message on stderr and a distinct exit code (``Exit/code(for:)``).
 func withUsers<T>(_ options: StoreOptions, _ body: (UserService<AnyUserStore>) async throws -> T) async throws -> T {
     do {
         return try await withSystem(options) { try await body($0.users) }
     } catch let error as UserError {
         FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
-        switch error {
-        case .notFound: throw Exit.notFound
-        case .emailTaken, .versionConflict, .illegalTransition: throw Exit.conflict
-        case .invalidEmail, .invalidDisplayName, .invalidPageSize, .invalidCursor: throw Exit.invalidInput
-        }
+        throw Exit.code(for: error)
     }
 }
 

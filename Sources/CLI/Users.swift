@@ -56,10 +56,10 @@ struct Serve: AsyncParsableCommand {
         // The same exit codes as the other commands: 78 for configuration (the refused public bind among
         // it), 69 for a store that can't be reached or an address that can't be bound.
         do {
-            let configuration = try await options.configuration(extra)
-            try await UserServer.run(configuration: configuration, logger: makeLogger())
-        } catch let error as UserStoreError {
-            throw Exit.report(error)
+            try await Exit.reportingSetupErrors {
+                let configuration = try await options.configuration(extra)
+                try await UserServer.run(configuration: configuration, logger: makeLogger())
+            }
         } catch let error as UserServer.ListenError {
             FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
             throw Exit.unavailable
@@ -73,7 +73,7 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var options: StoreOptions
 
     func run() async throws {
-        let configuration = try await options.configuration()
+        let configuration = try await Exit.reportingSetupErrors { try await options.configuration() }
         // Opening a store applies its migrations.
         try await withUsers(options) { _ in }
         print("migrated \(configuration.store)")

@@ -173,25 +173,12 @@ public struct UserEventEnvelope: Sendable, Hashable, Identifiable, Codable {
         return json
     }
 
-    /// The generic encoder's form, kept to test ``jsonData()`` against.
-    package func codableJSONData() -> Data {
-        // Encoding these value types can't fail: every field is a string or an integer.
-        // swiftlint:disable:next force_try
-        try! Self.encoder.encode(self)
-    }
-
     /// Decodes an envelope from its JSON bytes.
     ///
     /// - Throws: `DecodingError` when the bytes are not a valid envelope.
     public init(jsonData: Data) throws {
         self = try JSONDecoder().decode(Self.self, from: jsonData)
     }
-
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
 }
 
 private struct RegisteredData: Codable {

@@ -1,7 +1,7 @@
 package import UserDomain
 
 /// Recomputing the stored canonical e-mail forms when the rules that make them change, for the schema
-/// migrations of the SQL stores (the rules live in Swift, in ``EmailAddress/canonical``, so SQL can't).
+/// migrations of the SQL stores (the rules live in Swift, in `EmailAddress.canonical` (UserDomain), so SQL can't).
 ///
 /// A store reads the rows that may change (any address with a non-ASCII character or an `xn--` label: for the
 /// others the new form is `lower(email)`, the rule of the schema versions before), asks ``changes(of:)`` for the new forms,

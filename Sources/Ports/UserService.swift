@@ -20,8 +20,9 @@ public import UserDomain
 ///
 /// Errors: `UserError` for broken rules and refused input, `UserStoreError` from the store.
 public struct UserService<Repository: UserRepository>: Sendable {
-    /// The store the service reads and writes.
-    public let repository: Repository
+    /// The store the service reads and writes: not public, so that callers can't go around the use cases
+    /// (their rules, their events, their retries) to the store.
+    let repository: Repository
     /// How often a command without `expectedVersion` tries to apply itself when concurrent changes keep
     /// winning; past it the command fails with `UserStoreError` code `unavailable` (retry later).
     public static var maximumAttempts: Int { 32 }

@@ -2,7 +2,7 @@ public import Foundation
 public import UserDomain
 public import UserPorts
 
-/// A ``MessagePublisher`` that records what it is given, and can be told to fail: the fake for relay and
+/// A `MessagePublisher` that records what it is given, and can be told to fail: the fake for relay and
 /// consumer tests.
 public actor RecordingPublisher: MessagePublisher {
     /// When the publisher fails.
@@ -75,7 +75,7 @@ public actor RecordingPublisher: MessagePublisher {
     }
 }
 
-/// A ``WallClock`` that stands still until told to move: for tests that check timestamps.
+/// A `WallClock` that stands still until told to move: for tests that check timestamps.
 public final class ManualWallClock: WallClock {
     private let current: Locked<Date>
 

@@ -8,14 +8,27 @@ import UserPorts
 
 @Suite("UserApp configuration")
 struct UserAppConfigurationTests {
-    @Test("store URLs parse; others are refused with invalid-configuration")
+    @Test("store URLs parse; others are refused with a ConfigurationError for users.store")
     func storeURLs() throws {
         #expect(try StoreLocation("memory:") == .memory)
         #expect(try StoreLocation("sqlite:data/users.sqlite") == .sqlite(path: "data/users.sqlite"))
         #expect(try StoreLocation("postgres://u:p@h/db") == .postgres(url: "postgres://u:p@h/db"))
         #expect(try StoreLocation("postgresql://u:secret@h/db").description == "postgresql://u:***@h/db")
         for bad in ["mysql://x", "sqlite:", "users.sqlite", ""] {
-            #expect(throws: UserStoreError.self) { try StoreLocation(bad) }
+            #expect(throws: ConfigurationError.self) { try StoreLocation(bad) }
+        }
+        do {
+            _ = try StoreLocation("mysql://u:SECRET@h/db")
+            Issue.record("a MySQL URL was accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.key == "users.store")
+            #expect(!error.description.contains("SECRET"), "the URL, which may hold a password, is not repeated")
+        }
+        do {
+            _ = try PublisherKind("kafka")
+            Issue.record("an unknown publisher was accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.key == "users.publisher")
         }
     }
 
@@ -68,8 +81,8 @@ struct UserAppConfigurationTests {
             do {
                 _ = try UserAppConfiguration(reader: reader)
                 Issue.record("\(variable)=\(value) was accepted")
-            } catch let error as UserStoreError {
-                #expect(error.code == .invalidConfiguration)
+            } catch let error as ConfigurationError {
+                #expect(error.key == key)
                 #expect(error.description.contains(key), "\(error.description) names \(key)")
             }
         }
@@ -131,8 +144,12 @@ struct UserAppSecurityTests {
         let open = try UserAppConfiguration(
             reader: try await UserAppConfiguration.reader(
                 arguments: ["users.host": .string("0.0.0.0"), "users.store": .string("memory:")], environment: [:]))
-        await #expect(throws: UserStoreError.self) {
+        do {
             try await UserServer.run(configuration: open, logger: Logger(label: "test"))
+            Issue.record("serving 0.0.0.0 without tokens was allowed")
+        } catch let error as ConfigurationError {
+            #expect(error.key == "users.host")
+            #expect(error.description.contains("without API tokens"))
         }
     }
 
@@ -148,15 +165,15 @@ struct UserAppSecurityTests {
         #expect(try await Self.tokens(["USERS_API_TOKENS": " a ,,b, "]) == ["a", "b"])
         #expect(try await Self.tokens([:]) == [])
         for empty in ["", " ", ",", " , ,"] {
-            await #expect(throws: UserStoreError.self, "\(empty)") { try await Self.tokens(["USERS_API_TOKENS": empty]) }
+            await #expect(throws: ConfigurationError.self, "\(empty)") { try await Self.tokens(["USERS_API_TOKENS": empty]) }
         }
-        await #expect(throws: UserStoreError.self) { try await Self.tokens(["USERS_API_TOKENS": "has space"]) }
-        await #expect(throws: UserStoreError.self) { try await Self.tokens(["USERS_API_TOKENS": "tab\u{7}bell"]) }
+        await #expect(throws: ConfigurationError.self) { try await Self.tokens(["USERS_API_TOKENS": "has space"]) }
+        await #expect(throws: ConfigurationError.self) { try await Self.tokens(["USERS_API_TOKENS": "tab\u{7}bell"]) }
         do {
             _ = try await Self.tokens(["USERS_API_TOKENS": "good,bad secret"])
             Issue.record("a token with a space is refused")
-        } catch let error as UserStoreError {
-            #expect(error.code == .invalidConfiguration)
+        } catch let error as ConfigurationError {
+            #expect(error.key == "users.apiTokens")
             #expect(error.description.contains("Token 2"))
             #expect(!error.description.contains("secret"), "the message never repeats a token")
         }
@@ -170,14 +187,32 @@ struct UserAppSecurityTests {
         #expect(try await Self.tokens(["USERS_API_TOKENS_FILE": file.path]) == ["first", "sec#ond", "third"])
         for text in ["", "\n\n", "# only\n  # comments\n"] {
             try Data(text.utf8).write(to: file)
-            await #expect(throws: UserStoreError.self, "\(text)") {
+            await #expect(throws: ConfigurationError.self, "\(text)") {
                 try await Self.tokens(["USERS_API_TOKENS_FILE": file.path])
             }
         }
         try Data("ok\nnot ok\n".utf8).write(to: file)
-        await #expect(throws: UserStoreError.self) { try await Self.tokens(["USERS_API_TOKENS_FILE": file.path]) }
-        await #expect(throws: UserStoreError.self) {
+        await #expect(throws: ConfigurationError.self) { try await Self.tokens(["USERS_API_TOKENS_FILE": file.path]) }
+        await #expect(throws: ConfigurationError.self) {
             try await Self.tokens(["USERS_API_TOKENS_FILE": file.path + ".missing"])
+        }
+    }
+
+    @Test("an unreadable tokens file and an event log that can't be opened are configuration errors naming the key")
+    func fileKeys() async throws {
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-such-folder-\(UUID())")
+        do {
+            _ = try await Self.tokens(["USERS_API_TOKENS_FILE": missing.appendingPathComponent("tokens").path])
+            Issue.record("a missing tokens file was accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.key == "users.apiTokensFile")
+        }
+        do {
+            _ = try JSONLinesPublisher(path: missing.appendingPathComponent("events.log").path)
+            Issue.record("an event log in a missing folder was opened")
+        } catch let error as ConfigurationError {
+            #expect(error.key == "users.publisher")
+            #expect(error.description.contains("users.publisher"))
         }
     }
 

@@ -12,7 +12,7 @@ public import UserPorts
 /// (honouring `If-Match`), `POST /users/{id}/deactivate`, `POST /users/{id}/reactivate`,
 /// `DELETE /users/{id}`; plus `GET /health/live`, `GET /health/ready`, `GET /metrics` (when given an
 /// exposition), `GET /openapi.yaml` (the OpenAPI 3.1 document of this API), and the directory queries on the
-/// read model, `GET /directory/users?prefix=` and `GET /directory/stats` (when given ``DirectoryQueries``).
+/// read model, `GET /directory/users?prefix=` and `GET /directory/stats` (when given `DirectoryQueries`).
 /// Writes answer with a `Consistency-Token` header; a directory read that sends it back waits until the read
 /// model has caught up with that write (503 with `Retry-After` when it does not in time). Every error is an RFC 9457
 /// problem (see ``Problem``); every response carries `X-Request-ID`. `HEAD` is answered wherever `GET` is.

@@ -1,7 +1,7 @@
 public import UserDomain
 public import UserPorts
 
-/// An in-process publish/subscribe bus for user events: the ``MessagePublisher`` of a single process.
+/// An in-process publish/subscribe bus for user events: the `MessagePublisher` of a single process.
 ///
 /// Each subscriber gets its own ``EventSubscription``, an `AsyncSequence` with a bounded buffer. The bus
 /// never drops an event for a live subscriber: when a subscriber's buffer is full, ``publish(_:)`` waits

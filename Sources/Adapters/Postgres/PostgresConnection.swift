@@ -15,15 +15,32 @@ final class PostgresConnection {
     let handle: OpaquePointer
     private var preparedNames: [String: String] = [:]
 
-    /// Connects (blocking) with a libpq connection string or URI.
+    /// Connects (blocking, within the conninfo's `connect_timeout`) with a libpq connection string or URI.
+    ///
+    /// - Throws: a ``PostgresError`` with the server's SQLSTATE when the server refused the connection (wrong
+    ///   credentials `28P01`, an unknown database `3D000`, too many connections `53300`, …); without one when
+    ///   the server was never reached or libpq refused the options, with ``PostgresError/passwordMissing``
+    ///   set when the server asked for a password and none was given.
     init(conninfo: String) throws(PostgresError) {
-        guard let handle = PQconnectdb(conninfo) else {
+        guard let handle = PQconnectStart(conninfo) else {
             throw PostgresError(sqlState: nil, message: "out of memory", connectionLost: true)
         }
-        guard PQstatus(handle) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines()
+        // A server's refusal during start-up is an ErrorResponse with a SQLSTATE, but libpq keeps that
+        // result to itself: a failed connection has only PQerrorMessage. In verbose mode libpq writes the
+        // code into that message ("FATAL:  28P01: …"), in a layout that does not depend on the server's or
+        // the client's language; so the connection is made in verbose mode (which PQconnectdb can't be told)
+        // and the code is read from there (``startupSQLState(in:)``).
+        PQsetErrorVerbosity(handle, PQERRORS_VERBOSE)
+        let timedOut = Self.completeConnection(handle)
+        PQsetErrorVerbosity(handle, PQERRORS_DEFAULT)
+        guard !timedOut, PQstatus(handle) == CONNECTION_OK else {
+            let verbose = String(cString: PQerrorMessage(handle))
+            let passwordMissing = PQconnectionNeedsPassword(handle) == 1
             PQfinish(handle)
-            throw PostgresError(sqlState: nil, message: message, connectionLost: true)
+            throw PostgresError(
+                sqlState: timedOut ? nil : Self.startupSQLState(in: verbose),
+                message: timedOut ? "timeout expired" : Self.primaryLines(of: verbose), connectionLost: true,
+                passwordMissing: passwordMissing)
         }
         // Server notices (NOTICE, WARNING) are not errors; libpq would print them to stderr.
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
@@ -36,6 +53,75 @@ final class PostgresConnection {
 
     deinit {
         PQfinish(handle)
+    }
+
+    /// Drives a connection started by `PQconnectStart` to success or failure, waiting on its socket as
+    /// libpq asks, for at most the conninfo's `connect_timeout` (libpq's rules: unset or 0 waits for ever,
+    /// less than 2 means 2). Unlike PQconnectdb, the time limit covers every address and host together.
+    ///
+    /// - Returns: whether the time limit ran out first.
+    private static func completeConnection(_ handle: OpaquePointer) -> Bool {
+        let deadline = connectTimeout(handle).map { ContinuousClock.now + .seconds($0) }
+        var polling = PGRES_POLLING_WRITING
+        while PQstatus(handle) != CONNECTION_BAD, polling != PGRES_POLLING_OK, polling != PGRES_POLLING_FAILED {
+            var timeout: Int32 = -1
+            if let deadline {
+                let left = ContinuousClock.now.duration(to: deadline)
+                guard left > .zero else { return true }
+                timeout = Int32(min(Double(Int32.max), (left / .milliseconds(1)).rounded(.up)))
+            }
+            var descriptor = pollfd(
+                fd: PQsocket(handle), events: Int16(polling == PGRES_POLLING_READING ? POLLIN : POLLOUT), revents: 0)
+            let ready = poll(&descriptor, 1, timeout)
+            if ready < 0, errno == EINTR { continue }
+            if ready == 0 { continue }  // the deadline is checked above
+            polling = PQconnectPoll(handle)
+        }
+        return false
+    }
+
+    /// The `connect_timeout` libpq parsed, in seconds; `nil` for none.
+    private static func connectTimeout(_ handle: OpaquePointer) -> Int? {
+        guard let options = PQconninfo(handle) else { return nil }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if String(cString: keyword) == "connect_timeout", let value = option.pointee.val,
+                let seconds = Int(String(cString: value).trimmingCharacters(in: .whitespaces)), seconds > 0
+            {
+                return max(2, seconds)
+            }
+            option += 1
+        }
+        return nil
+    }
+
+    /// The SQLSTATE of the last server error in a connection failure's verbose message: libpq writes each as
+    /// `SEVERITY:  CODE: primary message` (the severity is localised; the code and the layout are not). `nil`
+    /// when no server error is in it (the server was never reached, or libpq refused the options itself).
+    static func startupSQLState(in message: String) -> String? {
+        var found: String?
+        var rest = Substring(message)
+        while let range = rest.range(of: ":  ") {
+            let code = rest[range.upperBound...].prefix(7)
+            if code.count == 7, code.hasSuffix(": "),
+                code.prefix(5).utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) })
+            {
+                found = String(code.prefix(5))
+            }
+            rest = rest[range.upperBound...]
+        }
+        return found
+    }
+
+    /// A verbose connection failure message without the lines verbose mode adds (`DETAIL:`, `HINT:`,
+    /// `LOCATION:`, …): what the default verbosity would have said, but with the codes in it.
+    static func primaryLines(of message: String) -> String {
+        message.split(separator: "\n", omittingEmptySubsequences: true)
+            .filter { line in
+                !["DETAIL:", "HINT:", "LOCATION:", "CONTEXT:", "QUERY:", "STATEMENT:"].contains { line.hasPrefix($0) }
+            }
+            .joined(separator: "\n")
     }
 
     var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE }

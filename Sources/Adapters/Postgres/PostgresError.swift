@@ -15,6 +15,9 @@ struct PostgresError: Error, Sendable, CustomStringConvertible {
     let constraint: String?
     /// Whether the connection is unusable after the failure.
     let connectionLost: Bool
+    /// Whether a connection failed because the server asked for a password and none was given
+    /// (`PQconnectionNeedsPassword`): libpq's own refusal, which has no SQLSTATE.
+    let passwordMissing: Bool
 
     var description: String {
         "PostgreSQL error \(sqlState ?? "-----"): \(message)" + (constraint.map { " (constraint \($0))" } ?? "")
@@ -22,23 +25,29 @@ struct PostgresError: Error, Sendable, CustomStringConvertible {
 
     /// The error of a failed result on `connection`.
     init(result: OpaquePointer?, connection: OpaquePointer) {
+        // The PG_DIAG_* field codes are character macros, which Swift does not import.
         func field(_ code: UInt8) -> String? {
             guard let result, let value = PQresultErrorField(result, Int32(code)) else { return nil }
             return String(cString: value)
         }
-        self.sqlState = field(UInt8(ascii: "C"))
+        self.sqlState = field(UInt8(ascii: "C"))  // PG_DIAG_SQLSTATE
         self.message =
-            field(UInt8(ascii: "M"))
+            field(UInt8(ascii: "M"))  // PG_DIAG_MESSAGE_PRIMARY
             ?? String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines()
-        self.constraint = field(UInt8(ascii: "n"))
+        self.constraint = field(UInt8(ascii: "n"))  // PG_DIAG_CONSTRAINT_NAME
         self.connectionLost = PQstatus(connection) != CONNECTION_OK
+        self.passwordMissing = false
     }
 
-    init(sqlState: String?, message: String, constraint: String? = nil, connectionLost: Bool) {
+    init(
+        sqlState: String?, message: String, constraint: String? = nil, connectionLost: Bool,
+        passwordMissing: Bool = false
+    ) {
         self.sqlState = sqlState
         self.message = message
         self.constraint = constraint
         self.connectionLost = connectionLost
+        self.passwordMissing = passwordMissing
     }
 }
 

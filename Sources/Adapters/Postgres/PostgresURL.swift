@@ -6,7 +6,7 @@ import UserPorts
 ///
 /// `postgres://user:pass@host:port/db?sslmode=require` and `postgresql://…` are accepted; every query
 /// parameter passes through to libpq (`sslmode`, `sslrootcert`, `options`, a unix-socket `host=/dir`, …).
-/// ``redacted`` is the URL as ``URLRedaction`` prints it (the password and every secret parameter as `***`);
+/// ``redacted`` is the URL as `URLRedaction` (UserPorts) prints it (the password and every secret parameter as `***`);
 /// ``redact(_:)`` replaces the password that libpq parsed wherever it appears in a message.
 struct PostgresURL: Sendable {
     /// What libpq is given.
@@ -68,7 +68,7 @@ struct PostgresURL: Sendable {
     }
 
     /// The URL with the password, and every parameter that is or may be secret, replaced by `***`
-    /// (``URLRedaction``).
+    /// (`URLRedaction`).
     static func redactURL(_ url: String) -> String {
         URLRedaction.redact(url)
     }

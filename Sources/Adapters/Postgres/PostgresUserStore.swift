@@ -99,6 +99,7 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
 
     // MARK: Running statements
 
+    /// Runs `body` on a pooled connection (internal, not private: the tests hold connections with it).
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws
         -> T
     {
@@ -156,13 +157,6 @@ extension PostgresUserStore {
     /// Pooled connections handed out and not given back: for tests that must know a connection is held.
     var connectionsInUse: Int {
         get async { await pool.inUse }
-    }
-
-    /// Holds a pooled connection in `pg_sleep` on the server: for tests of the pool and of cancellation.
-    func sleepOnServer(seconds: Double) async throws {
-        try await withConnection { connection in
-            _ = try connection.query("SELECT pg_sleep($1::float8)", [String(seconds)])
-        }
     }
 }
 

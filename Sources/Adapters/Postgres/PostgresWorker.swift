@@ -7,7 +7,7 @@ import UserPorts
 /// `PQcancel` is documented as safe to call from any thread; it opens a connection of its own, so it runs on
 /// a dispatch queue, never on the cancelling thread, and holds the handle's lock so that the handle is not
 /// freed meanwhile. The server may act on a cancel request after the query it aimed at has finished, so a
-/// connection that was sent one is never reused (``wasCancelled``). ``OperationGate`` makes sure that only
+/// connection that was sent one is never reused (``wasCancelled``). `OperationGate` (UserPorts) makes sure that only
 /// the cancelled task's own query is aimed at.
 final class PostgresCanceller: Sendable {
     /// The `PGcancel` address (an integer, so that it is Sendable); 0 when closed.

@@ -16,11 +16,6 @@ struct SQLiteError: Error, Sendable, CustomStringConvertible {
 
     var description: String { "SQLite error \(code) (\(String(cString: sqlite3_errstr(code)))): \(message)" }
 
-    init(code: Int32, message: String) {
-        self.code = code
-        self.message = message
-    }
-
     /// The error of the last failed call on `handle`.
     init(code: Int32, handle: OpaquePointer?) {
         self.code = handle.map { sqlite3_extended_errcode($0) } ?? code

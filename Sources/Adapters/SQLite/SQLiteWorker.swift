@@ -5,7 +5,7 @@ import UserPorts
 ///
 /// `sqlite3_interrupt` is documented as safe to call from any thread while the connection is open. The
 /// handle is attached after opening and detached before closing, under the lock that the interrupt reads it
-/// with; ``OperationGate`` makes sure that only the cancelled task's own statement is interrupted.
+/// with; `OperationGate` (UserPorts) makes sure that only the cancelled task's own statement is interrupted.
 final class SQLiteInterrupter: Sendable {
     /// The connection handle's address (an integer, so that it is Sendable); 0 when closed.
     private let handle = Locked<UInt>(0)
