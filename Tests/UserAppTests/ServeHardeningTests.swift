@@ -67,15 +67,15 @@ extension UsersBinaryTests {
     }
 
     @Test("a configuration error exits 78 from every command, naming the key, migrate's and serve's included")
-    func configurationExitCodes() throws {
+    func configurationExitCodes() async throws {
         for command in [["migrate"], ["list"], ["serve", "--port", "0"]] {
-            let (status, output) = try Self.run(
+            let (status, output) = try await Self.run(
                 command + ["--store", "memory:"], environment: ["USERS_RELAY_BATCH_SIZE": "0"])
             #expect(status == 78, "\(command): \(status) \(output)")
             #expect(output.contains("users.relay.batchSize"), "\(command): \(output)")
         }
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("no-such-folder-\(UUID())/events.log")
-        let (status, output) = try Self.run(
+        let (status, output) = try await Self.run(
             ["serve", "--store", "memory:", "--port", "0"], environment: ["USERS_PUBLISHER": "log:\(log.path)"])
         #expect(status == 78, "an event log that can't be opened is the configuration's fault: \(status) \(output)")
         #expect(output.contains("users.publisher"))
