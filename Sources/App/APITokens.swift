@@ -22,10 +22,13 @@ enum APITokens {
     ///   holds an invalid one, or (the file) can't be read.
     static func read(_ reader: ConfigReader) throws -> [String] {
         var tokens: [String] = []
-        if let list = reader.string(forKey: "users.apiTokens", isSecret: true) {
+        if let list = reader.stringArray(forKey: "users.apiTokens", isSecret: true) {
+            // A list in a configuration file: each item a token (trimmed; commas not allowed inside).
+            tokens += try parseList(list.joined(separator: ","))
+        } else if let list = try UserAppConfiguration.string(reader, "users.apiTokens", isSecret: true) {
             tokens += try parseList(list)
         }
-        if let file = reader.string(forKey: "users.apiTokensFile") {
+        if let file = try UserAppConfiguration.string(reader, "users.apiTokensFile") {
             guard let data = FileManager.default.contents(atPath: file),
                 let text = String(data: data, encoding: .utf8)
             else {

@@ -82,9 +82,9 @@ public struct UserAppConfiguration: Sendable {
     /// - Throws: ``ConfigurationError`` naming the key, for a store URL or publisher it can't use, or a value of the wrong kind or out of range (a port of "80a", a batch size of 0): a bad
     ///   value is never silently replaced by the default.
     public init(reader: ConfigReader) throws {
-        store = try StoreLocation(reader.string(forKey: "users.store", isSecret: true, default: "sqlite:users.sqlite"))
-        publisher = try PublisherKind(reader.string(forKey: "users.publisher", default: "none"))
-        host = reader.string(forKey: "users.host", default: "127.0.0.1")
+        store = try StoreLocation(try Self.string(reader, "users.store", isSecret: true) ?? "sqlite:users.sqlite")
+        publisher = try PublisherKind(try Self.string(reader, "users.publisher") ?? "none")
+        host = try Self.string(reader, "users.host") ?? "127.0.0.1"
         port = try Self.int(reader, "users.port", default: 8080, in: 0...65535)
         http = .init(
             maximumBodySize: try Self.int(reader, "users.http.maxBodySize", default: 64 * 1024, in: 1...(1 << 30)),
@@ -109,7 +109,7 @@ public struct UserAppConfiguration: Sendable {
             try Self.int(reader, "users.directory.consistencyTimeoutMs", default: 5000, in: 0...60_000))
         postgresMaximumConnections = try Self.int(reader, "users.postgres.maxConnections", default: 10, in: 1...1000)
         postgresLookupConnections = try Self.int(reader, "users.postgres.lookupConnections", default: 2, in: 0...64)
-        let synchronous = reader.string(forKey: "users.sqlite.synchronous", default: "normal").lowercased()
+        let synchronous = (try Self.string(reader, "users.sqlite.synchronous") ?? "normal").lowercased()
         guard synchronous == "normal" || synchronous == "full" else {
             throw ConfigurationError(
                 key: "users.sqlite.synchronous",
@@ -117,9 +117,32 @@ public struct UserAppConfiguration: Sendable {
         }
         sqliteSynchronousFull = synchronous == "full"
         sqliteTunesProcess =
-            reader.string(forKey: "users.sqlite.tuneProcess") == nil && reader.bool(forKey: "users.sqlite.tuneProcess") == nil
+            !Self.isPresent(reader, "users.sqlite.tuneProcess")
             ? nil : try Self.bool(reader, "users.sqlite.tuneProcess", default: false)
         apiTokens = try APITokens.read(reader)
+    }
+
+    /// Whether `key` has a value of any type. `ConfigReader.string(forKey:)` answers `nil` both for a key
+    /// that is absent and for one whose value is of another type (a list, a number where text is read), and a
+    /// value of the wrong type must never fall back to the default: `apiTokens: [a, b]` silently meant "no
+    /// tokens", an unauthenticated server. swift-configuration's error type is not public, so absence is told
+    /// apart by its message.
+    static func isPresent(_ reader: ConfigReader, _ key: String, isSecret: Bool = false) -> Bool {
+        do {
+            _ = try reader.requiredString(forKey: ConfigKey(key), isSecret: isSecret)
+            return true
+        } catch {
+            return !String(describing: error).hasPrefix("Missing required config value")
+        }
+    }
+
+    /// A text setting: `nil` when absent, an error when present with a value that is not text.
+    static func string(_ reader: ConfigReader, _ key: String, isSecret: Bool = false) throws -> String? {
+        if let value = reader.string(forKey: ConfigKey(key), isSecret: isSecret) { return value }
+        if isPresent(reader, key, isSecret: isSecret) {
+            throw ConfigurationError(key: key, "\(key) must be text (a string), not a list, a number or null.")
+        }
+        return nil
     }
 
     /// An integer setting: the default when absent, an error when present but not a whole number in `range`
@@ -135,6 +158,8 @@ public struct UserAppConfiguration: Sendable {
                 throw ConfigurationError(key: key, "\(key) must be a whole number, not \"\(text)\".")
             }
             value = number
+        } else if isPresent(reader, key) {
+            throw ConfigurationError(key: key, "\(key) must be a whole number.")
         } else {
             return `default`
         }
@@ -148,7 +173,10 @@ public struct UserAppConfiguration: Sendable {
     /// A Boolean setting (`true`/`false`, `yes`/`no`, `1`/`0`): the default when absent, an error otherwise.
     private static func bool(_ reader: ConfigReader, _ key: String, default: Bool) throws -> Bool {
         if let value = reader.bool(forKey: ConfigKey(key)) { return value }
-        guard let text = reader.string(forKey: ConfigKey(key)) else { return `default` }
+        guard let text = reader.string(forKey: ConfigKey(key)) else {
+            if isPresent(reader, key) { throw ConfigurationError(key: key, "\(key) must be true or false.") }
+            return `default`
+        }
         switch text.trimmingCharacters(in: .whitespaces).lowercased() {
         case "true", "yes", "1": return true
         case "false", "no", "0": return false
@@ -176,10 +204,19 @@ public struct UserAppConfiguration: Sendable {
             EnvironmentVariablesProvider(environmentVariables: environment),
         ]
         if let file {
-            if file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
-                providers.append(try await FileProvider<YAMLSnapshot>(filePath: .init(file)))
-            } else {
-                providers.append(try await FileProvider<JSONSnapshot>(filePath: .init(file)))
+            // The file's parse error quotes the offending line, which may hold a password: not shown.
+            do {
+                if file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
+                    providers.append(try await FileProvider<YAMLSnapshot>(filePath: .init(file)))
+                } else {
+                    providers.append(try await FileProvider<JSONSnapshot>(filePath: .init(file)))
+                }
+            } catch {
+                let format = file.hasSuffix(".yaml") || file.hasSuffix(".yml") ? "YAML" : "JSON"
+                throw ConfigurationError(
+                    key: "--config",
+                    "The configuration file \(file) can't be read as \(format) (missing, unreadable, or not valid "
+                        + "\(format)); its content is not shown, as it may hold secrets.")
             }
         }
         return ConfigReader(providers: providers)

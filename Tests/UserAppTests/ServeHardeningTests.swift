@@ -113,4 +113,16 @@ extension UsersBinaryTests {
         #expect(output.contains("users serve listening address=127.0.0.1:\(port)"), "\(output)")
         #expect(!output.contains("no API tokens configured"))
     }
+
+    @Test("a configuration file that does not parse: exit 78, and none of its content (a password) printed")
+    func malformedConfigFile() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("users-bad-\(UUID()).yaml")
+        try Data("users:\n  store: \"postgres://u:SECRET\\q@127.0.0.1:1/db\"\n".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        for command in [["migrate"], ["list"], ["serve", "--port", "0"]] {
+            let (status, output) = try await Self.run(command + ["--config", file.path], environment: [:])
+            #expect(status == 78, "\(command): \(status) \(output)")
+            #expect(!output.contains("SECRET"), "\(command): \(output)")
+        }
+    }
 }

@@ -242,3 +242,44 @@ struct BindAddressTests {
         #expect(await BindAddress.resolve("127.evil.invalid").isEmpty, "a name that does not resolve is no address")
     }
 }
+
+@Suite("UserApp configuration: values of the wrong type")
+struct UserAppConfigurationTypeTests {
+    static func configuration(yaml: String) async throws -> UserAppConfiguration {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("users-\(UUID()).yaml")
+        try Data(yaml.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        return try UserAppConfiguration(
+            reader: try await UserAppConfiguration.reader(arguments: [:], environment: [:], file: file.path))
+    }
+
+    @Test("tokens may be a list in a file; a value of another type is an error, never 'no tokens'")
+    func tokensOfOtherTypes() async throws {
+        #expect(try await Self.configuration(yaml: "users:\n  apiTokens: [tokA, tokB]\n").apiTokens == ["tokA", "tokB"])
+        // (A map is read as nested keys, and an empty list as no value: swift-configuration's reading, which
+        // leaves "no tokens", that is loopback only.)
+    }
+
+    @Test("a list where text or a number is read is an error naming the key, not the default")
+    func otherKeys() async throws {
+        for (key, value) in [("store", "[a, b]"), ("port", "[1]"), ("host", "[a]"), ("publisher", "[x]")] {
+            do {
+                _ = try await Self.configuration(yaml: "users:\n  \(key): \(value)\n")
+                Issue.record("users.\(key): \(value) was accepted")
+            } catch let error as ConfigurationError {
+                #expect(error.key == "users.\(key)")
+            }
+        }
+    }
+
+    @Test("a configuration file that does not parse is an error that shows none of its content")
+    func malformedFile() async throws {
+        do {
+            _ = try await Self.configuration(yaml: "users:\n  store: \"postgres://u:SECRET\\q@127.0.0.1:1/db\"\n")
+            Issue.record("a malformed file was accepted")
+        } catch let error as ConfigurationError {
+            #expect(!error.description.contains("SECRET"))
+            #expect(error.description.contains("can't be read as YAML"))
+        }
+    }
+}
