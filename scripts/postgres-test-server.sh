@@ -24,6 +24,14 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# The server must not keep descriptors of whoever started it: a test process restarting it (the restart test
+# runs this script through system(3)) has sockets open that NIO accepted without close-on-exec, and a server
+# holding copies of them keeps those connections from ever closing (the connection-timeout tests then saw
+# their server close a socket, and the client never saw the end).
+for fd in $(ls /proc/$$/fd 2>/dev/null); do
+    if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
+
 case "${1:-}" in
 start)
     PGBIN=$(pg_bin)

@@ -38,7 +38,7 @@ struct RawConnection {
     let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
 
     static func open(port: Int) async throws -> RawConnection {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let channel = try await ClientBootstrap(group: connectionTestsGroup)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
@@ -117,6 +117,10 @@ func eventually(within limit: Duration = safetyNet, _ condition: () async throws
     return try await condition()
 }
 
+/// The event loops of these tests' servers and clients: their own, so that the timers they test never wait
+/// behind other suites' work on NIO's shared singleton.
+let connectionTestsGroup = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
 @Suite("HTTP server: connection limits, request framing")
 struct ConnectionTests {
     /// Runs a live server with `limits`, logging into `records`.
@@ -129,7 +133,8 @@ struct ConnectionTests {
         let api = UserAPI(service: UserService(repository: AnyUserStore(InMemoryUserStore())), readiness: {})
         let app = Application(
             router: api.makeRouter(), server: .limitedHTTP1(limits, logger: logger),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            eventLoopGroupProvider: .shared(connectionTestsGroup), logger: logger)
         try await app.test(.live) { client in try await body(try #require(client.port)) }
     }
 
@@ -180,7 +185,7 @@ struct ConnectionTests {
         try await withServer(.init(idleTimeout: .seconds(60), maximumConnections: bound)) { port in
             var idle: [any Channel] = []
             for _ in 0..<30 {
-                idle.append(try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(
+                idle.append(try await ClientBootstrap(group: connectionTestsGroup).connect(
                     host: "127.0.0.1", port: port).get())
             }
             defer { for channel in idle { channel.close(promise: nil) } }
@@ -213,7 +218,7 @@ struct ConnectionTests {
         try await withServer(.init(idleTimeout: .seconds(60), maximumConnections: bound)) { port in
             var stalled: [any Channel] = []
             for _ in 0..<bound {
-                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(
+                let channel = try await ClientBootstrap(group: connectionTestsGroup).connect(
                     host: "127.0.0.1", port: port
                 ).get()
                 try await channel.writeAndFlush(
@@ -264,7 +269,7 @@ struct ConnectionTests {
 
     @Test("accept failing with EMFILE pauses accepting (autoRead off), then accepting resumes")
     func acceptPause() async throws {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let server = try await ServerBootstrap(group: connectionTestsGroup)
             .bind(host: "127.0.0.1", port: 0).get()
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         await HTTPConnectionLimits.pauseAcceptingWhenOutOfDescriptors(server, pause: .milliseconds(200), logger: logger)
@@ -274,7 +279,7 @@ struct ConnectionTests {
         #expect(try await !server.getOption(.autoRead).get(), "the listening socket leaves epoll: no spin")
         let resumed = try await eventually { try await server.getOption(.autoRead).get() }
         #expect(resumed, "accepting again after the pause")
-        let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let client = try await ClientBootstrap(group: connectionTestsGroup)
             .connect(to: try #require(server.localAddress)).get()
         try await client.close()
         try await server.close()
