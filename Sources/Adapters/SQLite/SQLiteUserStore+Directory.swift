@@ -1,7 +1,7 @@
 import CSQLite
-public import Foundation
-public import Logging
-public import UserDomain
+import Foundation
+import Logging
+import UserDomain
 public import UserPorts
 
 /// ``UserDirectory``: the read model, kept in the same file as the users it shows.

@@ -1,8 +1,8 @@
 import CSQLite
-public import Foundation
-public import Logging
-public import UserDomain
-public import UserPorts
+import Foundation
+import Logging
+import UserDomain
+import UserPorts
 
 /// SQLite result codes as the ports' errors.
 extension SQLiteUserStore {

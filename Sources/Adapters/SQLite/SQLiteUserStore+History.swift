@@ -1,7 +1,7 @@
 import CSQLite
 public import Foundation
-public import Logging
-public import UserDomain
+import Logging
+import UserDomain
 public import UserPorts
 
 /// ``EventHistory`` and ``RelayLease``: the event log, its retention, and the lease of the relay.

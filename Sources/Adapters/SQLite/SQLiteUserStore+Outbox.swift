@@ -1,7 +1,7 @@
 import CSQLite
 public import Foundation
-public import Logging
-public import UserDomain
+import Logging
+import UserDomain
 public import UserPorts
 
 /// ``OutboxDelivery`` and ``DeadLetters``: the events due for publishing (above a watermark, and the few

@@ -1,6 +1,6 @@
 import CSQLite
-public import Foundation
-public import Logging
+import Foundation
+import Logging
 public import UserDomain
 public import UserPorts
 

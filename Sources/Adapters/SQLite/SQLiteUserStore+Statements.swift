@@ -1,8 +1,8 @@
 import CSQLite
-public import Foundation
-public import Logging
-public import UserDomain
-public import UserPorts
+import Foundation
+import Logging
+import UserDomain
+import UserPorts
 
 /// The statements the ports share: the user row and the event rows.
 extension SQLiteUserStore {

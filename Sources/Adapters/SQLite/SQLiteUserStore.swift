@@ -1,7 +1,7 @@
 import CSQLite
-public import Foundation
+import Foundation
 public import Logging
-public import UserDomain
+import UserDomain
 public import UserPorts
 
 /// The user store over SQLite: the embedded default, one file, no server.
