@@ -21,21 +21,8 @@ if [ ! -x "$venv/bin/schemathesis" ] || [ ! -x "$venv/bin/openapi-spec-validator
         'schemathesis==4.32.5' 'openapi-spec-validator==0.9.0'
 fi
 
-work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-USERS_DIRECTORY_CONSISTENCY_TIMEOUT_MS=200 "$users" serve --store "sqlite:$work/users.sqlite" --port "$port" >"$work/serve.log" 2>&1 &
-server=$!
-stop() {
-    kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap stop EXIT
-
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 150); do
-    curl -fsS "$base/health/live" >/dev/null 2>&1 && break
-    sleep 0.2
-done
+. scripts/live-server.sh
+start_users_serve "$users" USERS_DIRECTORY_CONSISTENCY_TIMEOUT_MS=200
 curl -fsS "$base/openapi.yaml" -o "$work/openapi.yaml" || { cat "$work/serve.log" >&2; exit 1; }
 
 "$venv/bin/openapi-spec-validator" "$work/openapi.yaml"

@@ -17,22 +17,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 users="${1:-.build/debug/users}"
-work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 token="client-check-$RANDOM$RANDOM"
-USERS_API_TOKENS="$token" "$users" serve --store "sqlite:$work/users.sqlite" --port "$port" >"$work/serve.log" 2>&1 &
-server=$!
-stop() {
-    kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap stop EXIT
-
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 150); do
-    curl -fsS "$base/health/live" >/dev/null 2>&1 && break
-    sleep 0.2
-done
+. scripts/live-server.sh
+start_users_serve "$users" USERS_API_TOKENS="$token"
 curl -fsS "$base/openapi.yaml" -o Clients/UserClient/Sources/UserClient/openapi.yaml || {
     cat "$work/serve.log" >&2
     exit 1
