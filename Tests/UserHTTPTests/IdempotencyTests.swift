@@ -7,9 +7,11 @@ import Testing
 @testable import UserHTTP
 
 extension UserAPISecurityTests {
-    @Test("an Idempotency-Key is scoped by the caller's token: another token's same key gets nothing of the first")
-    func idempotencyScopedByToken() async throws {
-        try await withClient(tokens: ["alice-token", "bob-token"]) { client in
+    @Test(
+        "an Idempotency-Key is scoped by the caller's token: another token's same key gets nothing of the first",
+        arguments: UserAPITests.Transport.allCases)
+    func idempotencyScopedByToken(_ transport: UserAPITests.Transport) async throws {
+        try await withClient(tokens: ["alice-token", "bob-token"], transport: transport) { client in
             func register(_ token: String, _ email: String) async throws -> (HTTPResponse.Status, String) {
                 var headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(token)"]
                 headers[HTTPField.Name("Idempotency-Key")!] = "shared-key"
@@ -29,9 +31,11 @@ extension UserAPISecurityTests {
         }
     }
 
-    @Test("an Idempotency-Key is compared after percent-decoding (a generated Swift client and curl agree)")
-    func idempotencyKeyDecoded() async throws {
-        try await withClient { client in
+    @Test(
+        "an Idempotency-Key is compared after percent-decoding (a generated Swift client and curl agree)",
+        arguments: UserAPITests.Transport.allCases)
+    func idempotencyKeyDecoded(_ transport: UserAPITests.Transport) async throws {
+        try await withClient(transport: transport) { client in
             let body = #"{"email":"decoded@example.com","displayName":"D"}"#
             var statuses: [HTTPResponse.Status] = []
             for key in ["order 7/a", "order%207%2Fa"] {
@@ -46,9 +50,11 @@ extension UserAPISecurityTests {
         }
     }
 
-    @Test("a retry whose JSON is spelled differently (key order, spacing, escapes) is the same registration")
-    func idempotencyComparesFields() async throws {
-        try await withClient { client in
+    @Test(
+        "a retry whose JSON is spelled differently (key order, spacing, escapes) is the same registration",
+        arguments: UserAPITests.Transport.allCases)
+    func idempotencyComparesFields(_ transport: UserAPITests.Transport) async throws {
+        try await withClient(transport: transport) { client in
             var headers: HTTPFields = [.contentType: "application/json"]
             headers[HTTPField.Name("Idempotency-Key")!] = "spelled"
             var responses: [String] = []

@@ -437,11 +437,14 @@ struct UserAPITests {
 struct UserAPISecurityTests {
     func withClient(
         tokens: [String] = [], metrics: (@Sendable () -> [UInt8])? = nil,
+        transport: UserAPITests.Transport = .router,
         _ body: @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
         let api = UserAPI(
             service: UserService(repository: AnyUserStore(InMemoryUserStore())), readiness: {}, metrics: metrics)
-        try await Application(router: api.makeRouter(tokens: tokens)).test(.router) { try await body($0) }
+        try await Application(router: api.makeRouter(tokens: tokens)).test(transport == .router ? .router : .live) {
+            try await body($0)
+        }
     }
 
     @Test("GET /openapi.yaml serves the OpenAPI 3.1 document, also without a token, naming every route")
