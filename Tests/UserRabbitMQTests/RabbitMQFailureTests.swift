@@ -68,6 +68,7 @@ extension RabbitMQTests {
         try await withRunning([consumer], run: { try await $0.run() }) {
             try #require(try await Patience.waitUntil { consumer.status.isReady })
             try await withRunning([publisher], run: { try await $0.run() }) {
+                try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected")
                 try await withRunning([relay], run: { try await $0.run() }) {
                     try await write(rounds: 20)
                     try #require(try await Patience.waitUntil { await applier.count > 50 })
@@ -118,6 +119,7 @@ extension RabbitMQTests {
         try await withRunning([first], run: { try await $0.run() }) {
             try #require(try await Patience.waitUntil { first.status.isReady })
             try await withRunning([publisher], run: { try await $0.run() }) {
+                try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected")
                 let outcomes = await publisher.publish(history, notAfter: .now + .seconds(600))
                 #expect(outcomes.allSatisfy { $0.isConfirmed })
             }

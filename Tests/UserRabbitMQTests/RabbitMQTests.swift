@@ -38,6 +38,7 @@ struct RabbitMQTests {
         try await withRunning([consumer], run: { try await $0.run() }) {
             try #require(try await Patience.waitUntil { consumer.status.isReady }, "the consumer never connected")
             try await withRunning([publisher], run: { try await $0.run() }) {
+                try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected")
                 for event in history { try await publisher.publish(event) }
                 #expect(publisher.status.isReady)
                 try #require(try await collector.waitFor(count: history.count))
@@ -76,8 +77,11 @@ struct RabbitMQTests {
         try await withRunning([consumer], run: { try await $0.run() }) {
             try #require(try await Patience.waitUntil { consumer.status.isReady })
             try await withRunning([publisher], run: { try await $0.run() }) {
+                try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected")
                 let outcomes = await publisher.publish(history, notAfter: .now + .seconds(600))
                 #expect(outcomes.count == 1000)
+                let failures = outcomes.compactMap { if case .failed(let error) = $0 { "\(error)" } else { nil } }
+                #expect(failures.isEmpty, "\(Set(failures))")
                 #expect(outcomes.allSatisfy { $0.isConfirmed })
                 try #require(try await collector.waitFor(count: 1000))
             }
@@ -93,6 +97,7 @@ struct RabbitMQTests {
         let publisher = RabbitMQPublisher(
             configuration: TestBroker.publisherConfiguration(url, topology: topology), logger: logger)
         try await withRunning([publisher], run: { try await $0.run() }) {
+            try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected")
             for event in history { try await publisher.publish(event) }  // confirmed: kept, not dropped
         }
         let unrouted = topology.unroutedQueue
@@ -108,7 +113,7 @@ struct RabbitMQTests {
         }
         let deliveries = await collector.deliveries
         #expect(deliveries.map(\.envelope) == history)
-        #expect(deliveries.allSatisfy { $0.exchange == topology.alternateExchange })
+        #expect(deliveries.allSatisfy { $0.exchange == topology.exchange }, "the exchange it was published to, also through the alternate")
         #expect(try await TestBroker.withConnection { try $0.messageCount(queue: unrouted) } == 0)
         _ = try await TestBroker.withConnection { try $0.deleteQueue(unrouted) }
     }
@@ -129,6 +134,7 @@ struct RabbitMQTests {
         try await withRunning([consumer], run: { try await $0.run() }) {
             try #require(try await Patience.waitUntil { consumer.status.isReady })
             try await withRunning([publisher], run: { try await $0.run() }) {
+                try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected")
                 #expect(try await relay.publishPendingEvents() == history.count)
                 try #require(try await collector.waitFor(count: history.count))
             }
@@ -161,6 +167,7 @@ struct RabbitMQTests {
                 #expect(outcomes.allSatisfy { $0.isConfirmed })
             }
             try await withRunning([publisher], run: { try await $0.run() }) {
+                try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected")
                 for event in history { try await publisher.publish(event) }
                 try #require(try await collector.waitFor(count: history.count))
             }

@@ -6,8 +6,8 @@ public struct RabbitMQDelivery: Sendable {
     public let envelope: UserEventEnvelope
     /// The routing key it was published with (the event type).
     public let routingKey: String
-    /// The exchange it came through (the topology's exchange, or the alternate exchange for a message that
-    /// waited in the unrouted queue).
+    /// The exchange it was published to (the topology's exchange, also for a message that went through the
+    /// alternate exchange and waited in the unrouted queue).
     public let exchange: String
     /// The AMQP `message_id` (the event id, as the publisher sets it).
     public let messageID: String?
