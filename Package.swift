@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "UserSQLite", targets: ["UserSQLite"]),
         .library(name: "UserPostgres", targets: ["UserPostgres"]),
         .library(name: "UserHTTP", targets: ["UserHTTP"]),
+        .library(name: "UserAppCore", targets: ["UserAppCore"]),
         .library(name: "UserApp", targets: ["UserApp"]),
         .executable(name: "users", targets: ["users"]),
     ],
@@ -53,6 +54,13 @@ let package = Package(
             dependencies: ["UserDomain", "UserPorts", .product(name: "Logging", package: "swift-log")],
             path: "Sources/PortsTesting"
         ),
+        // Plumbing shared by the adapters that own C connections (a queue executor, the cancellation gate); the
+        // ports don't depend on it.
+        .target(
+            name: "UserAdapterSupport",
+            dependencies: ["UserPorts"],
+            path: "Sources/Adapters/Support"
+        ),
         // Actor-based adapters: for tests and for embedding without a database.
         .target(
             name: "UserInMemory",
@@ -78,7 +86,7 @@ let package = Package(
         .target(
             name: "UserSQLite",
             dependencies: [
-                "CSQLite", "CSQLiteSupport", "UserDomain", "UserPorts",
+                "CSQLite", "CSQLiteSupport", "UserAdapterSupport", "UserDomain", "UserPorts",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Adapters/SQLite"
@@ -94,7 +102,7 @@ let package = Package(
         .target(
             name: "UserPostgres",
             dependencies: [
-                "CLibPQ", "UserDomain", "UserPorts",
+                "CLibPQ", "UserAdapterSupport", "UserDomain", "UserPorts",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Adapters/Postgres"
@@ -117,11 +125,22 @@ let package = Package(
             // The OpenAPI document, served as is at GET /openapi.yaml.
             resources: [.copy("openapi.yaml")]
         ),
-        // Configuration -> adapters -> a running system; embeddable.
+        // The wiring without the HTTP stack: stores opened by URL, publishers, `UserSystem`. What an app that
+        // embeds the user domain links.
+        .target(
+            name: "UserAppCore",
+            dependencies: [
+                "UserAdapterSupport", "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/App/Core"
+        ),
+        // Configuration -> a running `users serve`: swift-configuration, the HTTP server, Prometheus.
         .target(
             name: "UserApp",
             dependencies: [
-                "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres", "UserHTTP",
+                "UserAppCore", "UserDomain", "UserPorts", "UserHTTP",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -132,7 +151,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            path: "Sources/App"
+            path: "Sources/App/Server"
         ),
         // The `users` command: a few lines over UserApp.
         .executableTarget(
@@ -179,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "UserHTTPTests",
             dependencies: [
-                "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres", "UserHTTP",
+                "UserAppCore", "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres", "UserHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

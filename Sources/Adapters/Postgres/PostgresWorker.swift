@@ -1,5 +1,6 @@
 import CLibPQ
 import Dispatch
+import UserAdapterSupport
 import UserPorts
 
 /// Cancels the query of one operation when its task is cancelled (`PQcancel`), and no other.

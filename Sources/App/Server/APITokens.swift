@@ -1,3 +1,4 @@
+import UserAppCore
 import Configuration
 import Foundation
 

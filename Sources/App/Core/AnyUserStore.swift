@@ -1,15 +1,31 @@
 public import Foundation
 public import UserDomain
+public import UserPorts
 
-/// A store chosen at run time (by configuration), usable where a concrete `UserRepository & EventOutbox` is
-/// needed: `UserService<AnyUserStore>`. It forwards every call to the store it wraps.
+/// A store chosen at run time (by its URL), usable where one static store type is needed:
+/// `UserService<AnyUserStore>`, `UserSystem<AnyUserStore>`. It forwards every call to the store it wraps, and
+/// closes it.
+///
+/// It is the embedding convenience for a store picked by configuration; `users serve` does not run through it
+/// (it opens ``base`` into generic code, so the store's own type is specialised all the way down). Measured
+/// (`users-bench --store memory: --erased`, release, this machine): the forwarding costs one indirect call per
+/// port call, within the run-to-run noise of the in-memory store's 1.5–2.4 million lookups/s, and nothing
+/// measurable next to the SQL stores' 12 µs thread hop.
 public struct AnyUserStore: UserRepository, EventOutbox, UserDirectory {
     /// The wrapped store.
     public let base: any UserStore
+    private let closeBase: @Sendable () async -> Void
 
-    /// Wraps a store.
-    public init(_ base: any UserStore) {
+    /// Wraps a store; `close` closes it (nothing by default).
+    public init(_ base: any UserStore, close: @escaping @Sendable () async -> Void = {}) {
         self.base = base
+        self.closeBase = close
+    }
+
+    /// Closes the wrapped store: operations afterwards throw `UserStoreError` code `closed` (the in-memory
+    /// store keeps working).
+    public func close() async {
+        await closeBase()
     }
 
     /// Forwards to the wrapped store.

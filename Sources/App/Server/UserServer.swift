@@ -1,3 +1,4 @@
+public import UserAppCore
 public import Hummingbird
 public import NIOCore
 public import Logging
@@ -25,8 +26,8 @@ public enum UserServer {
     /// - Parameters:
     ///   - metrics: the registry `GET /metrics` serves; no `/metrics` route without it.
     ///   - onServerRunning: called once the server's socket is bound and listening.
-    public static func application(
-        system: UserSystem, configuration: UserAppConfiguration, logger: Logger,
+    public static func application<Store>(
+        system: UserSystem<Store>, configuration: UserAppConfiguration, logger: Logger,
         metrics: PrometheusCollectorRegistry? = nil,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
@@ -90,9 +91,28 @@ public enum UserServer {
         let requested = "\(configuration.host):\(configuration.port)"
         configuration.host = address.numeric
         let registry = prometheus
-        let system = try await UserSystem.open(configuration, logger: logger)
+        let store = try await AnyUserStore.open(
+            configuration.store, options: configuration.storeOptions, logger: logger)
+        do {
+            // The store is opened into its own type: the use cases, the API and the relay are specialised for
+            // it, with no forwarding through AnyUserStore on any request.
+            try await serve(
+                store.base, configuration: configuration, requested: requested, registry: registry, logger: logger)
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+
+    private static func serve<Store: UserStore>(
+        _ store: Store, configuration: UserAppConfiguration, requested: String, registry: PrometheusCollectorRegistry,
+        logger: Logger
+    ) async throws {
+        let system = try UserSystem(
+            store: store, publisher: configuration.publisher, options: configuration.systemOptions, logger: logger)
         let listening = Locked(false)
-        let store = configuration.store.description
+        let location = configuration.store.description
         let app = application(
             system: system, configuration: configuration, logger: logger, metrics: registry,
             onServerRunning: { channel in
@@ -101,7 +121,7 @@ public enum UserServer {
                 if let local = channel.localAddress, let ip = local.ipAddress, let port = local.port {
                     bound = ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
                 }
-                logger.info("users serve listening", metadata: ["address": "\(bound)", "store": "\(store)"])
+                logger.info("users serve listening", metadata: ["address": "\(bound)", "store": "\(location)"])
             })
         // Services shut down in reverse order: the server first (no new requests), then the relay and the
         // projection.
