@@ -11,7 +11,7 @@ import UserDomain
 /// one and marks the published ones after each batch. When the publisher fails for an event, the failure is
 /// recorded and the event is retried after an exponential backoff with jitter; the later events of the same
 /// user wait behind it (so every user's events arrive in order) while other users' events keep flowing.
-/// After ``Configuration/maximumAttempts`` failures the event is parked as dead: kept, counted in metrics,
+/// After ``OutboxRelayConfiguration/maximumAttempts`` failures the event is parked as dead: kept, counted in metrics,
 /// listed by `users events dead` and revived by `users events retry` (``DeadLetters/retryDeadEvents(_:)``).
 /// A crash between publishing and marking republishes at most the batch in flight: consumers deduplicate by
 /// event id (see `IdempotentConsumer`).
@@ -19,11 +19,11 @@ import UserDomain
 /// Several relays may run against one database: each batch is published only under the store's relay lease
 /// (``RelayLease/acquireRelayLease(owner:duration:)``), held by one relay at a time and renewed before every
 /// batch; standbys poll for it and take over when the holder stops or dies. A holder stops publishing when
-/// its lease is less than a third of ``Configuration/leaseDuration`` from running out, so two relays never
+/// its lease is less than a third of ``OutboxRelayConfiguration/leaseDuration`` from running out, so two relays never
 /// publish at the same time even if one of them stalls.
 ///
 /// Run it as a swift-service-lifecycle `Service` (it waits on the store's ``CommitSignal`` and polls at
-/// ``Configuration/pollInterval`` for commits it can't see), or call ``publishPendingEvents()`` to drain
+/// ``OutboxRelayConfiguration/pollInterval`` for commits it can't see), or call ``publishPendingEvents()`` to drain
 /// the outbox once. On graceful shutdown it finishes the batch in flight, gives up the lease and returns.
 ///
 /// Metrics (swift-metrics): counters `users_outbox_published_total`, `users_outbox_retried_total` (failed

@@ -30,6 +30,8 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     /// Creates the API over the use cases.
     ///
     /// - Parameters:
+    ///   - service: the use cases the routes call.
+    ///   - configuration: the API's limits and rules.
     ///   - readiness: what `GET /health/ready` checks; it throws when the service is not ready.
     ///   - metrics: the Prometheus text exposition that `GET /metrics` serves (for instance a
     ///     `PrometheusCollectorRegistry`'s `emitToBuffer`); without it there is no `/metrics` route.
@@ -46,6 +48,8 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     /// Creates the API over the use cases and the directory's read side.
     ///
     /// - Parameters:
+    ///   - service: the use cases the routes call.
+    ///   - configuration: the API's limits and rules.
     ///   - readiness: what `GET /health/ready` checks; it throws when the service is not ready.
     ///   - metrics: the Prometheus text exposition that `GET /metrics` serves (for instance a
     ///     `PrometheusCollectorRegistry`'s `emitToBuffer`); without it there is no `/metrics` route.

@@ -31,7 +31,7 @@ extension PostgresUserStore {
     }
 
     /// The user with this id, or `nil`. Point lookups go through the lookup pipeline (a connection of its
-    /// own in pipeline mode, see ``PostgresLookupPipeline``): concurrent lookups share round trips.
+    /// own in pipeline mode, see `PostgresLookupPipeline`): concurrent lookups share round trips.
     public func user(id: UserID) async throws -> User? {
         if let pipeline = lookupPipeline { return try await pipeline.lookup(0, id.description) }
         return try await read { connection in

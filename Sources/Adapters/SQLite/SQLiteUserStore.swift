@@ -7,7 +7,7 @@ public import UserPorts
 /// The user store over SQLite: the embedded default, one file, no server.
 ///
 /// One writer connection and a pool of reader connections, in WAL mode so that readers never wait for the
-/// writer. Every connection lives on its own serial queue (``SQLiteWorker``), never on Swift's cooperative
+/// writer. Every connection lives on its own serial queue (`SQLiteWorker`), never on Swift's cooperative
 /// thread pool: a statement that waits on a lock or the disk blocks only its queue. Writes take the write
 /// lock at once (`BEGIN IMMEDIATE`) and wait up to the busy timeout for other processes; a change and its
 /// events commit in one transaction. Cancelling a task interrupts its running statement. The write-ahead log

@@ -14,7 +14,8 @@ public import UserPorts
 ///                             publisher: .memory, logger: logger)
 /// ```
 ///
-/// or by URL (``open(store:publisher:options:logger:)``; `UserApp` adds one from a `ConfigReader`). Run
+/// or by URL (``open(store:publisher:options:storeOptions:logger:)-(String,_,_,_,_)``; `UserApp` adds one from a
+/// `ConfigReader`). Run
 /// ``services`` in your `ServiceGroup` (the projection, the relay and the retention; the store last, so it
 /// closes after them), or call ``close()`` when you don't.
 public final class UserSystem<Store: UserStore>: Sendable {
@@ -41,7 +42,10 @@ public final class UserSystem<Store: UserStore>: Sendable {
     /// Wires the system over a store that is open.
     ///
     /// - Parameters:
+    ///   - store: the store, open.
     ///   - publisher: where the relay sends committed events; `.none` runs no relay.
+    ///   - options: the relay's batching, the event retention, the directory's consistency wait.
+    ///   - logger: the logger of the use cases and the services.
     ///   - close: what ``close()`` does to the store (nothing by default: you close the store you opened).
     /// - Throws: ``ConfigurationError`` for `users.publisher` when its event log can't be opened.
     public convenience init(
@@ -65,7 +69,12 @@ public final class UserSystem<Store: UserStore>: Sendable {
 
     /// Wires the system over a store that is open, relaying to a publisher of your own (a message broker, …).
     ///
-    /// - Parameter close: what ``close()`` does to the store (nothing by default).
+    /// - Parameters:
+    ///   - store: the store, open.
+    ///   - publisher: where the relay sends committed events.
+    ///   - options: the relay's batching, the event retention, the directory's consistency wait.
+    ///   - logger: the logger of the use cases and the services.
+    ///   - close: what ``close()`` does to the store (nothing by default).
     public convenience init(
         store: Store, publisher: some MessagePublisher, options: Options = .init(), logger: Logger,
         close: @escaping @Sendable () async -> Void = {}

@@ -58,7 +58,7 @@ public struct UserAppConfiguration: Sendable {
     public var sqliteSynchronousFull: Bool
     /// Whether opening a SQLite store first tunes SQLite for the whole process
     /// (`UserSQLite/SQLiteUserStore/configureProcess()`); `nil` when not configured. A library never
-    /// changes its host process unasked, so ``UserSystem`` takes `nil` as "no"; the `users` command takes it as
+    /// changes its host process unasked, so `UserSystem` takes `nil` as "no"; the `users` command takes it as
     /// "yes" for its own process.
     public var sqliteTunesProcess: Bool?
     /// How long published events are kept; `nil` keeps them forever (the default; a directory rebuild needs
@@ -79,7 +79,7 @@ public struct UserAppConfiguration: Sendable {
 
     /// Reads the configuration.
     ///
-    /// - Throws: ``ConfigurationError`` naming the key, for a store URL or publisher it can't use, or a value of the wrong kind or out of range (a port of "80a", a batch size of 0): a bad
+    /// - Throws: `ConfigurationError` naming the key, for a store URL or publisher it can't use, or a value of the wrong kind or out of range (a port of "80a", a batch size of 0): a bad
     ///   value is never silently replaced by the default.
     public init(reader: ConfigReader) throws {
         store = try StoreLocation(try Self.string(reader, "users.store", isSecret: true) ?? "sqlite:users.sqlite")

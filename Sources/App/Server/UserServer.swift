@@ -9,7 +9,7 @@ import UnixSignals
 import UserHTTP
 import UserPorts
 
-/// `users serve`: the HTTP service over a ``UserSystem``, with graceful shutdown.
+/// `users serve`: the HTTP service over a `UserSystem`, with graceful shutdown.
 public enum UserServer {
     /// The Prometheus registry behind swift-metrics in this process: installed as the `MetricsSystem` backend
     /// the first time it is read (``run(configuration:logger:)`` reads it). An application that bootstraps
@@ -24,6 +24,9 @@ public enum UserServer {
     /// the connection bound of ``UserAppConfiguration/connections`` (see `HTTPServerBuilder.limitedHTTP1`).
     ///
     /// - Parameters:
+    ///   - system: the use cases and the directory the routes serve.
+    ///   - configuration: the address, the API's rules, the connection limits and the tokens.
+    ///   - logger: the server's logger (access lines, connection events).
     ///   - metrics: the registry `GET /metrics` serves; no `/metrics` route without it.
     ///   - onServerRunning: called once the server's socket is bound and listening.
     public static func application<Store>(
@@ -66,7 +69,7 @@ public enum UserServer {
     /// unauthenticated user service is served to this machine only. "users serve listening" is logged once
     /// the socket is bound.
     ///
-    /// - Throws: ``ConfigurationError`` for `users.host` when the host does not resolve, or resolves to an
+    /// - Throws: `ConfigurationError` for `users.host` when the host does not resolve, or resolves to an
     ///   address beyond loopback without API tokens; the store's `UserStoreError` when it can't be opened;
     ///   ``ListenError`` when the address can't be bound (in use, not permitted).
     public static func run(configuration: UserAppConfiguration, logger: Logger) async throws {

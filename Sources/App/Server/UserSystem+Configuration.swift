@@ -30,7 +30,7 @@ extension UserSystem where Store == AnyUserStore {
     /// ```
     ///
     /// - Throws: the store's `UserStoreError` (an unreachable server, a damaged file, …);
-    ///   ``ConfigurationError`` for `users.publisher` when its event log can't be opened.
+    ///   `ConfigurationError` for `users.publisher` when its event log can't be opened.
     public static func open(_ configuration: UserAppConfiguration, logger: Logger) async throws
         -> UserSystem<AnyUserStore>
     {
