@@ -50,13 +50,20 @@ let package = Package(
         // The contract suite every store adapter runs, and recording fakes.
         .target(
             name: "UserPortsTesting",
-            dependencies: ["UserDomain", "UserPorts", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "UserDomain", "UserPorts",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             path: "Sources/PortsTesting"
         ),
         // Actor-based adapters: for tests and for embedding without a database.
         .target(
             name: "UserInMemory",
-            dependencies: ["UserDomain", "UserPorts"],
+            dependencies: [
+                "UserDomain", "UserPorts", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Sources/Adapters/InMemory"
         ),
 
@@ -80,6 +87,7 @@ let package = Package(
             dependencies: [
                 "CSQLite", "CSQLiteSupport", "UserDomain", "UserPorts",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Adapters/SQLite"
         ),
@@ -96,6 +104,7 @@ let package = Package(
             dependencies: [
                 "CLibPQ", "UserDomain", "UserPorts",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Adapters/Postgres"
         ),
@@ -170,11 +179,17 @@ let package = Package(
         ),
         .testTarget(
             name: "UserInMemoryTests",
-            dependencies: ["UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory"]
+            dependencies: [
+                "UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "UserPostgresTests",
-            dependencies: ["UserDomain", "UserPorts", "UserPortsTesting", "UserPostgres", "CLibPQ"]
+            dependencies: [
+                "UserDomain", "UserPorts", "UserPortsTesting", "UserPostgres", "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "UserHTTPTests",
@@ -202,6 +217,7 @@ let package = Package(
             name: "UserSQLiteTests",
             dependencies: [
                 "UserDomain", "UserPorts", "UserPortsTesting", "UserSQLite", "CSQLite", "sqlite-crash-writer",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]
