@@ -20,7 +20,8 @@ extension UserStoreContract {
         let expect = Expectations(check: "a closed store refuses every operation with UserStoreError.closed")
         let fixture = Fixture(repository: store, store: store, expect: expect)
         let user = try await fixture.register(email: Fixture.uniqueEmail("closing"))
-        let position = try expect.unwrap(try await store.unpublishedEvents(limit: 10).first?.position, "an event")
+        let event = try expect.unwrap(try await store.unpublishedEvents(limit: 10).first, "the registration's event")
+        let position = event.position
         async let first: Void = close()
         async let second: Void = close()
         _ = await (first, second)
@@ -49,7 +50,7 @@ extension UserStoreContract {
             ("searchDirectory(prefix:limit:)", { _ = try await store.searchDirectory(prefix: "c", limit: 10) }),
             ("directoryStatistics()", { _ = try await store.directoryStatistics() }),
             ("directoryPosition()", { _ = try await store.directoryPosition() }),
-            ("applyToDirectory(_:)", { try await store.applyToDirectory([]) }),
+            ("applyToDirectory(_:)", { try await store.applyToDirectory([event]) }),
             ("resetDirectory()", { try await store.resetDirectory() }),
         ]
         for (name, operation) in operations {
