@@ -53,7 +53,12 @@ let package = Package(
         // The contract suite every store adapter runs, and recording fakes.
         .target(
             name: "UserPortsTesting",
-            dependencies: ["UserDomain", "UserPorts", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "UserDomain", "UserPorts",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             path: "Sources/PortsTesting"
         ),
         // Plumbing shared by the adapters that own C connections (a queue executor, the cancellation gate); the
@@ -66,7 +71,9 @@ let package = Package(
         // Actor-based adapters: for tests and for embedding without a database.
         .target(
             name: "UserInMemory",
-            dependencies: ["UserDomain", "UserPorts"],
+            dependencies: [
+                "UserDomain", "UserPorts", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Sources/Adapters/InMemory"
         ),
 
@@ -90,6 +97,7 @@ let package = Package(
             dependencies: [
                 "CSQLite", "CSQLiteSupport", "UserAdapterSupport", "UserDomain", "UserPorts",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Adapters/SQLite"
         ),
@@ -106,6 +114,7 @@ let package = Package(
             dependencies: [
                 "CLibPQ", "UserAdapterSupport", "UserDomain", "UserPorts",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Adapters/Postgres"
         ),
@@ -191,11 +200,17 @@ let package = Package(
         ),
         .testTarget(
             name: "UserInMemoryTests",
-            dependencies: ["UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory"]
+            dependencies: [
+                "UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "UserPostgresTests",
-            dependencies: ["UserDomain", "UserPorts", "UserPortsTesting", "UserPostgres", "CLibPQ"]
+            dependencies: [
+                "UserDomain", "UserPorts", "UserPortsTesting", "UserPostgres", "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "UserHTTPTests",
@@ -223,6 +238,7 @@ let package = Package(
             name: "UserSQLiteTests",
             dependencies: [
                 "UserDomain", "UserPorts", "UserPortsTesting", "UserSQLite", "CSQLite", "sqlite-crash-writer",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

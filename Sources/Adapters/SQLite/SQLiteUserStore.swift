@@ -14,7 +14,10 @@ public import UserPorts
 /// is copied back into the database by a connection of its own, not by the commit that fills it (see
 /// `SQLiteCheckpointer`): the log stays bounded, and a write does not pay for the copy.
 ///
-/// Open it with ``open(_:logger:)``; close it with ``close()``.
+/// Open it with ``open(_:logger:)``; close it with ``close()``, or run it as a `Service` of a `ServiceGroup`
+/// (``run()``), which closes it when the group shuts down. Its connections, reader pool and checkpointer
+/// are opened by ``open(_:logger:)``, not by ``run()``: a store works at once, with or without a group, so
+/// a one-shot command or a test opens it, uses it and closes it.
 public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
     /// Raised after every commit of this store that appended events.
     public let commitSignal = CommitSignal()
@@ -28,6 +31,8 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
     let checkpointer: SQLiteCheckpointer?
     let nextReader = Locked(0)
     let logger: Logger
+    /// Closes once; what ``run()`` waits on.
+    let lifetime = ServiceLifetime()
 
     private init(
         configuration: Configuration, writer: SQLiteWorker, readers: [SQLiteWorker],
@@ -116,9 +121,15 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
             checkpointer: checkpointer, logger: logger)
     }
 
-    /// Closes every connection. Operations started afterwards throw `UserStoreError` with code `closed`.
+    /// Closes every connection, after the statements that run and the checkpoint that runs have finished.
+    /// Operations started afterwards throw `UserStoreError` with code `closed`.
+    ///
+    /// Idempotent: a second call returns once the first has finished; safe to call while ``run()`` ends.
     public func close() async {
-        await Self.close(writer: writer, readers: readers, inlineReaders: inlineReaders, checkpointer: checkpointer)
+        await lifetime.close {
+            await Self.close(
+                writer: writer, readers: readers, inlineReaders: inlineReaders, checkpointer: checkpointer)
+        }
     }
 
     static func close(
