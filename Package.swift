@@ -72,7 +72,8 @@ let package = Package(
         .target(
             name: "UserInMemory",
             dependencies: [
-                "UserDomain", "UserPorts", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "UserAdapterSupport", "UserDomain", "UserPorts",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Adapters/InMemory"
         ),

@@ -1,5 +1,6 @@
 public import Foundation
 public import UserDomain
+import UserAdapterSupport
 public import UserPorts
 
 /// A user store in memory, with the guarantees of a real one: a fake that behaves exactly like the SQL
@@ -87,9 +88,8 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
                 throw UserError.versionConflict(user.id, expected: 0, actual: existing.version)
             }
         } else {
-            guard let existing else { throw UserError.notFound(user.id) }
-            guard existing.version == expectedVersion else {
-                throw UserError.versionConflict(user.id, expected: expectedVersion, actual: existing.version)
+            guard existing?.version == expectedVersion else {
+                throw UserError.missedVersion(user.id, expected: expectedVersion, actual: existing?.version)
             }
         }
         if let owner = idsByEmail[user.email.canonical], owner != user.id {
@@ -129,9 +129,8 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     @discardableResult
     public func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) throws -> EventPosition? {
         try checkOpen()
-        guard let existing = users[id] else { throw UserError.notFound(id) }
-        guard existing.version == expectedVersion else {
-            throw UserError.versionConflict(id, expected: expectedVersion, actual: existing.version)
+        guard let existing = users[id], existing.version == expectedVersion else {
+            throw UserError.missedVersion(id, expected: expectedVersion, actual: users[id]?.version)
         }
         users[id] = nil
         idsByEmail[existing.email.canonical] = nil

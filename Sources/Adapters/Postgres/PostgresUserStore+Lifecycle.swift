@@ -1,4 +1,5 @@
 public import ServiceLifecycle
+import UserAdapterSupport
 import UserPorts
 
 extension PostgresUserStore: Service {

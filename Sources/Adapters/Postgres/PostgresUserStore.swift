@@ -2,6 +2,7 @@ import CLibPQ
 import Foundation
 public import Logging
 import UserDomain
+import UserAdapterSupport
 public import UserPorts
 
 /// The user store over PostgreSQL (libpq): several app instances can share one database.

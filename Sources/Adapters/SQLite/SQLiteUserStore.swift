@@ -2,6 +2,7 @@ import CSQLite
 import Foundation
 public import Logging
 import UserDomain
+import UserAdapterSupport
 public import UserPorts
 
 /// The user store over SQLite: the embedded default, one file, no server.
@@ -144,8 +145,7 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
 
     static func configure(_ connection: SQLiteConnection, configuration: Configuration, readOnly: Bool) throws {
         let milliseconds =
-            configuration.busyTimeout.components.seconds * 1000
-            + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000
+            configuration.busyTimeout.wholeMilliseconds
         sqlite3_busy_timeout(connection.handle, Int32(clamping: milliseconds))
         try connection.execute("PRAGMA foreign_keys = ON")
         if readOnly {

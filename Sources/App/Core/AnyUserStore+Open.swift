@@ -48,7 +48,7 @@ extension AnyUserStore {
         switch location {
         case .memory:
             let store = InMemoryUserStore()
-            return AnyUserStore(store)
+            return AnyUserStore(store, close: { await store.close() })
         case .sqlite(let path):
             if options.sqliteTunesProcess, SQLiteUserStore.configureProcess() == .tooLate {
                 logger.info("SQLite was in use before its process settings could apply: its defaults stay")

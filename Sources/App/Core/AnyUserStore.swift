@@ -1,5 +1,6 @@
 public import Foundation
 public import UserDomain
+public import ServiceLifecycle
 public import UserPorts
 
 /// A store chosen at run time (by its URL), usable where one static store type is needed:
@@ -11,19 +12,32 @@ public import UserPorts
 /// (`users-bench --store memory: --erased`, release, this machine): the forwarding costs one indirect call per
 /// port call, within the run-to-run noise of the in-memory store's 1.5–2.4 million lookups/s, and nothing
 /// measurable next to the SQL stores' 12 µs thread hop.
-public struct AnyUserStore: UserRepository, EventOutbox, UserDirectory {
+public struct AnyUserStore: UserRepository, EventOutbox, UserDirectory, Service {
     /// The wrapped store.
     public let base: any UserStore
     private let closeBase: @Sendable () async -> Void
+    private let runBase: @Sendable () async throws -> Void
 
-    /// Wraps a store; `close` closes it (nothing by default).
-    public init(_ base: any UserStore, close: @escaping @Sendable () async -> Void = {}) {
+    /// Wraps a store that is a `Service` (the package's stores are): ``run()`` runs it, ``close()`` closes it.
+    public init<Store: UserStore & Service>(_ base: Store, close: @escaping @Sendable () async -> Void) {
         self.base = base
         self.closeBase = close
+        self.runBase = { try await base.run() }
     }
 
-    /// Closes the wrapped store: operations afterwards throw `UserStoreError` code `closed` (the in-memory
-    /// store keeps working).
+    /// Wraps a store; ``close()`` does nothing, and ``run()`` waits for a graceful shutdown.
+    public init(_ base: any UserStore) {
+        self.base = base
+        self.closeBase = {}
+        self.runBase = { try? await gracefulShutdown() }
+    }
+
+    /// Runs the wrapped store's service: it closes the store when the group shuts down.
+    public func run() async throws {
+        try await runBase()
+    }
+
+    /// Closes the wrapped store: operations afterwards throw `UserStoreError` code `closed`.
     public func close() async {
         await closeBase()
     }

@@ -25,8 +25,10 @@ public final class UserSystem<Store: UserStore>: Sendable {
     public let store: Store
     /// The in-process event bus, when the publisher is `memory`.
     public let bus: InMemoryEventBus?
-    /// The services to run, in start order: the directory projection, the outbox relay (unless the publisher
-    /// is `none`) and the event log's retention (when configured). A `ServiceGroup` stops them in reverse.
+    /// The services to run, in start order: the store (when it is a `Service`, as the package's stores are:
+    /// it closes when the group shuts down, after the others), the directory projection, the outbox relay
+    /// (unless the publisher is `none`) and the event log's retention (when configured). A `ServiceGroup`
+    /// stops them in reverse.
     public let services: [any Service]
     /// The outbox relay, when one runs.
     public let relay: OutboxRelay<Store, AnyPublisher>?
@@ -94,7 +96,9 @@ public final class UserSystem<Store: UserStore>: Sendable {
         projection = DirectoryProjection(store: store, logger: logger)
         directory = DirectoryQueries(
             store: store, progress: projection.progress, timeout: options.directoryConsistencyTimeout)
-        var services: [any Service] = [projection]
+        var services: [any Service] = []
+        if let service = store as? any Service { services.append(service) }
+        services.append(projection)
         if let relay { services.append(relay) }
         if let keep = options.eventRetention { services.append(EventRetention(store: store, keep: keep, logger: logger)) }
         self.services = services

@@ -1,3 +1,5 @@
+import UserPorts
+
 /// The end of a long-lived component's life, exactly once: the shared core of the stores' `close()` and
 /// `run()`.
 ///
@@ -8,7 +10,7 @@
 /// cancellation handler) or a close began. Nothing here parks a thread: waiters are continuations, resumed
 /// by whoever ends the wait.
 ///
-/// Adapter plumbing, like ``Locked`` and ``OperationGate``; it moves with them.
+/// Adapter plumbing, like ``OperationGate``.
 package final class ServiceLifetime: Sendable {
     private enum Phase {
         case open, closing, closed
