@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "UserPostgres", targets: ["UserPostgres"]),
         .library(name: "UserHTTP", targets: ["UserHTTP"]),
         .library(name: "UserRabbitMQ", targets: ["UserRabbitMQ"]),
+        .library(name: "UserAppCore", targets: ["UserAppCore"]),
         .library(name: "UserApp", targets: ["UserApp"]),
         .executable(name: "users", targets: ["users"]),
     ],
@@ -28,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        // `swift package generate-documentation`: the test command builds every module's DocC with warnings as errors.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         // Only for the tests, which read the OpenAPI document (swift-configuration's YAML trait builds it anyway).
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
@@ -51,13 +54,28 @@ let package = Package(
         // The contract suite every store adapter runs, and recording fakes.
         .target(
             name: "UserPortsTesting",
-            dependencies: ["UserDomain", "UserPorts", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "UserDomain", "UserPorts",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             path: "Sources/PortsTesting"
+        ),
+        // Plumbing shared by the adapters that own C connections (a queue executor, the cancellation gate); the
+        // ports don't depend on it.
+        .target(
+            name: "UserAdapterSupport",
+            dependencies: ["UserPorts"],
+            path: "Sources/Adapters/Support"
         ),
         // Actor-based adapters: for tests and for embedding without a database.
         .target(
             name: "UserInMemory",
-            dependencies: ["UserDomain", "UserPorts"],
+            dependencies: [
+                "UserAdapterSupport", "UserDomain", "UserPorts",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Sources/Adapters/InMemory"
         ),
 
@@ -79,8 +97,9 @@ let package = Package(
         .target(
             name: "UserSQLite",
             dependencies: [
-                "CSQLite", "CSQLiteSupport", "UserDomain", "UserPorts",
+                "CSQLite", "CSQLiteSupport", "UserAdapterSupport", "UserDomain", "UserPorts",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Adapters/SQLite"
         ),
@@ -95,8 +114,9 @@ let package = Package(
         .target(
             name: "UserPostgres",
             dependencies: [
-                "CLibPQ", "UserDomain", "UserPorts",
+                "CLibPQ", "UserAdapterSupport", "UserDomain", "UserPorts",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Adapters/Postgres"
         ),
@@ -112,7 +132,7 @@ let package = Package(
         .target(
             name: "UserRabbitMQ",
             dependencies: [
-                "CRabbitMQ", "UserDomain", "UserPorts",
+                "CRabbitMQ", "UserAdapterSupport", "UserDomain", "UserPorts",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -137,11 +157,22 @@ let package = Package(
             // The OpenAPI document, served as is at GET /openapi.yaml.
             resources: [.copy("openapi.yaml")]
         ),
-        // Configuration -> adapters -> a running system; embeddable.
+        // The wiring without the HTTP stack: stores opened by URL, publishers, `UserSystem`. What an app that
+        // embeds the user domain links.
+        .target(
+            name: "UserAppCore",
+            dependencies: [
+                "UserAdapterSupport", "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/App/Core"
+        ),
+        // Configuration -> a running `users serve`: swift-configuration, the HTTP server, Prometheus.
         .target(
             name: "UserApp",
             dependencies: [
-                "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres", "UserHTTP",
+                "UserAppCore", "UserDomain", "UserPorts", "UserHTTP",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -152,7 +183,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            path: "Sources/App"
+            path: "Sources/App/Server"
         ),
         // The `users` command: a few lines over UserApp.
         .executableTarget(
@@ -190,11 +221,17 @@ let package = Package(
         ),
         .testTarget(
             name: "UserInMemoryTests",
-            dependencies: ["UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory"]
+            dependencies: [
+                "UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "UserPostgresTests",
-            dependencies: ["UserDomain", "UserPorts", "UserPortsTesting", "UserPostgres", "CLibPQ"]
+            dependencies: [
+                "UserDomain", "UserPorts", "UserPortsTesting", "UserPostgres", "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "UserRabbitMQTests",
@@ -208,7 +245,7 @@ let package = Package(
         .testTarget(
             name: "UserHTTPTests",
             dependencies: [
-                "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres", "UserHTTP",
+                "UserAppCore", "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres", "UserHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -231,6 +268,7 @@ let package = Package(
             name: "UserSQLiteTests",
             dependencies: [
                 "UserDomain", "UserPorts", "UserPortsTesting", "UserSQLite", "CSQLite", "sqlite-crash-writer",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

@@ -14,6 +14,7 @@ let package = Package(
         .executableTarget(
             name: "users-bench",
             dependencies: [
+                .product(name: "UserAppCore", package: "swift-user-domain"),
                 .product(name: "UserDomain", package: "swift-user-domain"),
                 .product(name: "UserPorts", package: "swift-user-domain"),
                 .product(name: "UserInMemory", package: "swift-user-domain"),

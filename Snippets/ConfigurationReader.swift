@@ -1,4 +1,4 @@
-// Quoted in: Sources/App/UserApp.docc/Configuration.md
+// Quoted in: Sources/App/Server/UserApp.docc/Configuration.md
 // Compiled, not run: it reads a file that is not there.
 import UserApp
 

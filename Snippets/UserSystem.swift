@@ -1,4 +1,4 @@
-// Quoted in: Sources/App/UserApp.docc/UserApp.md
+// Quoted in: Sources/App/Server/UserApp.docc/UserApp.md
 // snippet.hide
 import Foundation
 

@@ -9,8 +9,9 @@
 # ThreadSanitizer's runtime can't host (forking with many threads alive aborts it in ForkChildAfter). They
 # run in the plain pass. Nothing else sets the variable; don't set it for the plain pass.
 #
-# Between the two, scripts/api-conformance.sh checks the live HTTP API against its OpenAPI document, and
-# scripts/client-check.sh calls it through the Swift client generated from that document (Clients/UserClient).
+# Between the two, scripts/api-conformance.sh checks the live HTTP API against its OpenAPI document,
+# scripts/snippets-check.sh the docs' Swift code, scripts/docs-check.sh the DocC documentation (no warnings), and
+# scripts/client-check.sh calls the API through the Swift client generated from its document (Clients/UserClient).
 #
 # It installs the system packages the build and the tests need when they are missing (as root, through
 # apt-get), and starts (and at the end stops) the throwaway PostgreSQL servers and the RabbitMQ node the tests
@@ -61,6 +62,9 @@ scripts/api-conformance.sh .build/debug/users
 
 log "Snippets: the docs quote Snippets/ exactly, and each runs to completion"
 scripts/snippets-check.sh
+
+log "DocC: every library module's documentation builds with no warnings"
+scripts/docs-check.sh
 
 log "The generated Swift client: built from the served document, every conditional write against a live server"
 scripts/client-check.sh .build/debug/users

@@ -25,7 +25,7 @@ func eventLine(_ event: OutboxEvent) throws -> String {
 struct EventsStatus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Events waiting to be published, the oldest one's age, and dead events.")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
@@ -47,7 +47,7 @@ struct EventsDead: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dead",
         abstract: "List events parked as dead (their users' later events wait behind them), as JSON lines.")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
     @Option(help: "List at most this many.") var limit = 100
 
     func run() async throws {
@@ -59,7 +59,7 @@ struct EventsDead: AsyncParsableCommand {
 struct EventsRetry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retry", abstract: "Make dead events due again; the relay of `users serve` publishes them.")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
     @Argument(help: "Positions of dead events (see `users events dead`).") var positions: [Int64] = []
     @Flag(help: "Retry every dead event.") var all = false
 
@@ -77,7 +77,7 @@ struct EventsRetry: AsyncParsableCommand {
 struct EventsTail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tail", abstract: "Print the event log as JSON lines, then follow it live (Ctrl-C ends).")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
     @Option(help: "Start after this position (0: from the first kept event).") var after: Int64 = 0
     @Flag(help: "Stop at the end of the log instead of following it.") var noFollow = false
 
@@ -110,7 +110,7 @@ struct ProjectionsRebuild: AsyncParsableCommand {
         commandName: "rebuild",
         abstract: "Empty the directory read model and replay the whole event log into it.",
         discussion: "Refused (exit 78) when retention has trimmed the log: a rebuild must see every event.")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
 
     func run() async throws {
         let (count, statistics) = try await withSystem(options) { system in

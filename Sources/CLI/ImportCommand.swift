@@ -16,7 +16,7 @@ struct Import: AsyncParsableCommand {
             imported or already present, 65 when some record was invalid.
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
 
     @Argument(help: "The file to import, or - for standard input.")
     var file: String

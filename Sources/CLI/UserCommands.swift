@@ -26,7 +26,7 @@ enum Exit {
 /// Opens the configured system (no services run: events stay in the outbox for `serve` to relay), runs
 /// `body`, closes the system, and turns configuration and store errors into a message on stderr and a
 /// distinct exit code (see ``Exit/reportingSetupErrors(_:)``).
-func withSystem<T>(_ options: StoreOptions, _ body: (UserSystem) async throws -> T) async throws -> T {
+func withSystem<T>(_ options: StoreFlags, _ body: (UserSystem<AnyUserStore>) async throws -> T) async throws -> T {
     try await Exit.reportingSetupErrors {
         var configuration = try await options.configuration()
         configuration.publisher = .none
@@ -85,7 +85,7 @@ extension Exit {
 
 /// Runs `body` with the use cases of the configured store (see ``withSystem(_:_:)``), and turns domain
 /// errors into a message on stderr and a distinct exit code (``Exit/code(for:)``).
-func withUsers<T>(_ options: StoreOptions, _ body: (UserService<AnyUserStore>) async throws -> T) async throws -> T {
+func withUsers<T>(_ options: StoreFlags, _ body: (UserService<AnyUserStore>) async throws -> T) async throws -> T {
     do {
         return try await withSystem(options) { try await body($0.users) }
     } catch let error as UserError {
@@ -109,7 +109,7 @@ func parseID(_ text: String) throws -> UserID {
 
 struct Register: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Register a user.")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
     @OptionGroup var output: OutputOptions
     @Option(help: "The e-mail address.") var email: String
     @Option(help: "The display name.") var name: String
@@ -122,7 +122,7 @@ struct Register: AsyncParsableCommand {
 
 struct Get: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a user by id.")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
     @OptionGroup var output: OutputOptions
     @Argument(help: "The user id.") var id: String
 
@@ -134,7 +134,7 @@ struct Get: AsyncParsableCommand {
 
 struct Find: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Find a user by e-mail address (any letter case).")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
     @OptionGroup var output: OutputOptions
     @Option(help: "The e-mail address.") var email: String
 
@@ -150,7 +150,7 @@ struct Find: AsyncParsableCommand {
 
 struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List users in id order, one page.")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
     @OptionGroup var output: OutputOptions
     @Option(help: "Users per page (1…1000).") var limit = 50
     @Option(help: "The cursor a previous page printed.") var cursor: String?
@@ -177,7 +177,7 @@ struct ChangeOptions: ParsableArguments {
 
 /// Applies one change to the user `change.id` names, at the version it expects, and prints the result.
 func applyChange(
-    _ options: StoreOptions, _ output: OutputOptions, _ change: ChangeOptions,
+    _ options: StoreFlags, _ output: OutputOptions, _ change: ChangeOptions,
     _ operation: (UserService<AnyUserStore>, UserID, Int?) async throws -> User
 ) async throws {
     let id = try parseID(change.id)
@@ -187,7 +187,7 @@ func applyChange(
 
 struct Rename: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Change a user's display name.")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
     @OptionGroup var output: OutputOptions
     @OptionGroup var change: ChangeOptions
     @Option(help: "The new display name.") var name: String
@@ -199,7 +199,7 @@ struct Rename: AsyncParsableCommand {
 
 struct ChangeEmail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "change-email", abstract: "Change a user's e-mail.")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
     @OptionGroup var output: OutputOptions
     @OptionGroup var change: ChangeOptions
     @Option(help: "The new e-mail address.") var email: String
@@ -211,7 +211,7 @@ struct ChangeEmail: AsyncParsableCommand {
 
 struct Deactivate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Deactivate a user (a no-op if already).")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
     @OptionGroup var output: OutputOptions
     @OptionGroup var change: ChangeOptions
 
@@ -222,7 +222,7 @@ struct Deactivate: AsyncParsableCommand {
 
 struct Reactivate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Reactivate a user (a no-op if already active).")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
     @OptionGroup var output: OutputOptions
     @OptionGroup var change: ChangeOptions
 
@@ -233,7 +233,7 @@ struct Reactivate: AsyncParsableCommand {
 
 struct Delete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Delete a user and free its e-mail address.")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
     @OptionGroup var change: ChangeOptions
 
     func run() async throws {
@@ -245,7 +245,7 @@ struct Delete: AsyncParsableCommand {
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write every user as JSON lines (the HTTP API's representation) to stdout.")
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
 
     func run() async throws {
         try await withUsers(options) { users in

@@ -7,7 +7,7 @@ import UserApp
 import UserPorts
 
 /// Options every command takes.
-struct StoreOptions: ParsableArguments {
+struct StoreFlags: ParsableArguments {
     @Option(name: .long, help: "The store URL: memory:, sqlite:PATH or postgres://… (env USERS_STORE).")
     var store: String?
 
@@ -41,7 +41,7 @@ struct Users: AsyncParsableCommand {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the HTTP user service.")
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
 
     @Option(help: "The address to bind (env USERS_HOST; default 127.0.0.1).")
     var host: String?
@@ -70,7 +70,7 @@ struct Serve: AsyncParsableCommand {
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create or upgrade the store's schema, then exit.")
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreFlags
 
     func run() async throws {
         let configuration = try await Exit.reportingSetupErrors { try await options.configuration() }

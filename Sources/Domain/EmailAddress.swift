@@ -9,7 +9,7 @@ import Foundation
 /// NFKC_Casefold and the domain as IDNA A-labels after UTS #46 mapping (see ``canonical``).
 ///
 /// Validation is practical rather than a full RFC 5322 parser: one `@`; a local part of 1–64 octets made of
-/// letters, digits, ``!#$%&'*+/=?^_`{|}~-`` and non-leading, non-trailing, non-consecutive dots; a domain of
+/// letters, digits, the characters `!#$%&'*+/=?^_{|}~-` and the backtick, and non-leading, non-trailing, non-consecutive dots; a domain of
 /// at least two dot-separated labels of letters, digits and inner hyphens (Unicode letters are allowed for
 /// internationalised addresses) that IDNA (UTS #46) accepts and whose A-label form is a DNS name (labels of at
 /// most 63 octets, 253 in all); an `xn--` label must be the A-label of a valid U-label; at most 254 UTF-8

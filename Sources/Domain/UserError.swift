@@ -87,3 +87,20 @@ public enum UserOperation: String, Sendable, Hashable, Codable, CaseIterable, Cu
         }
     }
 }
+
+extension UserError {
+    /// The error of a write that named version `expected` of a user whose stored version is `actual` (`nil`:
+    /// there is no such user): ``notFound(_:)`` or ``versionConflict(_:expected:actual:)``. The stores decide
+    /// what a write that matched no row means here, in one place.
+    public static func missedVersion(_ id: UserID, expected: Int, actual: Int?) -> UserError {
+        guard let actual else { return .notFound(id) }
+        return .versionConflict(id, expected: expected, actual: actual)
+    }
+
+    /// The error of a new user that the store refused as a duplicate: a version conflict when its id is taken
+    /// (`storedVersion` is the stored user's version), whatever its e-mail; otherwise its e-mail is taken.
+    public static func insertRefused(_ user: User, storedVersion: Int?) -> UserError {
+        guard let storedVersion else { return .emailTaken(user.email) }
+        return .versionConflict(user.id, expected: 0, actual: storedVersion)
+    }
+}

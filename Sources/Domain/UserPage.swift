@@ -16,6 +16,19 @@ public struct UserPage: Sendable, Hashable {
         self.nextCursor = nextCursor
     }
 
+    /// The page of a store that read one row more than `limit` (the look-ahead row): the first `limit` users,
+    /// and a cursor after the last of them when the look-ahead row was there.
+    ///
+    /// - Parameter fetched: up to `limit + 1` users in id order.
+    public init(lookingAhead fetched: [User], limit: Int) {
+        guard fetched.count > limit, limit > 0 else {
+            self.init(users: fetched, nextCursor: nil)
+            return
+        }
+        let users = Array(fetched.prefix(limit))
+        self.init(users: users, nextCursor: PageCursor(after: users[limit - 1].id))
+    }
+
     /// Checks a requested page size.
     ///
     /// - Throws: ``UserError/invalidPageSize(_:)`` when `limit` is outside `1...maximumLimit`.

@@ -34,8 +34,12 @@ public struct DirectoryProjection<Store: EventHistory & UserDirectory>: Service 
 
     /// Creates a projection.
     ///
-    /// - Parameter progress: the signal raised after every batch; share it with the ``DirectoryQueries`` of
-    ///   this process so that their waits end as soon as the directory caught up.
+    /// - Parameters:
+    ///   - store: the store whose event history it reads and whose directory it keeps.
+    ///   - configuration: the batch size and the poll interval.
+    ///   - progress: the signal raised after every batch; share it with the ``DirectoryQueries`` of
+    ///     this process so that their waits end as soon as the directory caught up.
+    ///   - logger: where failures and rebuilds are logged.
     public init(
         store: Store, configuration: Configuration = .init(), progress: CommitSignal = CommitSignal(), logger: Logger
     ) {
@@ -132,6 +136,7 @@ public struct DirectoryQueries<Store: UserDirectory & EventHistory>: Sendable {
     /// Creates the queries.
     ///
     /// - Parameters:
+    ///   - store: the store whose directory it reads.
     ///   - progress: the projection's ``DirectoryProjection/progress`` when it runs in this process (waits
     ///     then end at once); without it waits poll the store.
     ///   - timeout: the longest a query waits for its consistency token.

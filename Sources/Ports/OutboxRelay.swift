@@ -12,7 +12,7 @@ import UserDomain
 /// together; other publishers go one by one) and marks the confirmed ones after each batch. When the publisher fails for an event, the failure is
 /// recorded and the event is retried after an exponential backoff with jitter; the later events of the same
 /// user wait behind it (so every user's events arrive in order) while other users' events keep flowing.
-/// After ``Configuration/maximumAttempts`` failures the event is parked as dead: kept, counted in metrics,
+/// After ``OutboxRelayConfiguration/maximumAttempts`` failures the event is parked as dead: kept, counted in metrics,
 /// listed by `users events dead` and revived by `users events retry` (``DeadLetters/retryDeadEvents(_:)``).
 /// A crash between publishing and marking republishes at most the batch in flight: consumers deduplicate by
 /// event id (see `IdempotentConsumer`).
@@ -20,11 +20,11 @@ import UserDomain
 /// Several relays may run against one database: each batch is published only under the store's relay lease
 /// (``RelayLease/acquireRelayLease(owner:duration:)``), held by one relay at a time and renewed before every
 /// batch; standbys poll for it and take over when the holder stops or dies. A holder stops publishing when
-/// its lease is less than a third of ``Configuration/leaseDuration`` from running out, so two relays never
+/// its lease is less than a third of ``OutboxRelayConfiguration/leaseDuration`` from running out, so two relays never
 /// publish at the same time even if one of them stalls.
 ///
 /// Run it as a swift-service-lifecycle `Service` (it waits on the store's ``CommitSignal`` and polls at
-/// ``Configuration/pollInterval`` for commits it can't see), or call ``publishPendingEvents()`` to drain
+/// ``OutboxRelayConfiguration/pollInterval`` for commits it can't see), or call ``publishPendingEvents()`` to drain
 /// the outbox once. On graceful shutdown it finishes the batch in flight, gives up the lease and returns.
 ///
 /// Metrics (swift-metrics): counters `users_outbox_published_total`, `users_outbox_retried_total` (failed
@@ -32,43 +32,7 @@ import UserDomain
 /// `users_outbox_oldest_pending_age_seconds` (the outbox lag) and `users_outbox_dead`.
 public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease, Publisher: MessagePublisher>: Service {
     /// How the relay batches, polls, backs off, gives up and shares the work.
-    public struct Configuration: Sendable {
-        /// Events read and published per batch.
-        public var batchSize: Int
-        /// The longest the relay sleeps when no commit signal arrives.
-        public var pollInterval: Duration
-        /// The first delay after a failure.
-        public var initialBackoff: Duration
-        /// The longest delay between retries.
-        public var maximumBackoff: Duration
-        /// Failed attempts after which an event is parked as dead.
-        public var maximumAttempts: Int
-        /// How long a relay lease lasts; renewed before every batch.
-        public var leaseDuration: Duration
-        /// This relay's name in the lease, unique per relay instance: by default host, process id and a UUID.
-        public var owner: String
-
-        /// Creates a configuration; the defaults suit most services.
-        public init(
-            batchSize: Int = 100,
-            pollInterval: Duration = .seconds(1),
-            initialBackoff: Duration = .milliseconds(50),
-            maximumBackoff: Duration = .seconds(30),
-            maximumAttempts: Int = 10,
-            leaseDuration: Duration = .seconds(15),
-            owner: String? = nil
-        ) {
-            self.batchSize = max(1, batchSize)
-            self.pollInterval = pollInterval
-            self.initialBackoff = initialBackoff
-            self.maximumBackoff = max(initialBackoff, maximumBackoff)
-            self.maximumAttempts = max(1, maximumAttempts)
-            self.leaseDuration = max(.milliseconds(30), leaseDuration)
-            self.owner =
-                owner
-                ?? "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UUID())"
-        }
-    }
+    public typealias Configuration = OutboxRelayConfiguration
 
     private let outbox: Outbox
     private let publisher: Publisher

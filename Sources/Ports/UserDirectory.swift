@@ -41,25 +41,13 @@ public struct DirectoryEntry: Sendable, Hashable, Identifiable {
 
     /// The entry after `event`, or `nil` when the event deletes the user; `nil` in, registration out.
     ///
-    /// The stores apply the same rules in SQL; this is the reference the in-memory store uses.
+    /// The rules are ``DirectoryChange``'s, which the SQL stores write as rows; the in-memory store uses this.
     public static func applying(_ event: UserEventEnvelope, to entry: DirectoryEntry?) -> DirectoryEntry? {
-        if case .registered(let email, let displayName) = event.event {
-            return DirectoryEntry(
-                id: event.userID, email: email.value, displayName: displayName.value, status: .active,
-                version: event.userVersion, createdAt: event.occurredAt, updatedAt: event.occurredAt)
+        switch DirectoryChange(event) {
+        case .upsert(let registered, _, _): registered
+        case .update(_, let fields): entry.map(fields.applied(to:))
+        case .remove: nil
         }
-        guard var entry else { return nil }
-        switch event.event {
-        case .registered: break
-        case .renamed(let displayName, _): entry.displayName = displayName.value
-        case .emailChanged(let email, _): entry.email = email.value
-        case .deactivated: entry.status = .deactivated
-        case .reactivated: entry.status = .active
-        case .deleted: return nil
-        }
-        entry.version = event.userVersion
-        entry.updatedAt = event.occurredAt
-        return entry
     }
 }
 

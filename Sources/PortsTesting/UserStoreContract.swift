@@ -13,7 +13,7 @@ public import UserPorts
 /// user: exactly one wins); events committed with the change and never without it, their delivery state,
 /// dead letters, the gap-free history and the relay lease; the directory read model.
 ///
-/// Write the adapter port by port. With only a ``UserPorts/UserRepository``, run the repository checks:
+/// Write the adapter port by port. With only a `UserRepository`, run the repository checks:
 ///
 /// ```swift
 /// @Test(arguments: UserStoreContract.checks(for: .repository))
@@ -26,7 +26,7 @@ public import UserPorts
 /// }
 /// ```
 ///
-/// Once the store implements every port (``UserPorts/UserStore``), run them all:
+/// Once the store implements every port (`UserStore`), run them all:
 ///
 /// ```swift
 /// @Test(arguments: UserStoreContract.checks)
@@ -53,12 +53,12 @@ public struct UserStoreContract: Sendable {
     /// The port a check is about; a check runs against a store that implements that port and the ones it
     /// builds on.
     public enum Port: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-        /// ``UserPorts/UserRepository`` alone: lookups, uniqueness, versions, deletion, paging, races, batches.
+        /// `UserRepository` alone: lookups, uniqueness, versions, deletion, paging, races, batches.
         case repository
-        /// The outbox's ports (``UserPorts/EventOutbox``) with the repository: events committed with their
+        /// The outbox's ports (`EventOutbox`) with the repository: events committed with their
         /// change, delivery, dead letters, the history, the relay lease.
         case outbox
-        /// ``UserPorts/UserDirectory`` with the outbox's history: the read model kept from it.
+        /// `UserDirectory` with the outbox's history: the read model kept from it.
         case directory
 
         /// The raw value.

@@ -1,3 +1,4 @@
+import UserAppCore
 import Foundation
 import HTTPTypes
 import Hummingbird

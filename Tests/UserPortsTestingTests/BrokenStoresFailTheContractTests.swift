@@ -196,8 +196,8 @@ struct BrokenStoresFailTheContractTests {
 /// Only the repository of a correct store: what an adapter author has before the outbox.
 struct RepositoryOnly: UserRepository {
     let inner = InMemoryUserStore()
-    func user(id: UserID) async throws -> User? { await inner.user(id: id) }
-    func user(email: EmailAddress) async throws -> User? { await inner.user(email: email) }
+    func user(id: UserID) async throws -> User? { try await inner.user(id: id) }
+    func user(email: EmailAddress) async throws -> User? { try await inner.user(email: email) }
     func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
         try await inner.page(after: cursor, limit: limit)
     }

@@ -24,7 +24,7 @@ struct OutboxRelayTests {
                 _ = try await service.rename(user.id, to: "User \(user.id) r\(round)")
             }
         }
-        return await store.unpublishedEvents(limit: 1000).map(\.envelope)
+        return try await store.unpublishedEvents(limit: 1000).map(\.envelope)
     }
 
     func expectInOrderPerUser(_ delivered: [UserEventEnvelope]) {
@@ -44,7 +44,7 @@ struct OutboxRelayTests {
             outbox: store, publisher: publisher, configuration: .init(batchSize: 7), logger: logger)
         #expect(try await relay.publishPendingEvents() == 60)
         #expect(await publisher.events == history)
-        #expect(await store.unpublishedEvents(limit: 10).isEmpty)
+        #expect(try await store.unpublishedEvents(limit: 10).isEmpty)
         #expect(try await relay.publishPendingEvents() == 0)
     }
 
@@ -67,7 +67,7 @@ struct OutboxRelayTests {
         #expect(await publisher.failureCount >= 20)
         expectInOrderPerUser(delivered)
         #expect(delivered.count == history.count, "no event twice: every failure was before the publish")
-        #expect(await store.unpublishedEvents(limit: 10).isEmpty)
+        #expect(try await store.unpublishedEvents(limit: 10).isEmpty)
     }
 
     @Test("a failure mid-batch holds back only that user's later events; they follow after the retry")
@@ -91,7 +91,7 @@ struct OutboxRelayTests {
         let held = history[25...].filter { $0.userID == failed.userID }
         #expect(held.count == 4)
         #expect(await publisher.events == history.filter { !held.contains($0) })
-        let waiting = await store.unpublishedEvents(limit: 1000)
+        let waiting = try await store.unpublishedEvents(limit: 1000)
         #expect(waiting.isEmpty || waiting.first?.attempts == 1)
         try await Task.sleep(for: .milliseconds(20))
         #expect(try await relay.publishPendingEvents() == 4)
@@ -120,23 +120,23 @@ struct OutboxRelayTests {
         var dead: [OutboxEvent] = []
         try #require(
             try await Patience.waitUntil {
-                dead = await store.deadEvents(limit: 10)
+                dead = try await store.deadEvents(limit: 10)
                 return !dead.isEmpty
             }, "the poisoned event was never parked")
         #expect(dead.map(\.envelope) == [poisoned])
         #expect(dead.first?.attempts == 3)
         #expect(dead.first?.lastError?.isEmpty == false)
         #expect(await publisher.events == others, "the poisoned user's events wait; the others all went")
-        #expect(await store.outboxStatus().deadCount == 1)
+        #expect(try await store.outboxStatus().deadCount == 1)
 
         failing.withLock { $0 = false }
-        #expect(await store.retryDeadEvents(nil) == 1)
+        #expect(try await store.retryDeadEvents(nil) == 1)
         try #require(await publisher.waitForEvents(count: history.count))
         running.cancel()
         try await running.value
         let delivered = await publisher.events
         #expect(delivered.filter { $0.userID == poisoned.userID } == history.filter { $0.userID == poisoned.userID })
-        #expect(await store.outboxStatus() == OutboxStatus(pendingCount: 0, oldestPendingAt: nil, deadCount: 0))
+        #expect(try await store.outboxStatus() == OutboxStatus(pendingCount: 0, oldestPendingAt: nil, deadCount: 0))
     }
 
     @Test("two relays on one store: one publishes at a time, every event once; the standby takes over")
@@ -299,29 +299,29 @@ struct MarkFailingOutbox: EventOutbox {
     }
 
     var commitSignal: CommitSignal { store.commitSignal }
-    func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] { await store.unpublishedEvents(limit: limit) }
+    func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] { try await store.unpublishedEvents(limit: limit) }
     func markPublished(_ positions: [EventPosition]) async throws {
         let crash = crashed.withLock { crashed in
             defer { crashed = true }
             return !crashed
         }
         if crash { throw Crash() }
-        await store.markPublished(positions)
+        try await store.markPublished(positions)
     }
     func markFailed(_ position: EventPosition, reason: String, retryAt: Date?) async throws {
-        await store.markFailed(position, reason: reason, retryAt: retryAt)
+        try await store.markFailed(position, reason: reason, retryAt: retryAt)
     }
-    func deadEvents(limit: Int) async throws -> [OutboxEvent] { await store.deadEvents(limit: limit) }
-    func retryDeadEvents(_ positions: [EventPosition]?) async throws -> Int { await store.retryDeadEvents(positions) }
+    func deadEvents(limit: Int) async throws -> [OutboxEvent] { try await store.deadEvents(limit: limit) }
+    func retryDeadEvents(_ positions: [EventPosition]?) async throws -> Int { try await store.retryDeadEvents(positions) }
     func events(after position: EventPosition?, limit: Int) async throws -> [OutboxEvent] {
-        await store.events(after: position, limit: limit)
+        try await store.events(after: position, limit: limit)
     }
-    func outboxStatus() async throws -> OutboxStatus { await store.outboxStatus() }
+    func outboxStatus() async throws -> OutboxStatus { try await store.outboxStatus() }
     func deletePublishedEvents(before date: Date) async throws -> Int {
-        await store.deletePublishedEvents(before: date)
+        try await store.deletePublishedEvents(before: date)
     }
     func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
-        await store.acquireRelayLease(owner: owner, duration: duration)
+        try await store.acquireRelayLease(owner: owner, duration: duration)
     }
-    func releaseRelayLease(owner: String) async throws { await store.releaseRelayLease(owner: owner) }
+    func releaseRelayLease(owner: String) async throws { try await store.releaseRelayLease(owner: owner) }
 }

@@ -24,8 +24,8 @@ final class InterleavingRepository: UserRepository {
         try await next?(store)
     }
 
-    func user(id: UserID) async throws -> User? { await store.user(id: id) }
-    func user(email: EmailAddress) async throws -> User? { await store.user(email: email) }
+    func user(id: UserID) async throws -> User? { try await store.user(id: id) }
+    func user(email: EmailAddress) async throws -> User? { try await store.user(email: email) }
     func page(after cursor: PageCursor?, limit: Int) async throws -> UserPage {
         try await store.page(after: cursor, limit: limit)
     }

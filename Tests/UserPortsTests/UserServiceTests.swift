@@ -18,7 +18,7 @@ struct UserServiceTests {
         #expect(user.version == 1)
         #expect(user.createdAt == Date(epochMilliseconds: 1_764_000_000_123))
         #expect(try await service.user(user.id) == user)
-        let events = await store.unpublishedEvents(limit: 10)
+        let events = try await store.unpublishedEvents(limit: 10)
         #expect(events.map(\.envelope.type) == ["user.registered"])
         #expect(events.first?.envelope.userID == user.id)
     }
@@ -32,7 +32,7 @@ struct UserServiceTests {
             try await service.register(email: "a@b.io", displayName: "   ")
         }
         #expect(try await service.users().users.isEmpty)
-        #expect(await store.unpublishedEvents(limit: 10).isEmpty)
+        #expect(try await store.unpublishedEvents(limit: 10).isEmpty)
     }
 
     @Test("bulk registration refuses invalid and taken entries one by one and registers the rest")
@@ -55,7 +55,7 @@ struct UserServiceTests {
         let three = try results[5].get()
         #expect(try await service.user(three.id) == three)
         #expect(try await service.users().users.count == 3)
-        #expect(await store.unpublishedEvents(limit: 10).count == 3, "one event per registered user")
+        #expect(try await store.unpublishedEvents(limit: 10).count == 3, "one event per registered user")
         #expect(try await service.user(stored.id) == stored)
 
         let again = try await service.register([Registration(email: "three@example.com", displayName: "Three")])
@@ -91,7 +91,7 @@ struct UserServiceTests {
         #expect(same == user)
         let active = try await service.reactivate(user.id)
         #expect(active.version == 1)
-        #expect(await store.unpublishedEvents(limit: 10).count == 1)
+        #expect(try await store.unpublishedEvents(limit: 10).count == 1)
     }
 
     @Test("a no-op with a stale expected version is still a conflict")
@@ -142,7 +142,7 @@ struct UserServiceTests {
         await #expect(throws: UserError.notFound(user.id)) { try await service.user(user.id) }
         await #expect(throws: UserError.notFound(user.id)) { try await service.delete(user.id) }
         _ = try await service.register(email: "Ada@example.com", displayName: "New Ada")
-        let types = await store.unpublishedEvents(limit: 10).map(\.envelope.type)
+        let types = try await store.unpublishedEvents(limit: 10).map(\.envelope.type)
         #expect(types == ["user.registered", "user.deleted", "user.registered"])
     }
 

@@ -440,7 +440,7 @@ struct SQLiteUserStoreTests {
             // copies the log itself at the limit, so the log never grows far past it.
             let checkpointer = try #require(store.checkpointer)
             let stuck = DispatchSemaphore(value: 0)
-            let blocked = Task { try await checkpointer.worker.perform { _ in stuck.wait() } }
+            let blocked = Task { try await checkpointer.perform { _ in stuck.wait() } }
             let frame = 4096 + 24
             var largest = 0
             for index in 0..<2500 {

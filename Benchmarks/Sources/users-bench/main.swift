@@ -10,6 +10,7 @@
 //
 // One JSON line per phase on stdout, nothing else; notes go to stderr.
 import Foundation
+import UserAppCore
 import UserDomain
 import UserInMemory
 import UserPorts
@@ -24,6 +25,9 @@ struct Options {
     /// `--only PHASE` (for profiling one phase): the other phases are skipped, except insertBatch, which
     /// loads the data the later phases read (it is then run but not reported).
     var only: String?
+    /// `--erased 1`: the stores wrapped in `AnyUserStore` (what `UserSystem.open(store:)` hands an embedder), to
+    /// measure what its forwarding costs.
+    var erased = false
 
     func includes(_ phase: String) -> Bool { only == nil || only == phase }
 
@@ -37,6 +41,7 @@ struct Options {
             case "--users": users = try Self.int(value)
             case "--lookups": lookups = try Self.int(value)
             case "--only": only = value
+            case "--erased": erased = value == "1"
             default: throw BenchError("unknown option \(argument)")
             }
         }
@@ -66,6 +71,13 @@ struct SplitMix64 {
 }
 
 /// A fresh, empty store for the URL; for a SQLite file, the file is recreated.
+func makeStore(_ url: String, fresh: Bool, erased: Bool) async throws -> (
+    store: any UserStore, close: @Sendable () async -> Void, backend: String
+) {
+    let (store, close, backend) = try await makeStore(url, fresh: fresh)
+    return erased ? (AnyUserStore(store), close, backend) : (store, close, backend)
+}
+
 func makeStore(_ url: String, fresh: Bool) async throws -> (
     store: any UserStore, close: @Sendable () async -> Void, backend: String
 ) {
@@ -126,7 +138,7 @@ func run(_ options: Options) async throws {
     }
 
     // 1. insert: one user (and its registration event) per transaction.
-    let (first, closeFirst, backend) = try await makeStore(options.store, fresh: true)
+    let (first, closeFirst, backend) = try await makeStore(options.store, fresh: true, erased: options.erased)
     if options.includes("insert") {
         let (inserted, insertSeconds) = try await time {
             for user in users {
@@ -150,7 +162,7 @@ func run(_ options: Options) async throws {
         batchURL = url
     default: batchURL = options.store
     }
-    let (store, close, _) = try await makeStore(batchURL, fresh: true)
+    let (store, close, _) = try await makeStore(batchURL, fresh: true, erased: options.erased)
     let changes = users.map { UserChange(user: $0, events: [registration($0)]) }
     let (batched, batchSeconds) = try await time {
         var count = 0

@@ -21,7 +21,7 @@ import UserPorts
 /// - ``requestBodyTimeout``: how long a request body may take to arrive once its head has: a client that
 ///   stops sending a body (or trickles it) is answered 408 and closed at this limit, so stalled uploads can't
 ///   hold connections.
-/// - ``maximumConnections``: how many connections are open at most. See ``HTTPServerBuilder/limitedHTTP1(_:logger:)``
+/// - ``maximumConnections``: how many connections are open at most. See `HTTPServerBuilder.limitedHTTP1(_:logger:)`
 ///   for what happens at the bound.
 public struct HTTPConnectionLimits: Sendable, Hashable {
     /// How long a connection may wait for a request (before its first byte, and between requests).
@@ -155,7 +155,9 @@ extension HTTPServerBuilder {
     /// can be evicted too, but only when no connection waits for a request: the one whose body began
     /// longest ago goes first (with the body timeout, stalled uploads can't fill the bound).
     ///
-    /// - Parameter logger: where closed and refused connections are logged (at `debug`).
+    /// - Parameters:
+    ///   - limits: the time limits and the connection bound.
+    ///   - logger: where closed and refused connections are logged (at `debug`).
     public static func limitedHTTP1(_ limits: HTTPConnectionLimits, logger: Logger) -> HTTPServerBuilder {
         .init { responder in
             LimitedHTTP1Channel(responder: responder, limits: limits, logger: logger)

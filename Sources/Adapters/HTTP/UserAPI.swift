@@ -18,54 +18,58 @@ public import UserPorts
 /// problem (see ``Problem``); every response carries `X-Request-ID`. `HEAD` is answered wherever `GET` is.
 public struct UserAPI<Repository: UserRepository>: Sendable {
     /// Limits and rules of the API.
-    public struct Configuration: Sendable, Hashable {
-        /// The largest request body accepted (413 above it).
-        public var maximumBodySize: Int
-        /// The page size when the request gives none.
-        public var defaultPageSize: Int
-        /// The largest page size a request may ask for (400 above it).
-        public var maximumPageSize: Int
-        /// Whether `PATCH` and `DELETE` must carry `If-Match` (428 without it).
-        public var requiresIfMatch: Bool
-        /// The most `Idempotency-Key`s remembered at once (the oldest are forgotten first).
-        public var idempotencyKeys: Int
-        /// The most bytes the remembered `Idempotency-Key` responses may hold (the oldest are forgotten first).
-        public var idempotencyBytes: Int
-
-        /// Creates a configuration.
-        public init(
-            maximumBodySize: Int = 64 * 1024, defaultPageSize: Int = 50, maximumPageSize: Int = 500,
-            requiresIfMatch: Bool = false, idempotencyKeys: Int = 10_000, idempotencyBytes: Int = 16 << 20
-        ) {
-            self.maximumBodySize = maximumBodySize
-            self.defaultPageSize = defaultPageSize
-            self.maximumPageSize = min(maximumPageSize, UserPage.maximumLimit)
-            self.requiresIfMatch = requiresIfMatch
-            self.idempotencyKeys = idempotencyKeys
-            self.idempotencyBytes = idempotencyBytes
-        }
-    }
+    public typealias Configuration = UserAPIConfiguration
 
     private let service: UserService<Repository>
     private let configuration: Configuration
     private let readiness: @Sendable () async throws -> Void
     private let metrics: (@Sendable () -> [UInt8])?
-    private let directory: DirectoryQueries<AnyUserStore>?
+    private let directory: (any DirectoryReading)?
     private let idempotency: IdempotencyCache
 
     /// Creates the API over the use cases.
     ///
     /// - Parameters:
+    ///   - service: the use cases the routes call.
+    ///   - configuration: the API's limits and rules.
+    ///   - readiness: what `GET /health/ready` checks; it throws when the service is not ready.
+    ///   - metrics: the Prometheus text exposition that `GET /metrics` serves (for instance a
+    ///     `PrometheusCollectorRegistry`'s `emitToBuffer`); without it there is no `/metrics` route.
+    public init(
+        service: UserService<Repository>, configuration: Configuration = .init(),
+        readiness: @escaping @Sendable () async throws -> Void,
+        metrics: (@Sendable () -> [UInt8])? = nil
+    ) {
+        self.init(
+            service: service, configuration: configuration, readiness: readiness, metrics: metrics,
+            directoryReading: nil)
+    }
+
+    /// Creates the API over the use cases and the directory's read side.
+    ///
+    /// - Parameters:
+    ///   - service: the use cases the routes call.
+    ///   - configuration: the API's limits and rules.
     ///   - readiness: what `GET /health/ready` checks; it throws when the service is not ready.
     ///   - metrics: the Prometheus text exposition that `GET /metrics` serves (for instance a
     ///     `PrometheusCollectorRegistry`'s `emitToBuffer`); without it there is no `/metrics` route.
     ///   - directory: the directory queries that `GET /directory/users` and `GET /directory/stats` answer
-    ///     from the read model; without them there are no `/directory` routes.
-    public init(
+    ///     from the read model (of this store or of another one).
+    public init<Directory>(
         service: UserService<Repository>, configuration: Configuration = .init(),
         readiness: @escaping @Sendable () async throws -> Void,
         metrics: (@Sendable () -> [UInt8])? = nil,
-        directory: DirectoryQueries<AnyUserStore>? = nil
+        directory: DirectoryQueries<Directory>
+    ) {
+        self.init(
+            service: service, configuration: configuration, readiness: readiness, metrics: metrics,
+            directoryReading: directory)
+    }
+
+    private init(
+        service: UserService<Repository>, configuration: Configuration,
+        readiness: @escaping @Sendable () async throws -> Void, metrics: (@Sendable () -> [UInt8])?,
+        directoryReading directory: (any DirectoryReading)?
     ) {
         self.service = service
         self.configuration = configuration
@@ -165,7 +169,7 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
                 let query = request.uri.queryParameters
                 var limit = 20
                 if let text = query["limit"] {
-                    guard let value = Int(text), (1...DirectoryQueries<AnyUserStore>.maximumLimit).contains(value)
+                    guard let value = Int(text), (1...directory.searchLimit).contains(value)
                     else {
                         throw Problem.badRequest(
                             "invalid-limit", "limit must be a whole number from 1 to 100.", field: "limit")

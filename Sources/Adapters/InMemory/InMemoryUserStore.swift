@@ -1,5 +1,6 @@
 public import Foundation
 public import UserDomain
+import UserAdapterSupport
 public import UserPorts
 
 /// A user store in memory, with the guarantees of a real one: a fake that behaves exactly like the SQL
@@ -9,6 +10,12 @@ public import UserPorts
 /// events are one atomic step, as a database transaction would make them. Users are kept in a dictionary
 /// with a case-insensitive e-mail index and an id-ordered index for keyset paging; the event log is kept
 /// whole, published or not.
+///
+/// It is a `Service` (swift-service-lifecycle): ``run()`` waits for a graceful shutdown (or cancellation)
+/// and then closes the store, so a `ServiceGroup` that lists it before the services that use it closes it
+/// after them. Running it is optional: the store works from ``init()`` on, for one-shot commands and tests
+/// that use it without a group. After ``close()`` every operation throws `UserStoreError` code `closed`, as
+/// the SQL stores do.
 public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     /// Raised after every commit that appended events.
     public nonisolated let commitSignal = CommitSignal()
@@ -24,6 +31,10 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     /// The directory read model and its checkpoint.
     private var directory: [UserID: DirectoryEntry] = [:]
     private var directoryCheckpoint: EventPosition?
+    /// Whether ``close()`` was called: operations throw `closed` from then on.
+    var isClosed = false
+    /// What ``run()`` waits on.
+    nonisolated let lifetime = ServiceLifetime()
     /// Whether retention deleted events (then the directory can't be rebuilt).
     private var historyTrimmed = false
     /// The relay lease: who holds it, until when.
@@ -45,17 +56,20 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     // MARK: UserRepository
 
     /// The user with this id, or `nil`.
-    public func user(id: UserID) -> User? {
-        users[id]
+    public func user(id: UserID) throws -> User? {
+        try checkOpen()
+        return users[id]
     }
 
     /// The user whose e-mail address has this canonical form, or `nil`.
-    public func user(email: EmailAddress) -> User? {
-        idsByEmail[email.canonical].flatMap { users[$0] }
+    public func user(email: EmailAddress) throws -> User? {
+        try checkOpen()
+        return idsByEmail[email.canonical].flatMap { users[$0] }
     }
 
     /// A page of users in id order after the cursor.
     public func page(after cursor: PageCursor?, limit: Int) throws -> UserPage {
+        try checkOpen()
         try UserPage.validate(limit: limit)
         let start = cursor.map { firstIndex(after: $0.lastID) } ?? 0
         let end = min(orderedIDs.count, start + limit)
@@ -67,15 +81,15 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     /// Inserts or updates a user and appends its events, atomically.
     @discardableResult
     public func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) throws -> EventPosition? {
+        try checkOpen()
         let existing = users[user.id]
         if expectedVersion == 0 {
             if let existing {
                 throw UserError.versionConflict(user.id, expected: 0, actual: existing.version)
             }
         } else {
-            guard let existing else { throw UserError.notFound(user.id) }
-            guard existing.version == expectedVersion else {
-                throw UserError.versionConflict(user.id, expected: expectedVersion, actual: existing.version)
+            guard existing?.version == expectedVersion else {
+                throw UserError.missedVersion(user.id, expected: expectedVersion, actual: existing?.version)
             }
         }
         if let owner = idsByEmail[user.email.canonical], owner != user.id {
@@ -96,6 +110,7 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     /// Inserts new users with their events, atomically; users whose id or e-mail is taken are skipped and
     /// reported.
     public func insert(_ batch: [UserChange]) throws -> BatchInsertOutcome {
+        try checkOpen()
         var outcome = BatchInsertOutcome()
         for (index, change) in batch.enumerated() {
             do {
@@ -113,9 +128,9 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     /// Removes a user and appends its events, atomically.
     @discardableResult
     public func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) throws -> EventPosition? {
-        guard let existing = users[id] else { throw UserError.notFound(id) }
-        guard existing.version == expectedVersion else {
-            throw UserError.versionConflict(id, expected: expectedVersion, actual: existing.version)
+        try checkOpen()
+        guard let existing = users[id], existing.version == expectedVersion else {
+            throw UserError.missedVersion(id, expected: expectedVersion, actual: users[id]?.version)
         }
         users[id] = nil
         idsByEmail[existing.email.canonical] = nil
@@ -128,7 +143,8 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
 
     /// Events due for publishing, in position order, at most `limit`; a dead or waiting event holds back
     /// its user's later events.
-    public func unpublishedEvents(limit: Int) -> [OutboxEvent] {
+    public func unpublishedEvents(limit: Int) throws -> [OutboxEvent] {
+        try checkOpen()
         var result: [OutboxEvent] = []
         var heldUsers: Set<UserID> = []
         let now = Date()
@@ -149,7 +165,8 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     }
 
     /// Marks events published; unknown positions are ignored.
-    public func markPublished(_ positions: [EventPosition]) {
+    public func markPublished(_ positions: [EventPosition]) throws {
+        try checkOpen()
         for position in positions {
             let index = Int(position.rawValue) - 1
             if log.indices.contains(index) { log[index].published = true }
@@ -160,7 +177,8 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     }
 
     /// Records a failed attempt; without `retryAt` the event is parked as dead.
-    public func markFailed(_ position: EventPosition, reason: String, retryAt: Date?) {
+    public func markFailed(_ position: EventPosition, reason: String, retryAt: Date?) throws {
+        try checkOpen()
         let index = Int(position.rawValue) - 1
         guard log.indices.contains(index), log[index].isPending else { return }
         let event = log[index].event
@@ -171,13 +189,15 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     }
 
     /// Dead events in position order, at most `limit`.
-    public func deadEvents(limit: Int) -> [OutboxEvent] {
-        Array(log[firstUnpublished...].lazy.filter { $0.isPending && $0.dead }.map(\.event).prefix(max(0, limit)))
+    public func deadEvents(limit: Int) throws -> [OutboxEvent] {
+        try checkOpen()
+        return Array(log[firstUnpublished...].lazy.filter { $0.isPending && $0.dead }.map(\.event).prefix(max(0, limit)))
     }
 
     /// Makes dead events due again, attempts reset.
     @discardableResult
-    public func retryDeadEvents(_ positions: [EventPosition]?) -> Int {
+    public func retryDeadEvents(_ positions: [EventPosition]?) throws -> Int {
+        try checkOpen()
         let wanted = positions.map(Set.init)
         var count = 0
         for index in firstUnpublished..<log.count where log[index].isPending && log[index].dead {
@@ -194,13 +214,15 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
 
     /// Every kept event after `position`, published or not, in position order, at most `limit`: the
     /// history. Commits are serial here, so the log has no gaps to wait for.
-    public func events(after position: EventPosition?, limit: Int) -> [OutboxEvent] {
+    public func events(after position: EventPosition?, limit: Int) throws -> [OutboxEvent] {
+        try checkOpen()
         let start = position.map { max(0, min(log.count, Int($0.rawValue))) } ?? 0
         return Array(log[start...].lazy.filter { !$0.deleted }.map(\.event).prefix(max(0, limit)))
     }
 
     /// Pending and dead counts.
-    public func outboxStatus() -> OutboxStatus {
+    public func outboxStatus() throws -> OutboxStatus {
+        try checkOpen()
         var status = OutboxStatus(pendingCount: 0, oldestPendingAt: nil, deadCount: 0)
         for entry in log[firstUnpublished...] where entry.isPending {
             if entry.dead {
@@ -215,7 +237,8 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
 
     /// Deletes published events that occurred before `date`.
     @discardableResult
-    public func deletePublishedEvents(before date: Date) -> Int {
+    public func deletePublishedEvents(before date: Date) throws -> Int {
+        try checkOpen()
         var count = 0
         for index in log.indices.dropLast()
         where log[index].published && !log[index].deleted && log[index].event.envelope.occurredAt < date {
@@ -227,7 +250,8 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     }
 
     /// Takes or renews the relay lease.
-    public func acquireRelayLease(owner: String, duration: Duration) -> Bool {
+    public func acquireRelayLease(owner: String, duration: Duration) throws -> Bool {
+        try checkOpen()
         let now = ContinuousClock.now
         if let lease, lease.owner != owner, lease.expires > now { return false }
         lease = (owner, now + duration)
@@ -235,14 +259,16 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     }
 
     /// Gives the lease up when `owner` holds it.
-    public func releaseRelayLease(owner: String) {
+    public func releaseRelayLease(owner: String) throws {
+        try checkOpen()
         if lease?.owner == owner { lease = nil }
     }
 
     // MARK: UserDirectory
 
     /// Entries whose e-mail or display name starts with `prefix`, ignoring case.
-    public func searchDirectory(prefix: String, limit: Int) -> [DirectoryEntry] {
+    public func searchDirectory(prefix: String, limit: Int) throws -> [DirectoryEntry] {
+        try checkOpen()
         let low = prefix.lowercased()
         let matches = directory.values.filter {
             $0.email.lowercased().hasPrefix(low) || $0.displayName.lowercased().hasPrefix(low)
@@ -257,18 +283,21 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     }
 
     /// Counts by status.
-    public func directoryStatistics() -> DirectoryStatistics {
+    public func directoryStatistics() throws -> DirectoryStatistics {
+        try checkOpen()
         let active = directory.values.count { $0.status == .active }
         return DirectoryStatistics(active: active, deactivated: directory.count - active)
     }
 
     /// The directory's checkpoint.
-    public func directoryPosition() -> EventPosition? {
-        directoryCheckpoint
+    public func directoryPosition() throws -> EventPosition? {
+        try checkOpen()
+        return directoryCheckpoint
     }
 
     /// Applies events and moves the checkpoint, atomically; events at or below it are skipped.
-    public func applyToDirectory(_ events: [OutboxEvent]) {
+    public func applyToDirectory(_ events: [OutboxEvent]) throws {
+        try checkOpen()
         for entry in events where entry.position > (directoryCheckpoint ?? EventPosition(rawValue: 0)) {
             let id = entry.envelope.userID
             directory[id] = DirectoryEntry.applying(entry.envelope, to: directory[id])
@@ -278,6 +307,7 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
 
     /// Empties the directory and its checkpoint, unless retention trimmed the log.
     public func resetDirectory() throws {
+        try checkOpen()
         if historyTrimmed {
             throw UserStoreError(
                 .historyTrimmed, "The event log was trimmed by retention; the directory can't be rebuilt from it.")
@@ -287,6 +317,24 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     }
 
     // MARK: Helpers
+
+    /// Throws `closed` once the store is closed.
+    private func checkOpen() throws {
+        if isClosed { throw UserStoreError(.closed, "The in-memory store is closed.") }
+    }
+
+    /// Drops every user, event and lease: what ``close()`` does on the actor.
+    func dropEverything() {
+        isClosed = true
+        users = [:]
+        idsByEmail = [:]
+        orderedIDs = []
+        log = []
+        firstUnpublished = 0
+        directory = [:]
+        directoryCheckpoint = nil
+        lease = nil
+    }
 
     private func append(_ events: [UserEventEnvelope]) -> EventPosition? {
         guard !events.isEmpty else { return nil }

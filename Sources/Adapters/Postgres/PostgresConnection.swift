@@ -20,8 +20,10 @@ final class PostgresConnection {
     /// - Throws: a ``PostgresError`` with the server's SQLSTATE when the server refused the connection (wrong
     ///   credentials `28P01`, an unknown database `3D000`, too many connections `53300`, …); without one when
     ///   the server was never reached or libpq refused the options, with ``PostgresError/passwordMissing``
-    ///   set when the server asked for a password and none was given.
-    init(conninfo: String) throws(PostgresError) {
+    ///   set when the server asked for a password and none was given; without one either when `wakeFD`
+    ///   (the read end of a wake-up channel, `user_domain_wake_open`) became readable first: the owner is
+    ///   stopping.
+    init(conninfo: String, wakeFD: Int32 = -1) throws(PostgresError) {
         guard let handle = PQconnectStart(conninfo) else {
             throw PostgresError(sqlState: nil, message: "out of memory", connectionLost: true)
         }
@@ -31,8 +33,13 @@ final class PostgresConnection {
         // the client's language; so the connection is made in verbose mode (which PQconnectdb can't be told)
         // and the code is read from there (``startupSQLState(in:)``).
         PQsetErrorVerbosity(handle, PQERRORS_VERBOSE)
-        let timedOut = Self.completeConnection(handle)
+        let outcome = Self.completeConnection(handle, wakeFD: wakeFD)
         PQsetErrorVerbosity(handle, PQERRORS_DEFAULT)
+        if outcome == .woken {
+            PQfinish(handle)
+            throw PostgresError(sqlState: nil, message: "connection attempt stopped", connectionLost: true)
+        }
+        let timedOut = outcome == .timedOut
         guard !timedOut, PQstatus(handle) == CONNECTION_OK else {
             let verbose = String(cString: PQerrorMessage(handle))
             let passwordMissing = PQconnectionNeedsPassword(handle) == 1
@@ -59,25 +66,37 @@ final class PostgresConnection {
     /// libpq asks, for at most the conninfo's `connect_timeout` (libpq's rules: unset or 0 waits for ever,
     /// less than 2 means 2). Unlike PQconnectdb, the time limit covers every address and host together.
     ///
-    /// - Returns: whether the time limit ran out first.
-    private static func completeConnection(_ handle: OpaquePointer) -> Bool {
+    /// How ``completeConnection(_:wakeFD:)`` ended.
+    private enum Completion {
+        case finished, timedOut, woken
+    }
+
+    /// - Returns: whether libpq finished (succeeded or failed), the time limit ran out or `wakeFD` (when
+    ///   not negative) became readable first.
+    private static func completeConnection(_ handle: OpaquePointer, wakeFD: Int32) -> Completion {
         let deadline = connectTimeout(handle).map { ContinuousClock.now + .seconds($0) }
         var polling = PGRES_POLLING_WRITING
         while PQstatus(handle) != CONNECTION_BAD, polling != PGRES_POLLING_OK, polling != PGRES_POLLING_FAILED {
             var timeout: Int32 = -1
             if let deadline {
                 let left = ContinuousClock.now.duration(to: deadline)
-                guard left > .zero else { return true }
+                guard left > .zero else { return .timedOut }
                 timeout = Int32(min(Double(Int32.max), (left / .milliseconds(1)).rounded(.up)))
             }
-            var descriptor = pollfd(
-                fd: PQsocket(handle), events: Int16(polling == PGRES_POLLING_READING ? POLLIN : POLLOUT), revents: 0)
-            let ready = poll(&descriptor, 1, timeout)
-            if ready < 0, errno == EINTR { continue }
+            let events = Int16(polling == PGRES_POLLING_READING ? POLLIN : POLLOUT)
+            let ready: Int32
+            if wakeFD >= 0 {
+                ready = user_domain_wait(PQsocket(handle), events, wakeFD, timeout)
+                if ready == 2 { return .woken }
+            } else {
+                var descriptor = pollfd(fd: PQsocket(handle), events: events, revents: 0)
+                ready = poll(&descriptor, 1, timeout)
+                if ready < 0, errno == EINTR { continue }
+            }
             if ready == 0 { continue }  // the deadline is checked above
             polling = PQconnectPoll(handle)
         }
-        return false
+        return .finished
     }
 
     /// The `connect_timeout` libpq parsed, in seconds; `nil` for none.

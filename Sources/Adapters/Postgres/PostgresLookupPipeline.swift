@@ -18,6 +18,9 @@ import UserPorts
 /// reached, lookups fail at once with `unavailable` for a backoff (100 ms doubling to 5 s), as the pool's
 /// do. A lookup is not interrupted by cancellation once queued (it is a single indexed read); one
 /// cancelled before it is queued is not sent.
+///
+/// The thread is started by ``start()`` (the store's `open`), never by the initialiser, and ends in
+/// ``close()``, which returns once it has.
 final class PostgresLookupPipeline<Row: Sendable>: Sendable {
     typealias Decode = @Sendable (PostgresResult) throws -> Row?
 
@@ -32,6 +35,7 @@ final class PostgresLookupPipeline<Row: Sendable>: Sendable {
         var inFlight = 0
         var closed = false
         var closers: [CheckedContinuation<Void, Never>] = []
+        var started = false
         var hasFinished = false
     }
 
@@ -46,16 +50,31 @@ final class PostgresLookupPipeline<Row: Sendable>: Sendable {
     private let state = Locked(State())
     private let wakeUp = DispatchSemaphore(value: 0)
 
-    /// Starts the pipeline's thread; it connects on the first lookup.
+    /// A pipeline that serves lookups once ``start()`` has started its thread.
     init(url: PostgresURL, statements: [String], logger: Logger, decode: @escaping Decode) {
         self.url = url
         self.statements = statements
         self.decode = decode
         self.logger = logger
+    }
+
+    /// Starts the pipeline's thread; it connects on the first lookup. Once; not after ``close()``.
+    func start() {
+        let start = state.withLock { state in
+            guard !state.started, !state.closed else { return false }
+            state.started = true
+            return true
+        }
+        guard start else { return }
         let thread = Thread { [self] in run() }
         thread.name = "user-postgres.lookups"
         thread.qualityOfService = .userInitiated
         thread.start()
+    }
+
+    /// Whether the thread was started and has not ended: for tests that check nothing outlives a close.
+    var isRunning: Bool {
+        state.withLock { $0.started && !$0.hasFinished }
     }
 
     /// Runs statement number `statement` (of those given at init; SQL with one text parameter `$1`) with
@@ -81,17 +100,27 @@ final class PostgresLookupPipeline<Row: Sendable>: Sendable {
         state.withLock { $0.pending.count + $0.inFlight }
     }
 
-    /// Fails lookups queued from now on, answers those in flight, and returns once the thread is gone and
-    /// the connection closed.
+    /// Fails lookups queued from now on, answers those queued or in flight, and returns once the thread is
+    /// gone and the connection closed (at once when it never started: then queued lookups fail with
+    /// `closed`). Idempotent.
     func close() async {
+        var unserved: [Request] = []
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLock { state in
                 state.closed = true
+                if !state.started {
+                    unserved = state.pending
+                    state.pending.removeAll()
+                    return true
+                }
                 if state.hasFinished { return true }
                 state.closers.append(continuation)
                 return false
             }
             if done { continuation.resume() } else { wakeUp.signal() }
+        }
+        for request in unserved {
+            request.continuation.resume(throwing: UserStoreError(.closed, "The PostgreSQL store is closed."))
         }
     }
 

@@ -3,13 +3,17 @@ import UserPorts
 
 /// A bounded pool of ``PostgresWorker``s.
 ///
-/// Connections are made on demand up to `maximumConnections`; a caller that finds none free waits up to
-/// `acquireTimeout`, then fails with `unavailable`. A connection that failed, lost its server or was sent a
-/// cancel is closed instead of returned. When connecting fails (the server is down), later attempts wait for
-/// an exponential backoff (100 ms doubling to 5 s) and callers fail fast with `unavailable` meanwhile, so no
-/// call hangs past the acquire timeout during an outage; the first attempt after the backoff reconnects.
-/// Connections idle longer than `maximumIdleTime` are closed (down to `minimumConnections`), and one idle
-/// for more than 10 s is checked with a round trip before it is handed out.
+/// Connections are made on demand up to `maximumConnections`, by the task of the caller that needs one (on
+/// the new worker's queue, awaited by that caller); a caller that finds none free waits in line (first come,
+/// first served, ``PostgresPoolWaiters``) up to `acquireTimeout`, then fails with `unavailable`. A connection
+/// that failed, lost its server or was sent a cancel is closed instead of returned, and its slot goes to the
+/// first waiter, whose own task then connects. When connecting fails (the server is down), later attempts
+/// wait for an exponential backoff (100 ms doubling to 5 s) and callers fail fast with `unavailable`
+/// meanwhile, so no call hangs past the acquire timeout during an outage; the first attempt after the
+/// backoff reconnects. Connections idle longer than `maximumIdleTime` are closed (down to
+/// `minimumConnections`), and one idle for more than 10 s is checked with a round trip before it is handed
+/// out. No task is spawned: every connect and close runs in the task of a caller, and timeouts share one
+/// timer.
 actor PostgresPool {
     struct Settings: Sendable {
         var minimumConnections: Int
@@ -23,146 +27,167 @@ actor PostgresPool {
         let since: ContinuousClock.Instant
     }
 
-    private struct Waiter {
-        let id: UInt64
-        let continuation: CheckedContinuation<PostgresWorker, any Error>
-        let timeout: Task<Void, Never>
-    }
-
     private let url: PostgresURL
     private let settings: Settings
     private let logger: Logger
     private var idle: [Idle] = []
+    /// Connections handed out, idle, or being made; at most `maximumConnections`.
     private var total = 0
-    private var waiters: [Waiter] = []
-    private var nextWaiterID: UInt64 = 0
+    /// Connections being closed: ``close()`` waits until none is left.
+    private var closing = 0
+    private let waiters: PostgresPoolWaiters
     private var reconnect: PostgresReconnect
     private var isClosed = false
+    private var drained: [CheckedContinuation<Void, Never>] = []
 
     init(url: PostgresURL, settings: Settings, logger: Logger) {
         self.url = url
         self.settings = settings
         self.logger = logger
         self.reconnect = PostgresReconnect(url: url, logger: logger)
+        self.waiters = PostgresPoolWaiters(timeout: settings.acquireTimeout) {
+            UserStoreError(
+                .unavailable,
+                "No PostgreSQL connection became free within \(settings.acquireTimeout) "
+                    + "(\(settings.maximumConnections) in use).")
+        }
     }
 
     /// A connection for one operation; give it back with ``release(_:)``.
     func acquire() async throws -> PostgresWorker {
-        if isClosed { throw UserStoreError(.closed, "The PostgreSQL store is closed.") }
-        pruneIdle()
+        if isClosed { throw Self.closedError }
+        if hasExpiredIdle(now: .now) { await pruneIdle() }
         while let candidate = idle.popLast() {
             if ContinuousClock.now - candidate.since > .seconds(10) {
                 let alive = (try? await candidate.worker.perform { _ = try $0.execute("SELECT 1") }) != nil
                 if !alive {
-                    discard(candidate.worker)
+                    await discard(candidate.worker)
                     continue
                 }
             }
             return candidate.worker
         }
         if total < settings.maximumConnections {
-            return try await connect()
+            try reconnect.check()
+            total += 1
+            return try await connectCounted()
         }
-        return try await waitForRelease()
+        switch try await waiters.wait() {
+        case .connection(let worker):
+            return worker
+        case .connect:
+            // A slot was counted for this caller when it was granted.
+            if isClosed {
+                total -= 1
+                drainedIfDone()
+                throw Self.closedError
+            }
+            do {
+                try reconnect.check()
+            } catch {
+                total -= 1
+                grantSlotIfRoom()
+                throw error
+            }
+            return try await connectCounted()
+        }
     }
 
     /// Returns a connection: reused when it is healthy, closed otherwise.
     func release(_ worker: PostgresWorker) async {
         guard worker.isReusable, !isClosed else {
-            discard(worker)
-            if !waiters.isEmpty, total < settings.maximumConnections, !isClosed {
-                // Replace it for the first waiter.
-                Task { await self.connectForWaiter() }
-            }
+            await discard(worker)
             return
         }
-        if !waiters.isEmpty {
-            let waiter = waiters.removeFirst()
-            waiter.timeout.cancel()
-            waiter.continuation.resume(returning: worker)
-        } else {
+        if !waiters.grantFirst(.connection(worker)) {
             idle.append(Idle(worker: worker, since: .now))
         }
     }
 
     /// Closes every idle connection: after a lost connection, the others to the same server are likely dead.
-    func invalidateIdle() {
+    func invalidateIdle() async {
         let stale = idle
         idle.removeAll()
-        for entry in stale { discard(entry.worker) }
+        for entry in stale { await discard(entry.worker) }
     }
 
-    /// Closes the pool: idle connections now, busy ones as they come back; waiters fail with `closed`.
-    func close() {
+    /// Closes the pool: waiters fail with `closed`, idle connections close now, busy ones as they come back;
+    /// returns once every connection is closed. Idempotent.
+    func close() async {
         isClosed = true
-        invalidateIdle()
-        for waiter in waiters {
-            waiter.timeout.cancel()
-            waiter.continuation.resume(throwing: UserStoreError(.closed, "The PostgreSQL store is closed."))
-        }
-        waiters.removeAll()
-    }
-
-    private func connect() async throws -> PostgresWorker {
-        try reconnect.check()
-        total += 1
-        let worker = PostgresWorker()
-        do {
-            let conninfo = url.conninfo
-            try await worker.connect(conninfo)
-            reconnect.succeeded()
-            return worker
-        } catch {
-            total -= 1
-            throw reconnect.failed(error)
-        }
-    }
-
-    private func connectForWaiter() async {
-        guard !waiters.isEmpty, total < settings.maximumConnections else { return }
-        do {
-            let worker = try await connect()
-            await release(worker)
-        } catch {
-            // Leave the waiters to their timeout; the next release or attempt tries again.
-        }
-    }
-
-    private func waitForRelease() async throws -> PostgresWorker {
-        nextWaiterID += 1
-        let id = nextWaiterID
-        let timeout = settings.acquireTimeout
-        return try await withCheckedThrowingContinuation { continuation in
-            let timer = Task {
-                try? await Task.sleep(for: timeout)
-                if !Task.isCancelled { self.expire(id) }
-            }
-            waiters.append(Waiter(id: id, continuation: continuation, timeout: timer))
-        }
-    }
-
-    private func expire(_ id: UInt64) {
-        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
-        let waiter = waiters.remove(at: index)
-        waiter.continuation.resume(
-            throwing: UserStoreError(
-                .unavailable,
-                "No PostgreSQL connection became free within \(settings.acquireTimeout) "
-                    + "(\(settings.maximumConnections) in use)."))
+        waiters.failAll(Self.closedError)
+        await invalidateIdle()
+        if total == 0 && closing == 0 { return }
+        await withCheckedContinuation { drained.append($0) }
     }
 
     /// Connections handed out (or being made for a caller) and not given back yet.
     var inUse: Int { total - idle.count }
 
-    private func discard(_ worker: PostgresWorker) {
-        total -= 1
-        Task { await worker.close() }
+    /// Callers waiting for a connection: for tests.
+    nonisolated var waiting: Int { waiters.count }
+
+    private static var closedError: UserStoreError { UserStoreError(.closed, "The PostgreSQL store is closed.") }
+
+    /// Makes a connection for a slot already counted in `total`, in the caller's task on the new worker's
+    /// queue; on failure gives the slot up (to the next waiter, who then fails fast during the backoff).
+    private func connectCounted() async throws -> PostgresWorker {
+        let worker = PostgresWorker()
+        do {
+            try await worker.connect(url.conninfo)
+            reconnect.succeeded()
+        } catch {
+            total -= 1
+            let mapped = reconnect.failed(error)
+            await worker.close()
+            grantSlotIfRoom()
+            drainedIfDone()
+            throw mapped
+        }
+        if isClosed {
+            // Closed while connecting: nobody will release this one.
+            await discard(worker)
+            throw Self.closedError
+        }
+        return worker
     }
 
-    private func pruneIdle() {
+    /// Gives a free slot to the first waiter, whose task then connects.
+    private func grantSlotIfRoom() {
+        guard !isClosed, total < settings.maximumConnections else { return }
+        total += 1
+        if !waiters.grantFirst(.connect) { total -= 1 }
+    }
+
+    /// Closes a connection (on its queue, awaited) and frees its slot for a waiter.
+    private func discard(_ worker: PostgresWorker) async {
+        total -= 1
+        closing += 1
+        grantSlotIfRoom()
+        await worker.close()
+        closing -= 1
+        drainedIfDone()
+    }
+
+    /// Resumes ``close()`` once the pool is closed and no connection is left.
+    private func drainedIfDone() {
+        guard isClosed, total == 0, closing == 0 else { return }
+        let waiting = drained
+        drained.removeAll()
+        for continuation in waiting { continuation.resume() }
+    }
+
+    /// Whether the oldest idle connection has been idle too long (and the pool is above its minimum): the
+    /// check on every acquire, without a suspension when there is nothing to close.
+    private func hasExpiredIdle(now: ContinuousClock.Instant) -> Bool {
+        guard let oldest = idle.first else { return false }
+        return total > settings.minimumConnections && now - oldest.since > settings.maximumIdleTime
+    }
+
+    private func pruneIdle() async {
         let now = ContinuousClock.now
-        while idle.count > 0, total > settings.minimumConnections, now - idle[0].since > settings.maximumIdleTime {
-            discard(idle.removeFirst().worker)
+        while hasExpiredIdle(now: now) {
+            await discard(idle.removeFirst().worker)
         }
     }
 }

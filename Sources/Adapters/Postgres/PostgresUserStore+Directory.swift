@@ -2,6 +2,7 @@ import CLibPQ
 import Foundation
 import Logging
 import UserDomain
+import UserAdapterSupport
 public import UserPorts
 
 /// ``UserDirectory``: the read model, kept in the same database as the users it shows.
@@ -79,7 +80,7 @@ extension PostgresUserStore {
             _ = try connection.query("SELECT position FROM projection_checkpoints WHERE name = 'directory' FOR UPDATE")
             let trimmed =
                 try connection.query(
-                    "SELECT 1 FROM projection_checkpoints WHERE name = '\(Self.trimmedMarker)'"
+                    "SELECT 1 FROM projection_checkpoints WHERE name = '\(StoreConventions.trimmedHistoryMarker)'"
                 ).rowCount > 0
             if trimmed {
                 throw UserStoreError(
@@ -92,45 +93,40 @@ extension PostgresUserStore {
     }
 
     static func applyToDirectory(_ event: UserEventEnvelope, _ connection: PostgresConnection) throws {
-        let id = event.userID.description
-        let version = String(event.userVersion)
-        let at = String(event.occurredAt.epochMilliseconds)
-        switch event.event {
-        case .registered(let email, let displayName):
+        switch DirectoryChange(event) {
+        case .upsert(let entry, let emailCanonical, let displayNameFolded):
             _ = try connection.query(
                 """
                 INSERT INTO user_directory (id, email, email_canonical, display_name, display_name_folded, status,
                     version, created_at, updated_at)
-                VALUES ($1::uuid, $2, $3, $4, $5, 'active', $6::integer, to_timestamp($7::int8 / 1000.0),
-                    to_timestamp($7::int8 / 1000.0))
+                VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::integer, to_timestamp($8::int8 / 1000.0),
+                    to_timestamp($9::int8 / 1000.0))
                 ON CONFLICT (id) DO UPDATE SET email = excluded.email, email_canonical = excluded.email_canonical,
                     display_name = excluded.display_name, display_name_folded = excluded.display_name_folded,
                     status = excluded.status, version = excluded.version, created_at = excluded.created_at,
                     updated_at = excluded.updated_at
                 """,
-                [id, email.value, email.canonical, displayName.value, displayName.value.lowercased(), version, at])
-        case .renamed(let displayName, _):
+                [
+                    entry.id.description, entry.email, emailCanonical, entry.displayName, displayNameFolded,
+                    entry.status.rawValue, String(entry.version), String(entry.createdAt.epochMilliseconds),
+                    String(entry.updatedAt.epochMilliseconds),
+                ])
+        case .update(let id, let fields):
             _ = try connection.query(
                 """
-                UPDATE user_directory SET display_name = $2, display_name_folded = $3, version = $4::integer,
-                    updated_at = to_timestamp($5::int8 / 1000.0)
+                UPDATE user_directory SET email = coalesce($2, email), email_canonical = coalesce($3, email_canonical),
+                    display_name = coalesce($4, display_name),
+                    display_name_folded = coalesce($5, display_name_folded), status = coalesce($6, status),
+                    version = $7::integer, updated_at = to_timestamp($8::int8 / 1000.0)
                 WHERE id = $1::uuid
-                """, [id, displayName.value, displayName.value.lowercased(), version, at])
-        case .emailChanged(let email, _):
-            _ = try connection.query(
-                """
-                UPDATE user_directory SET email = $2, email_canonical = $3, version = $4::integer,
-                    updated_at = to_timestamp($5::int8 / 1000.0)
-                WHERE id = $1::uuid
-                """, [id, email.value, email.canonical, version, at])
-        case .deactivated, .reactivated:
-            _ = try connection.query(
-                """
-                UPDATE user_directory SET status = $2, version = $3::integer, updated_at = to_timestamp($4::int8 / 1000.0)
-                WHERE id = $1::uuid
-                """, [id, event.event == .deactivated ? "deactivated" : "active", version, at])
-        case .deleted:
-            _ = try connection.query("DELETE FROM user_directory WHERE id = $1::uuid", [id])
+                """,
+                [
+                    id.description, fields.email?.value, fields.email?.canonical, fields.displayName?.value,
+                    fields.displayName?.folded, fields.status?.rawValue, String(fields.version),
+                    String(fields.updatedAt.epochMilliseconds),
+                ])
+        case .remove(let id):
+            _ = try connection.query("DELETE FROM user_directory WHERE id = $1::uuid", [id.description])
         }
     }
 }

@@ -2,6 +2,7 @@ import CLibPQ
 public import Foundation
 import Logging
 import UserDomain
+import UserAdapterSupport
 public import UserPorts
 
 /// ``EventHistory`` and ``RelayLease``: the event log up to its horizon, its retention, and the lease of
@@ -46,7 +47,7 @@ extension PostgresUserStore {
             _ = try connection.query(
                 """
                 INSERT INTO projection_checkpoints (name, position)
-                SELECT '\(PostgresUserStore.trimmedMarker)', max(position) FROM user_events
+                SELECT '\(StoreConventions.trimmedHistoryMarker)', max(position) FROM user_events
                 WHERE published_at IS NOT NULL AND occurred_at < to_timestamp($1::int8 / 1000.0)
                     AND position < (SELECT max(position) FROM user_events)
                 HAVING count(*) > 0
@@ -62,13 +63,11 @@ extension PostgresUserStore {
         }
     }
 
-    /// The checkpoint row that records the highest position deleted by retention.
-    static let trimmedMarker = "$history.trimmed"
 
     /// Takes or renews the relay lease, on the server's clock (so relays on machines whose clocks differ
     /// agree on when a lease ends).
     public func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
-        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = duration.wholeMilliseconds
         return try await withConnection { connection in
             try connection.query(
                 """

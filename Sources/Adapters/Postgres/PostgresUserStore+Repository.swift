@@ -31,7 +31,7 @@ extension PostgresUserStore {
     }
 
     /// The user with this id, or `nil`. Point lookups go through the lookup pipeline (a connection of its
-    /// own in pipeline mode, see ``PostgresLookupPipeline``): concurrent lookups share round trips.
+    /// own in pipeline mode, see `PostgresLookupPipeline`): concurrent lookups share round trips.
     public func user(id: UserID) async throws -> User? {
         if let pipeline = lookupPipeline { return try await pipeline.lookup(0, id.description) }
         return try await read { connection in
@@ -68,9 +68,7 @@ extension PostgresUserStore {
                 }
             return try (0..<result.rowCount).map { try Self.decodeUser(result, row: $0) }
         }
-        guard users.count > limit else { return UserPage(users: users, nextCursor: nil) }
-        let pageUsers = Array(users.prefix(limit))
-        return UserPage(users: pageUsers, nextCursor: PageCursor(after: pageUsers[limit - 1].id))
+        return UserPage(lookingAhead: users, limit: limit)
     }
 
     /// Inserts or updates a user and appends its events: one statement (data-modifying CTEs) in one round
@@ -82,11 +80,8 @@ extension PostgresUserStore {
                 do {
                     return try Self.write(.insert, Self.userParameters(user), events: events, connection).position
                 } catch let error as PostgresError where error.sqlState == "23505" {
-                    // The id or the e-mail exists; an existing id is a version conflict whatever the e-mail.
-                    if let actual = try Self.version(of: user.id, connection) {
-                        throw UserError.versionConflict(user.id, expected: 0, actual: actual)
-                    }
-                    throw UserError.emailTaken(user.email)
+                    // The id or the e-mail exists.
+                    throw UserError.insertRefused(user, storedVersion: try Self.version(of: user.id, connection))
                 }
             }
             let written: (matched: Bool, position: EventPosition?)
@@ -264,12 +259,7 @@ extension PostgresUserStore {
                 for row in 0..<stored.rowCount { versions[stored.string(row, 0)] = Int(stored.int64(row, 1)) }
                 for index in refused {
                     let user = users[index]
-                    outcome.rejected[index] =
-                        if let actual = versions[user.id.description] {
-                            .versionConflict(user.id, expected: 0, actual: actual)
-                        } else {
-                            .emailTaken(user.email)
-                        }
+                    outcome.rejected[index] = .insertRefused(user, storedVersion: versions[user.id.description])
                 }
             }
             let events = batch.indices.filter { accepted[$0] }.flatMap { batch[$0].events }

@@ -38,8 +38,7 @@ extension PostgresUserStore {
 
     static func missedVersion(_ id: UserID, expected: Int, _ connection: PostgresConnection) -> any Error {
         do {
-            guard let actual = try version(of: id, connection) else { return UserError.notFound(id) }
-            return UserError.versionConflict(id, expected: expected, actual: actual)
+            return UserError.missedVersion(id, expected: expected, actual: try version(of: id, connection))
         } catch {
             return error
         }

@@ -2,6 +2,7 @@ import CLibPQ
 import Foundation
 public import Logging
 import UserDomain
+import UserAdapterSupport
 public import UserPorts
 
 /// The user store over PostgreSQL (libpq): several app instances can share one database.
@@ -16,7 +17,11 @@ public import UserPorts
 /// `unavailable`, and the pool reconnects (with backoff) once the server is back. Cancelling a task cancels
 /// its running query.
 ///
-/// Open it with ``open(_:logger:)``; close it with ``close()``.
+/// Open it with ``open(_:logger:)``; close it with ``close()``, or run it as a `Service` of a `ServiceGroup`
+/// (``run()``), which closes it when the group shuts down. The pool, the lookup pipelines' threads and the
+/// LISTEN thread are started by ``open(_:logger:)``, not by ``run()``: a store works at once, with or
+/// without a group, so a one-shot command or a test opens it, uses it and closes it. Nothing is started by
+/// an initialiser, and everything is gone when ``close()`` (or ``run()``) returns.
 public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory {
     /// Raised when this or another process commits events (through LISTEN/NOTIFY).
     public let commitSignal: CommitSignal
@@ -28,6 +33,8 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
     let lookups: [PostgresLookupPipeline<User>]
     let listener: PostgresListener?
     let logger: Logger
+    /// Closes once; what ``run()`` waits on.
+    let lifetime = ServiceLifetime()
 
     private init(
         url: PostgresURL, pool: PostgresPool, lookupConnections: Int, listener: PostgresListener?,
@@ -74,27 +81,34 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
             throw error
         }
         let signal = CommitSignal()
-        let listener =
-            configuration.listensForCommits ? PostgresListener(url: url, signal: signal, logger: logger) : nil
-        logger.debug("postgres store opened", metadata: ["url": "\(redacted)"])
-        return PostgresUserStore(
+        let listener: PostgresListener?
+        do {
+            listener =
+                configuration.listensForCommits ? try PostgresListener(url: url, signal: signal, logger: logger) : nil
+        } catch {
+            await pool.close()
+            throw error
+        }
+        let store = PostgresUserStore(
             url: url, pool: pool, lookupConnections: configuration.lookupConnections, listener: listener,
             signal: signal, logger: logger)
+        for pipeline in store.lookups { pipeline.start() }
+        listener?.start()
+        logger.debug("postgres store opened", metadata: ["url": "\(redacted)"])
+        return store
     }
 
-    /// Stops listening and closes every connection. Operations afterwards throw `UserStoreError` code
-    /// `closed`.
+    /// Stops listening and closes every connection: returns once the LISTEN and lookup threads have ended
+    /// and the pool's connections are closed (busy ones when their operation ends). Operations afterwards
+    /// throw `UserStoreError` code `closed`.
+    ///
+    /// Idempotent: a second call returns once the first has finished; safe to call while ``run()`` ends.
     public func close() async {
-        for pipeline in lookups { await pipeline.close() }
-        if let listener {
-            await withCheckedContinuation { continuation in
-                DispatchQueue.global().async {
-                    listener.stop()
-                    continuation.resume()
-                }
-            }
+        await lifetime.close {
+            await listener?.stop()
+            for pipeline in lookups { await pipeline.close() }
+            await pool.close()
         }
-        await pool.close()
     }
 
     // MARK: Running statements

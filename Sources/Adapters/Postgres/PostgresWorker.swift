@@ -1,18 +1,22 @@
 import CLibPQ
 import Dispatch
+import UserAdapterSupport
 import UserPorts
 
 /// Cancels the query of one operation when its task is cancelled (`PQcancel`), and no other.
 ///
 /// `PQcancel` is documented as safe to call from any thread; it opens a connection of its own, so it runs on
-/// a dispatch queue, never on the cancelling thread, and holds the handle's lock so that the handle is not
-/// freed meanwhile. The server may act on a cancel request after the query it aimed at has finished, so a
+/// the canceller's own serial queue (never the cancelling thread, which may be one of Swift's cooperative
+/// pool, nor a global queue), and holds the handle's lock so that the handle is not freed meanwhile:
+/// ``detach()``, which the worker's close calls, waits for a cancel request in flight. The server may act on a cancel request after the query it aimed at has finished, so a
 /// connection that was sent one is never reused (``wasCancelled``). `OperationGate` (UserPorts) makes sure that only
 /// the cancelled task's own query is aimed at.
 final class PostgresCanceller: Sendable {
     /// The `PGcancel` address (an integer, so that it is Sendable); 0 when closed.
     private let cancelHandle = Locked<UInt>(0)
     private let issued = Locked(false)
+    /// Where cancel requests run, one at a time (a queue has no thread until it has work).
+    private let queue = DispatchQueue(label: "user-postgres.cancel", qos: .userInitiated)
     let gate = OperationGate()
 
     func attach(_ cancel: OpaquePointer?) {
@@ -32,7 +36,7 @@ final class PostgresCanceller: Sendable {
     func cancel(_ id: UInt64) {
         gate.cancel(id) {
             issued.withLock { $0 = true }
-            DispatchQueue.global().async {
+            queue.async {
                 self.cancelHandle.withLock { address in
                     guard let cancel = OpaquePointer(bitPattern: address) else { return }
                     var buffer = [CChar](repeating: 0, count: 256)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import UserAdapterSupport
 import UserPorts
 
 /// Owns one ``AMQPConnection`` on a serial dispatch queue of its own: every blocking rabbitmq-c call runs

@@ -2,6 +2,7 @@ import CSQLite
 import Foundation
 import Logging
 import UserDomain
+import UserAdapterSupport
 public import UserPorts
 
 /// ``UserDirectory``: the read model, kept in the same file as the users it shows.
@@ -84,7 +85,7 @@ extension SQLiteUserStore {
         try await write { connection in
             try connection.writeTransaction {
                 let trimmed = try connection.withStatement(
-                    "SELECT 1 FROM projection_checkpoints WHERE name = '\(Self.trimmedMarker)'"
+                    "SELECT 1 FROM projection_checkpoints WHERE name = '\(StoreConventions.trimmedHistoryMarker)'"
                 ) { try $0.step() }
                 if trimmed {
                     throw UserStoreError(
@@ -107,72 +108,56 @@ extension SQLiteUserStore {
     }
 
     static func applyToDirectory(_ event: UserEventEnvelope, _ connection: SQLiteConnection) throws {
-        let id = event.userID.uuid
-        let version = event.userVersion
-        let at = event.occurredAt.epochMilliseconds
-        switch event.event {
-        case .registered(let email, let displayName):
+        switch DirectoryChange(event) {
+        case .upsert(let entry, let emailCanonical, let displayNameFolded):
             try connection.withStatement(
                 """
                 INSERT INTO user_directory (id, email, email_canonical, display_name, display_name_folded, status,
                     version, created_at, updated_at)
-                VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?7)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                 ON CONFLICT (id) DO UPDATE SET email = excluded.email, email_canonical = excluded.email_canonical,
                     display_name = excluded.display_name, display_name_folded = excluded.display_name_folded,
                     status = excluded.status, version = excluded.version, created_at = excluded.created_at,
                     updated_at = excluded.updated_at
                 """
             ) { statement in
-                try statement.bind(1, id)
-                try statement.bind(2, email.value)
-                try statement.bind(3, email.canonical)
-                try statement.bind(4, displayName.value)
-                try statement.bind(5, displayName.value.lowercased())
-                try statement.bind(6, version)
-                try statement.bind(7, at)
+                try statement.bind(1, entry.id.uuid)
+                try statement.bind(2, entry.email)
+                try statement.bind(3, emailCanonical)
+                try statement.bind(4, entry.displayName)
+                try statement.bind(5, displayNameFolded)
+                try statement.bind(6, entry.status.rawValue)
+                try statement.bind(7, entry.version)
+                try statement.bind(8, entry.createdAt.epochMilliseconds)
+                try statement.bind(9, entry.updatedAt.epochMilliseconds)
                 _ = try statement.step()
             }
-        case .renamed(let displayName, _):
+        case .update(let id, let fields):
             try connection.withStatement(
                 """
-                UPDATE user_directory SET display_name = ?2, display_name_folded = ?3, version = ?4, updated_at = ?5
+                UPDATE user_directory SET email = coalesce(?2, email), email_canonical = coalesce(?3, email_canonical),
+                    display_name = coalesce(?4, display_name),
+                    display_name_folded = coalesce(?5, display_name_folded), status = coalesce(?6, status),
+                    version = ?7, updated_at = ?8
                 WHERE id = ?1
                 """
             ) { statement in
-                try statement.bind(1, id)
-                try statement.bind(2, displayName.value)
-                try statement.bind(3, displayName.value.lowercased())
-                try statement.bind(4, version)
-                try statement.bind(5, at)
+                func bind(_ index: Int32, _ value: String?) throws {
+                    if let value { try statement.bind(index, value) } else { try statement.bindNull(index) }
+                }
+                try statement.bind(1, id.uuid)
+                try bind(2, fields.email?.value)
+                try bind(3, fields.email?.canonical)
+                try bind(4, fields.displayName?.value)
+                try bind(5, fields.displayName?.folded)
+                try bind(6, fields.status?.rawValue)
+                try statement.bind(7, fields.version)
+                try statement.bind(8, fields.updatedAt.epochMilliseconds)
                 _ = try statement.step()
             }
-        case .emailChanged(let email, _):
-            try connection.withStatement(
-                """
-                UPDATE user_directory SET email = ?2, email_canonical = ?3, version = ?4, updated_at = ?5
-                WHERE id = ?1
-                """
-            ) { statement in
-                try statement.bind(1, id)
-                try statement.bind(2, email.value)
-                try statement.bind(3, email.canonical)
-                try statement.bind(4, version)
-                try statement.bind(5, at)
-                _ = try statement.step()
-            }
-        case .deactivated, .reactivated:
-            try connection.withStatement(
-                "UPDATE user_directory SET status = ?2, version = ?3, updated_at = ?4 WHERE id = ?1"
-            ) { statement in
-                try statement.bind(1, id)
-                try statement.bind(2, event.event == .deactivated ? "deactivated" : "active")
-                try statement.bind(3, version)
-                try statement.bind(4, at)
-                _ = try statement.step()
-            }
-        case .deleted:
+        case .remove(let id):
             try connection.withStatement("DELETE FROM user_directory WHERE id = ?1") { statement in
-                try statement.bind(1, id)
+                try statement.bind(1, id.uuid)
                 _ = try statement.step()
             }
         }

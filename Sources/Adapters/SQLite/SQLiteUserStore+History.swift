@@ -2,6 +2,7 @@ import CSQLite
 public import Foundation
 import Logging
 import UserDomain
+import UserAdapterSupport
 public import UserPorts
 
 /// ``EventHistory`` and ``RelayLease``: the event log, its retention, and the lease of the relay.
@@ -51,7 +52,7 @@ extension SQLiteUserStore {
                 try connection.withStatement(
                     """
                     INSERT INTO projection_checkpoints (name, position)
-                    SELECT '\(SQLiteUserStore.trimmedMarker)', max(position) FROM user_events
+                    SELECT '\(StoreConventions.trimmedHistoryMarker)', max(position) FROM user_events
                     WHERE published_at IS NOT NULL AND occurred_at < ?1
                         AND position < (SELECT max(position) FROM user_events)
                     HAVING count(*) > 0
@@ -76,14 +77,12 @@ extension SQLiteUserStore {
         }
     }
 
-    /// The checkpoint row that records the highest position deleted by retention.
-    static let trimmedMarker = "$history.trimmed"
 
     /// Takes or renews the relay lease, on this machine's clock (a SQLite file is shared by processes of
     /// one machine only).
     public func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
         let now = Date().epochMilliseconds
-        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = duration.wholeMilliseconds
         return try await write { connection in
             try connection.withStatement(
                 """

@@ -49,9 +49,7 @@ extension SQLiteUserStore {
                 return users
             }
         }
-        guard users.count > limit else { return UserPage(users: users, nextCursor: nil) }
-        let pageUsers = Array(users.prefix(limit))
-        return UserPage(users: pageUsers, nextCursor: PageCursor(after: pageUsers[limit - 1].id))
+        return UserPage(lookingAhead: users, limit: limit)
     }
 
     /// Inserts or updates a user and appends its events, in one transaction.
@@ -93,11 +91,8 @@ extension SQLiteUserStore {
                         _ = try insertUser.step()
                     }
                     guard connection.changes > 0 else {
-                        if let actual = try Self.version(of: change.user.id, connection) {
-                            outcome.rejected[index] = .versionConflict(change.user.id, expected: 0, actual: actual)
-                        } else {
-                            outcome.rejected[index] = .emailTaken(change.user.email)
-                        }
+                        outcome.rejected[index] = .insertRefused(
+                            change.user, storedVersion: try Self.version(of: change.user.id, connection))
                         continue
                     }
                     outcome.insertedCount += 1

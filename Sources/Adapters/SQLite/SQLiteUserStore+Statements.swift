@@ -18,11 +18,8 @@ extension SQLiteUserStore {
                 _ = try statement.step()
             }
         } catch let error as SQLiteError where error.isUniqueViolation {
-            // The id or the e-mail exists; an existing id is a version conflict whatever the e-mail.
-            if let actual = try version(of: user.id, connection) {
-                throw UserError.versionConflict(user.id, expected: 0, actual: actual)
-            }
-            throw UserError.emailTaken(user.email)
+            // The id or the e-mail exists.
+            throw UserError.insertRefused(user, storedVersion: try version(of: user.id, connection))
         }
     }
 
@@ -76,8 +73,7 @@ extension SQLiteUserStore {
     /// The error for a write whose `WHERE version = ?` matched nothing.
     static func missedVersion(_ id: UserID, expected: Int, _ connection: SQLiteConnection) -> any Error {
         do {
-            guard let actual = try version(of: id, connection) else { return UserError.notFound(id) }
-            return UserError.versionConflict(id, expected: expected, actual: actual)
+            return UserError.missedVersion(id, expected: expected, actual: try version(of: id, connection))
         } catch {
             return error
         }

@@ -2,19 +2,23 @@ import CSQLite
 import Foundation
 public import Logging
 import UserDomain
+import UserAdapterSupport
 public import UserPorts
 
 /// The user store over SQLite: the embedded default, one file, no server.
 ///
 /// One writer connection and a pool of reader connections, in WAL mode so that readers never wait for the
-/// writer. Every connection lives on its own serial queue (``SQLiteWorker``), never on Swift's cooperative
+/// writer. Every connection lives on its own serial queue (`SQLiteWorker`), never on Swift's cooperative
 /// thread pool: a statement that waits on a lock or the disk blocks only its queue. Writes take the write
 /// lock at once (`BEGIN IMMEDIATE`) and wait up to the busy timeout for other processes; a change and its
 /// events commit in one transaction. Cancelling a task interrupts its running statement. The write-ahead log
 /// is copied back into the database by a connection of its own, not by the commit that fills it (see
 /// `SQLiteCheckpointer`): the log stays bounded, and a write does not pay for the copy.
 ///
-/// Open it with ``open(_:logger:)``; close it with ``close()``.
+/// Open it with ``open(_:logger:)``; close it with ``close()``, or run it as a `Service` of a `ServiceGroup`
+/// (``run()``), which closes it when the group shuts down. Its connections, reader pool and checkpointer
+/// are opened by ``open(_:logger:)``, not by ``run()``: a store works at once, with or without a group, so
+/// a one-shot command or a test opens it, uses it and closes it.
 public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
     /// Raised after every commit of this store that appended events.
     public let commitSignal = CommitSignal()
@@ -28,6 +32,8 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
     let checkpointer: SQLiteCheckpointer?
     let nextReader = Locked(0)
     let logger: Logger
+    /// Closes once; what ``run()`` waits on.
+    let lifetime = ServiceLifetime()
 
     private init(
         configuration: Configuration, writer: SQLiteWorker, readers: [SQLiteWorker],
@@ -116,9 +122,15 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
             checkpointer: checkpointer, logger: logger)
     }
 
-    /// Closes every connection. Operations started afterwards throw `UserStoreError` with code `closed`.
+    /// Closes every connection, after the statements that run and the checkpoint that runs have finished.
+    /// Operations started afterwards throw `UserStoreError` with code `closed`.
+    ///
+    /// Idempotent: a second call returns once the first has finished; safe to call while ``run()`` ends.
     public func close() async {
-        await Self.close(writer: writer, readers: readers, inlineReaders: inlineReaders, checkpointer: checkpointer)
+        await lifetime.close {
+            await Self.close(
+                writer: writer, readers: readers, inlineReaders: inlineReaders, checkpointer: checkpointer)
+        }
     }
 
     static func close(
@@ -133,8 +145,7 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
 
     static func configure(_ connection: SQLiteConnection, configuration: Configuration, readOnly: Bool) throws {
         let milliseconds =
-            configuration.busyTimeout.components.seconds * 1000
-            + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000
+            configuration.busyTimeout.wholeMilliseconds
         sqlite3_busy_timeout(connection.handle, Int32(clamping: milliseconds))
         try connection.execute("PRAGMA foreign_keys = ON")
         if readOnly {

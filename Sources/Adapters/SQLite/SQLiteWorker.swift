@@ -1,4 +1,5 @@
 import CSQLite
+import UserAdapterSupport
 import UserPorts
 
 /// Interrupts the statement of one operation when its task is cancelled, and no other.

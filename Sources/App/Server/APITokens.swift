@@ -1,3 +1,4 @@
+import UserAppCore
 import Configuration
 import Foundation
 
@@ -18,7 +19,7 @@ enum APITokens {
     /// Reads the tokens of both sources.
     ///
     /// - Returns: the tokens, empty when neither source is configured.
-    /// - Throws: ``ConfigurationError`` naming the source's key, when a configured source yields no token,
+    /// - Throws: `ConfigurationError` naming the source's key, when a configured source yields no token,
     ///   holds an invalid one, or (the file) can't be read.
     static func read(_ reader: ConfigReader) throws -> [String] {
         var tokens: [String] = []

@@ -1,3 +1,4 @@
+public import UserAppCore
 public import Hummingbird
 public import NIOCore
 public import Logging
@@ -8,7 +9,7 @@ import UnixSignals
 import UserHTTP
 import UserPorts
 
-/// `users serve`: the HTTP service over a ``UserSystem``, with graceful shutdown.
+/// `users serve`: the HTTP service over a `UserSystem`, with graceful shutdown.
 public enum UserServer {
     /// The Prometheus registry behind swift-metrics in this process: installed as the `MetricsSystem` backend
     /// the first time it is read (``run(configuration:logger:)`` reads it). An application that bootstraps
@@ -23,10 +24,13 @@ public enum UserServer {
     /// the connection bound of ``UserAppConfiguration/connections`` (see `HTTPServerBuilder.limitedHTTP1`).
     ///
     /// - Parameters:
+    ///   - system: the use cases and the directory the routes serve.
+    ///   - configuration: the address, the API's rules, the connection limits and the tokens.
+    ///   - logger: the server's logger (access lines, connection events).
     ///   - metrics: the registry `GET /metrics` serves; no `/metrics` route without it.
     ///   - onServerRunning: called once the server's socket is bound and listening.
-    public static func application(
-        system: UserSystem, configuration: UserAppConfiguration, logger: Logger,
+    public static func application<Store>(
+        system: UserSystem<Store>, configuration: UserAppConfiguration, logger: Logger,
         metrics: PrometheusCollectorRegistry? = nil,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
@@ -65,7 +69,7 @@ public enum UserServer {
     /// unauthenticated user service is served to this machine only. "users serve listening" is logged once
     /// the socket is bound.
     ///
-    /// - Throws: ``ConfigurationError`` for `users.host` when the host does not resolve, or resolves to an
+    /// - Throws: `ConfigurationError` for `users.host` when the host does not resolve, or resolves to an
     ///   address beyond loopback without API tokens; the store's `UserStoreError` when it can't be opened;
     ///   ``ListenError`` when the address can't be bound (in use, not permitted).
     public static func run(configuration: UserAppConfiguration, logger: Logger) async throws {
@@ -90,9 +94,28 @@ public enum UserServer {
         let requested = "\(configuration.host):\(configuration.port)"
         configuration.host = address.numeric
         let registry = prometheus
-        let system = try await UserSystem.open(configuration, logger: logger)
+        let store = try await AnyUserStore.open(
+            configuration.store, options: configuration.storeOptions, logger: logger)
+        do {
+            // The store is opened into its own type: the use cases, the API and the relay are specialised for
+            // it, with no forwarding through AnyUserStore on any request.
+            try await serve(
+                store.base, configuration: configuration, requested: requested, registry: registry, logger: logger)
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+
+    private static func serve<Store: UserStore>(
+        _ store: Store, configuration: UserAppConfiguration, requested: String, registry: PrometheusCollectorRegistry,
+        logger: Logger
+    ) async throws {
+        let system = try UserSystem(
+            store: store, publisher: configuration.publisher, options: configuration.systemOptions, logger: logger)
         let listening = Locked(false)
-        let store = configuration.store.description
+        let location = configuration.store.description
         let app = application(
             system: system, configuration: configuration, logger: logger, metrics: registry,
             onServerRunning: { channel in
@@ -101,7 +124,7 @@ public enum UserServer {
                 if let local = channel.localAddress, let ip = local.ipAddress, let port = local.port {
                     bound = ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
                 }
-                logger.info("users serve listening", metadata: ["address": "\(bound)", "store": "\(store)"])
+                logger.info("users serve listening", metadata: ["address": "\(bound)", "store": "\(location)"])
             })
         // Services shut down in reverse order: the server first (no new requests), then the relay and the
         // projection.

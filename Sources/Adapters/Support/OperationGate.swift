@@ -1,3 +1,5 @@
+import UserPorts
+
 /// Tracks the operations submitted to one connection so that cancelling a task interrupts its own
 /// operation and no other: the shared core of the SQLite interrupter and the PostgreSQL canceller.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 public import UserDomain
+import UserAdapterSupport
 public import UserPorts
 
 /// A publisher chosen at run time, usable where a concrete `MessagePublisher` is needed.

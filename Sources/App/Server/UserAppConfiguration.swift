@@ -1,9 +1,9 @@
 public import Configuration
 import Foundation
 import SystemPackage
+public import UserAppCore
 public import UserHTTP
 public import UserPorts
-import UserPostgres
 
 /// Everything `users serve` and the embedding API read from configuration.
 ///
@@ -45,11 +45,11 @@ public struct UserAppConfiguration: Sendable {
     /// The port `serve` binds.
     public var port: Int
     /// The HTTP API's limits and rules.
-    public var http: UserAPI<AnyUserStore>.Configuration
+    public var http: UserAPIConfiguration
     /// The HTTP server's connection time limits and bound.
     public var connections: HTTPConnectionLimits
     /// The outbox relay's batching and backoff.
-    public var relay: OutboxRelay<AnyUserStore, AnyPublisher>.Configuration
+    public var relay: OutboxRelayConfiguration
     /// PostgreSQL pool size.
     public var postgresMaximumConnections: Int
     /// PostgreSQL connections for point lookups, in pipeline mode (0: lookups use the pool).
@@ -58,7 +58,7 @@ public struct UserAppConfiguration: Sendable {
     public var sqliteSynchronousFull: Bool
     /// Whether opening a SQLite store first tunes SQLite for the whole process
     /// (`UserSQLite/SQLiteUserStore/configureProcess()`); `nil` when not configured. A library never
-    /// changes its host process unasked, so ``UserSystem`` takes `nil` as "no"; the `users` command takes it as
+    /// changes its host process unasked, so `UserSystem` takes `nil` as "no"; the `users` command takes it as
     /// "yes" for its own process.
     public var sqliteTunesProcess: Bool?
     /// How long published events are kept; `nil` keeps them forever (the default; a directory rebuild needs
@@ -79,7 +79,7 @@ public struct UserAppConfiguration: Sendable {
 
     /// Reads the configuration.
     ///
-    /// - Throws: ``ConfigurationError`` naming the key, for a store URL or publisher it can't use, or a value of the wrong kind or out of range (a port of "80a", a batch size of 0): a bad
+    /// - Throws: `ConfigurationError` naming the key, for a store URL or publisher it can't use, or a value of the wrong kind or out of range (a port of "80a", a batch size of 0): a bad
     ///   value is never silently replaced by the default.
     public init(reader: ConfigReader) throws {
         store = try StoreLocation(try Self.string(reader, "users.store", isSecret: true) ?? "sqlite:users.sqlite")
@@ -220,73 +220,5 @@ public struct UserAppConfiguration: Sendable {
             }
         }
         return ConfigReader(providers: providers)
-    }
-}
-
-/// Where users are stored, parsed from the store URL.
-public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
-    /// `memory:` — in this process only.
-    case memory
-    /// `sqlite:PATH` — a SQLite file (or `sqlite::memory:`).
-    case sqlite(path: String)
-    /// `postgres://…` or `postgresql://…`.
-    case postgres(url: String)
-
-    /// Parses a store URL (the value of `users.store`).
-    ///
-    /// - Throws: ``ConfigurationError`` for `users.store`; the message never repeats the URL.
-    public init(_ text: String) throws {
-        if text == "memory:" || text == "memory" {
-            self = .memory
-        } else if text.hasPrefix("sqlite:") {
-            let path = String(text.dropFirst("sqlite:".count))
-            guard !path.isEmpty else {
-                throw ConfigurationError(
-                    key: "users.store", "The store URL sqlite: (users.store) needs a path, e.g. sqlite:users.sqlite.")
-            }
-            self = .sqlite(path: path)
-        } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
-            self = .postgres(url: text)
-        } else {
-            // The URL is not repeated: it may hold a password.
-            throw ConfigurationError(
-                key: "users.store",
-                "The store URL (users.store) must be memory:, sqlite:PATH or postgres://… (see --help).")
-        }
-    }
-
-    /// The URL as it may be printed: a PostgreSQL URL's password and secret parameters replaced by `***`
-    /// (`PostgresUserStore.redacted(_:)` of UserPostgres).
-    public var description: String {
-        switch self {
-        case .memory: "memory:"
-        case .sqlite(let path): "sqlite:\(path)"
-        case .postgres(let url): PostgresUserStore.redacted(url)
-        }
-    }
-}
-
-/// Where the relay publishes events.
-public enum PublisherKind: Sendable, Hashable {
-    /// An in-process bus that embedders subscribe to.
-    case memory
-    /// JSON lines, one event a line, on stdout (`path == nil`) or appended to a file.
-    case log(path: String?)
-    /// Events stay in the outbox (no relay runs).
-    case none
-
-    /// Parses `memory`, `log`, `log:PATH` or `none` (the value of `users.publisher`).
-    ///
-    /// - Throws: ``ConfigurationError`` for `users.publisher`.
-    public init(_ text: String) throws {
-        switch text {
-        case "memory": self = .memory
-        case "log": self = .log(path: nil)
-        case "none": self = .none
-        case _ where text.hasPrefix("log:"): self = .log(path: String(text.dropFirst(4)))
-        default:
-            throw ConfigurationError(
-                key: "users.publisher", "The publisher (users.publisher) must be memory, log, log:PATH or none.")
-        }
     }
 }

@@ -1,15 +1,45 @@
 public import Foundation
 public import UserDomain
+public import ServiceLifecycle
+public import UserPorts
 
-/// A store chosen at run time (by configuration), usable where a concrete `UserRepository & EventOutbox` is
-/// needed: `UserService<AnyUserStore>`. It forwards every call to the store it wraps.
-public struct AnyUserStore: UserRepository, EventOutbox, UserDirectory {
+/// A store chosen at run time (by its URL), usable where one static store type is needed:
+/// `UserService<AnyUserStore>`, `UserSystem<AnyUserStore>`. It forwards every call to the store it wraps, and
+/// closes it.
+///
+/// It is the embedding convenience for a store picked by configuration; `users serve` does not run through it
+/// (it opens ``base`` into generic code, so the store's own type is specialised all the way down). Measured
+/// (`users-bench --store memory: --erased`, release, this machine): the forwarding costs one indirect call per
+/// port call, within the run-to-run noise of the in-memory store's 1.5–2.4 million lookups/s, and nothing
+/// measurable next to the SQL stores' 12 µs thread hop.
+public struct AnyUserStore: UserRepository, EventOutbox, UserDirectory, Service {
     /// The wrapped store.
     public let base: any UserStore
+    private let closeBase: @Sendable () async -> Void
+    private let runBase: @Sendable () async throws -> Void
 
-    /// Wraps a store.
+    /// Wraps a store that is a `Service` (the package's stores are): ``run()`` runs it, ``close()`` closes it.
+    public init<Store: UserStore & Service>(_ base: Store, close: @escaping @Sendable () async -> Void) {
+        self.base = base
+        self.closeBase = close
+        self.runBase = { try await base.run() }
+    }
+
+    /// Wraps a store; ``close()`` does nothing, and ``run()`` waits for a graceful shutdown.
     public init(_ base: any UserStore) {
         self.base = base
+        self.closeBase = {}
+        self.runBase = { try? await gracefulShutdown() }
+    }
+
+    /// Runs the wrapped store's service: it closes the store when the group shuts down.
+    public func run() async throws {
+        try await runBase()
+    }
+
+    /// Closes the wrapped store: operations afterwards throw `UserStoreError` code `closed`.
+    public func close() async {
+        await closeBase()
     }
 
     /// Forwards to the wrapped store.

@@ -1,0 +1,44 @@
+import UserPostgres
+
+/// Where users are stored, parsed from the store URL.
+public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
+    /// `memory:` — in this process only.
+    case memory
+    /// `sqlite:PATH` — a SQLite file (or `sqlite::memory:`).
+    case sqlite(path: String)
+    /// `postgres://…` or `postgresql://…`.
+    case postgres(url: String)
+
+    /// Parses a store URL (the value of `users.store`).
+    ///
+    /// - Throws: ``ConfigurationError`` for `users.store`; the message never repeats the URL.
+    public init(_ text: String) throws {
+        if text == "memory:" || text == "memory" {
+            self = .memory
+        } else if text.hasPrefix("sqlite:") {
+            let path = String(text.dropFirst("sqlite:".count))
+            guard !path.isEmpty else {
+                throw ConfigurationError(
+                    key: "users.store", "The store URL sqlite: (users.store) needs a path, e.g. sqlite:users.sqlite.")
+            }
+            self = .sqlite(path: path)
+        } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            self = .postgres(url: text)
+        } else {
+            // The URL is not repeated: it may hold a password.
+            throw ConfigurationError(
+                key: "users.store",
+                "The store URL (users.store) must be memory:, sqlite:PATH or postgres://… (see --help).")
+        }
+    }
+
+    /// The URL as it may be printed: a PostgreSQL URL's password and secret parameters replaced by `***`
+    /// (`PostgresUserStore.redacted(_:)` of UserPostgres).
+    public var description: String {
+        switch self {
+        case .memory: "memory:"
+        case .sqlite(let path): "sqlite:\(path)"
+        case .postgres(let url): PostgresUserStore.redacted(url)
+        }
+    }
+}
