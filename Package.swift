@@ -172,7 +172,7 @@ let package = Package(
         .target(
             name: "UserApp",
             dependencies: [
-                "UserAppCore", "UserDomain", "UserPorts", "UserHTTP",
+                "UserAppCore", "UserDomain", "UserPorts", "UserHTTP", "UserInMemory", "UserSQLite", "UserRabbitMQ",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -259,9 +259,12 @@ let package = Package(
         .testTarget(
             name: "UserAppTests",
             dependencies: [
-                "UserApp", "UserDomain", "UserPorts", "UserHTTP", "users",
+                "UserApp", "UserAppCore", "UserDomain", "UserPorts", "UserPortsTesting", "UserHTTP", "UserInMemory",
+                "UserSQLite", "UserRabbitMQ", "users",
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

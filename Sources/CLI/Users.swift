@@ -35,6 +35,7 @@ struct Users: AsyncParsableCommand {
         subcommands: [
             Serve.self, Migrate.self, Register.self, Get.self, Find.self, List.self, Rename.self, ChangeEmail.self,
             Deactivate.self, Reactivate.self, Delete.self, Import.self, Export.self, Events.self, Projections.self,
+            Directory.self,
         ])
 }
 

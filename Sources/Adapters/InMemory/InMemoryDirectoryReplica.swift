@@ -1,0 +1,67 @@
+public import UserDomain
+public import UserPorts
+
+/// A ``DirectoryReplica`` in memory: an actor, so each apply and its version check are one step. For tests
+/// and for a follower that may rebuild from the source's history at every start.
+public actor InMemoryDirectoryReplica: DirectoryReplica {
+    /// Per user: the entry (`nil` once deleted: the tombstone) and the version applied.
+    private var rows: [UserID: (entry: DirectoryEntry?, version: Int)] = [:]
+    private var position: EventPosition?
+
+    /// Creates an empty replica.
+    public init() {}
+
+    /// Applies one event by the version rule.
+    public func apply(_ event: UserEventEnvelope) -> ReplicaOutcome {
+        let row = rows[event.userID]
+        let outcome = ReplicaOutcome.of(event, appliedVersion: row?.version ?? 0)
+        if outcome == .applied {
+            rows[event.userID] = (DirectoryEntry.applying(event, to: row?.entry), event.userVersion)
+        }
+        return outcome
+    }
+
+    /// Applies a page of the source's history and moves the backfill position.
+    public func applyBackfill(_ events: [UserEventEnvelope], reaching position: EventPosition)
+        -> ReplicaBackfillResult
+    {
+        var result = ReplicaBackfillResult()
+        for event in events {
+            switch apply(event) {
+            case .applied: result.applied += 1
+            case .duplicate: result.duplicates += 1
+            case .gap: result.gaps += 1
+            }
+        }
+        if position.rawValue > (self.position?.rawValue ?? 0) { self.position = position }
+        return result
+    }
+
+    /// The source position the backfill reached.
+    public func backfillPosition() -> EventPosition? { position }
+
+    /// The version applied for a user, tombstones included.
+    public func appliedVersion(of user: UserID) -> Int? { rows[user]?.version }
+
+    /// Entries whose e-mail or display name starts with `prefix`, ignoring case.
+    public func search(prefix: String, limit: Int) -> [DirectoryEntry] {
+        let low = prefix.lowercased()
+        let matches = rows.values.compactMap(\.entry).filter {
+            $0.email.lowercased().hasPrefix(low) || $0.displayName.lowercased().hasPrefix(low)
+        }
+        let sorted = matches.sorted { a, b in
+            let (left, right) = (a.displayName.lowercased(), b.displayName.lowercased())
+            // Byte order, as the SQL stores sort.
+            if left != right { return Array(left.utf8).lexicographicallyPrecedes(Array(right.utf8)) }
+            return a.id < b.id
+        }
+        return Array(sorted.prefix(max(0, limit)))
+    }
+
+    /// Counts by status, tombstones not counted.
+    public func statistics() -> DirectoryStatistics {
+        let entries = rows.values.compactMap(\.entry)
+        let active = entries.count { $0.status == .active }
+        return DirectoryStatistics(active: active, deactivated: entries.count - active)
+    }
+}

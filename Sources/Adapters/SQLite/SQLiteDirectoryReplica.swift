@@ -1,0 +1,268 @@
+import CSQLite
+import Foundation
+public import UserDomain
+public import UserPorts
+
+/// A ``DirectoryReplica`` in a SQLite file of its own (a second service's database): one writer and one
+/// reader connection in WAL mode, each on its own ``SQLiteWorker`` queue, never on Swift's cooperative pool.
+///
+/// Each apply reads the user's applied version and writes the change in one `BEGIN IMMEDIATE` transaction,
+/// so a crash keeps both or neither, and a redelivered event after a restart is a duplicate. Rows of deleted
+/// users stay as tombstones (`deleted = 1`) with their last version.
+///
+/// ```swift
+/// let replica = try await SQLiteDirectoryReplica.open(path: "directory.sqlite")
+/// let outcome = try await replica.apply(envelope)
+/// await replica.close()
+/// ```
+public final class SQLiteDirectoryReplica: DirectoryReplica {
+    private let writer: SQLiteWorker
+    private let reader: SQLiteWorker
+    /// The file's path, as given.
+    public let path: String
+
+    private init(path: String, writer: SQLiteWorker, reader: SQLiteWorker) {
+        self.path = path
+        self.writer = writer
+        self.reader = reader
+    }
+
+    /// Opens (creating if needed) the replica's database and its tables.
+    ///
+    /// - Throws: `UserStoreError`, naming the path, when the database can't be opened.
+    public static func open(path: String, busyTimeout: Duration = .seconds(5)) async throws -> SQLiteDirectoryReplica {
+        let writer = SQLiteWorker(label: "user-sqlite.replica.writer")
+        let reader = SQLiteWorker(label: "user-sqlite.replica.reader")
+        let milliseconds = Int32(clamping: busyTimeout.components.seconds * 1000)
+        do {
+            try await writer.open {
+                try SQLiteConnection(path: path, flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+            } setUp: { connection in
+                sqlite3_busy_timeout(connection.handle, milliseconds)
+                _ = try connection.scalarText("PRAGMA journal_mode = WAL")
+                try connection.execute("PRAGMA synchronous = NORMAL")
+                try connection.writeTransaction {
+                    try connection.execute(Self.schema)
+                }
+            }
+            try await reader.open {
+                try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY)
+            } setUp: { connection in
+                sqlite3_busy_timeout(connection.handle, milliseconds)
+                try connection.execute("PRAGMA query_only = ON")
+            }
+        } catch {
+            await writer.close()
+            await reader.close()
+            throw SQLiteUserStore.mapError(error, path: path, opening: true)
+        }
+        return SQLiteDirectoryReplica(path: path, writer: writer, reader: reader)
+    }
+
+    /// Closes both connections; later calls throw `UserStoreError` code `closed`.
+    public func close() async {
+        await reader.close()
+        await writer.close()
+    }
+
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS replica_users (
+            id BLOB PRIMARY KEY,
+            email TEXT NOT NULL,
+            email_canonical TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            display_name_folded TEXT NOT NULL,
+            status TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS replica_users_name ON replica_users (display_name_folded, id) WHERE deleted = 0;
+        CREATE INDEX IF NOT EXISTS replica_users_email ON replica_users (email_canonical) WHERE deleted = 0;
+        CREATE TABLE IF NOT EXISTS replica_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+        INSERT INTO replica_state (name, value) VALUES ('backfill_position', 0) ON CONFLICT DO NOTHING;
+        """
+
+    // MARK: Writes
+
+    /// Applies one event by the version rule, in one transaction with its check.
+    public func apply(_ event: UserEventEnvelope) async throws -> ReplicaOutcome {
+        try await write { connection in
+            try connection.writeTransaction { try Self.apply(event, connection) }
+        }
+    }
+
+    /// Applies a page of the source's history and moves the backfill position, in one transaction.
+    public func applyBackfill(_ events: [UserEventEnvelope], reaching position: EventPosition) async throws
+        -> ReplicaBackfillResult
+    {
+        try await write { connection in
+            try connection.writeTransaction {
+                var result = ReplicaBackfillResult()
+                for event in events {
+                    switch try Self.apply(event, connection) {
+                    case .applied: result.applied += 1
+                    case .duplicate: result.duplicates += 1
+                    case .gap: result.gaps += 1
+                    }
+                }
+                try connection.withStatement(
+                    "UPDATE replica_state SET value = max(value, ?1) WHERE name = 'backfill_position'"
+                ) { statement in
+                    try statement.bind(1, position.rawValue)
+                    _ = try statement.step()
+                }
+                return result
+            }
+        }
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        do {
+            return try await writer.perform(body)
+        } catch {
+            throw SQLiteUserStore.mapError(error, path: path, opening: false)
+        }
+    }
+
+    private static func appliedVersion(_ id: UserID, _ connection: SQLiteConnection) throws -> Int? {
+        try connection.withStatement("SELECT version FROM replica_users WHERE id = ?1") { statement in
+            try statement.bind(1, id.uuid)
+            return try statement.step() ? Int(statement.int64(0)) : nil
+        }
+    }
+
+    /// The version check and the change, inside the caller's transaction.
+    private static func apply(_ event: UserEventEnvelope, _ connection: SQLiteConnection) throws -> ReplicaOutcome {
+        let outcome = ReplicaOutcome.of(event, appliedVersion: try appliedVersion(event.userID, connection) ?? 0)
+        guard outcome == .applied else { return outcome }
+        switch DirectoryChange(event) {
+        case .upsert(let entry, let emailCanonical, let displayNameFolded):
+            try connection.withStatement(
+                """
+                INSERT INTO replica_users (id, email, email_canonical, display_name, display_name_folded, status,
+                    version, created_at, updated_at)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                """
+            ) { statement in
+                try statement.bind(1, entry.id.uuid)
+                try statement.bind(2, entry.email)
+                try statement.bind(3, emailCanonical)
+                try statement.bind(4, entry.displayName)
+                try statement.bind(5, displayNameFolded)
+                try statement.bind(6, entry.status.rawValue)
+                try statement.bind(7, entry.version)
+                try statement.bind(8, entry.createdAt.epochMilliseconds)
+                try statement.bind(9, entry.updatedAt.epochMilliseconds)
+                _ = try statement.step()
+            }
+        case .update(let id, let fields):
+            try connection.withStatement(
+                """
+                UPDATE replica_users SET email = coalesce(?2, email), email_canonical = coalesce(?3, email_canonical),
+                    display_name = coalesce(?4, display_name),
+                    display_name_folded = coalesce(?5, display_name_folded), status = coalesce(?6, status),
+                    version = ?7, updated_at = ?8
+                WHERE id = ?1
+                """
+            ) { statement in
+                func bind(_ index: Int32, _ value: String?) throws {
+                    if let value { try statement.bind(index, value) } else { try statement.bindNull(index) }
+                }
+                try statement.bind(1, id.uuid)
+                try bind(2, fields.email?.value)
+                try bind(3, fields.email?.canonical)
+                try bind(4, fields.displayName?.value)
+                try bind(5, fields.displayName?.folded)
+                try bind(6, fields.status?.rawValue)
+                try statement.bind(7, fields.version)
+                try statement.bind(8, fields.updatedAt.epochMilliseconds)
+                _ = try statement.step()
+            }
+        case .remove(let id):
+            // The tombstone: the row stays, with the deleting event's version.
+            try connection.withStatement(
+                "UPDATE replica_users SET deleted = 1, version = ?2, updated_at = ?3 WHERE id = ?1"
+            ) { statement in
+                try statement.bind(1, id.uuid)
+                try statement.bind(2, event.userVersion)
+                try statement.bind(3, event.occurredAt.epochMilliseconds)
+                _ = try statement.step()
+            }
+        }
+        return .applied
+    }
+
+    // MARK: Reads
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        do {
+            return try await reader.perform(body)
+        } catch {
+            throw SQLiteUserStore.mapError(error, path: path, opening: false)
+        }
+    }
+
+    /// The source position the backfill reached.
+    public func backfillPosition() async throws -> EventPosition? {
+        try await read { connection in
+            try connection.withStatement("SELECT value FROM replica_state WHERE name = 'backfill_position'") {
+                statement in
+                guard try statement.step(), statement.int64(0) > 0 else { return nil }
+                return EventPosition(rawValue: statement.int64(0))
+            }
+        }
+    }
+
+    /// The version applied for a user, tombstones included.
+    public func appliedVersion(of user: UserID) async throws -> Int? {
+        try await read { connection in try Self.appliedVersion(user, connection) }
+    }
+
+    /// Entries whose e-mail or display name starts with `prefix`, ignoring case; tombstones never.
+    public func search(prefix: String, limit: Int) async throws -> [DirectoryEntry] {
+        let low = prefix.lowercased()
+        return try await read { connection in
+            try connection.withStatement(
+                """
+                SELECT id, email, display_name, status, version, created_at, updated_at FROM replica_users
+                WHERE deleted = 0 AND ((email_canonical >= ?1 AND email_canonical < ?2)
+                    OR (display_name_folded >= ?1 AND display_name_folded < ?2))
+                ORDER BY display_name_folded, id LIMIT ?3
+                """
+            ) { statement in
+                try statement.bind(1, low)
+                try statement.bind(2, low + "\u{10FFFF}")
+                try statement.bind(3, max(0, limit))
+                var entries: [DirectoryEntry] = []
+                while try statement.step() {
+                    guard let uuid = statement.uuid(0), let status = UserStatus(rawValue: statement.text(3)) else {
+                        throw UserStoreError(.corrupt, "A directory row can't be decoded.")
+                    }
+                    entries.append(
+                        DirectoryEntry(
+                            id: UserID(uuid), email: statement.text(1), displayName: statement.text(2), status: status,
+                            version: Int(statement.int64(4)), createdAt: Date(epochMilliseconds: statement.int64(5)),
+                            updatedAt: Date(epochMilliseconds: statement.int64(6))))
+                }
+                return entries
+            }
+        }
+    }
+
+    /// Counts by status, tombstones not counted.
+    public func statistics() async throws -> DirectoryStatistics {
+        try await read { connection in
+            try connection.withStatement(
+                """
+                SELECT coalesce(sum(status = 'active'), 0), coalesce(sum(status = 'deactivated'), 0)
+                FROM replica_users WHERE deleted = 0
+                """
+            ) { statement in
+                _ = try statement.step()
+                return DirectoryStatistics(active: Int(statement.int64(0)), deactivated: Int(statement.int64(1)))
+            }
+        }
+    }
+}

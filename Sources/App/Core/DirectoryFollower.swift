@@ -1,0 +1,177 @@
+public import Logging
+public import ServiceLifecycle
+public import UserDomain
+public import UserPorts
+
+/// Keeps a ``DirectoryReplica`` (another service's own database) from a user service's events: backfilled
+/// from its event history, then followed from a broker queue. A swift-service-lifecycle `Service`.
+///
+/// The broker side stays outside (this target links no broker client): the wiring hands
+/// ``handle(_:)`` to a consumer as its handler, and gives ``init(replica:history:pageSize:retryBackoff:logger:queueDeclared:)``
+/// a `queueDeclared` that returns once the consumer's durable queue and binding exist. The order is what makes
+/// it gap-free:
+///
+/// 1. ``run()`` waits for the queue, so every event published from then on is queued;
+/// 2. it backfills from the replica's ``DirectoryReplica/backfillPosition()`` until a page without `next`
+///    (everything published before the queue existed is in the history);
+/// 3. then the handler applies deliveries (until then it waits, and the messages wait unacknowledged):
+///    applied or duplicate: returns (the consumer acknowledges); a gap: backfills once more and applies
+///    again; still a gap: throws ``FollowerGap``, so the consumer puts the message back with a backoff
+///    (the missing event is on its way: the relay holds a user's later events behind an unpublished one).
+///
+/// A failing backfill (the user service down) is retried with a doubling backoff until it succeeds or the
+/// service shuts down; ``isBackfilled`` stays `false` until then. Log lines name the source by its redacted
+/// URL only; no token is ever logged.
+public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
+    private let replica: Replica
+    private let history: any EventHistorySource
+    private let pageSize: Int
+    private let retryBackoff: ClosedRange<Duration>
+    private let logger: Logger
+    private let queueDeclared: @Sendable () async throws -> Void
+    private let gate = FollowerGate()
+
+    /// Creates a follower.
+    ///
+    /// - Parameters:
+    ///   - replica: the read model it keeps.
+    ///   - history: the user service's event history.
+    ///   - pageSize: events per history page (1…1000).
+    ///   - retryBackoff: the doubling delay between failed backfill attempts.
+    ///   - logger: for the backfill's progress and failures.
+    ///   - queueDeclared: returns once the broker queue the handler is fed from exists and is bound.
+    public init(
+        replica: Replica, history: any EventHistorySource, pageSize: Int = 500,
+        retryBackoff: ClosedRange<Duration> = .milliseconds(100)...(.seconds(5)), logger: Logger,
+        queueDeclared: @escaping @Sendable () async throws -> Void
+    ) {
+        self.replica = replica
+        self.history = history
+        self.pageSize = min(1000, max(1, pageSize))
+        self.retryBackoff = retryBackoff
+        self.logger = logger
+        self.queueDeclared = queueDeclared
+    }
+
+    /// Whether the first backfill finished (deliveries are being applied).
+    public var isBackfilled: Bool { gate.isOpen }
+
+    /// Waits for the queue, backfills (retrying until it succeeds), opens the handler, then waits for the
+    /// shutdown.
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown { try await self.queueDeclared() }
+        var failures = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let result = try await backfill()
+                logger.info(
+                    "directory backfill finished",
+                    metadata: [
+                        "applied": "\(result.applied)", "duplicates": "\(result.duplicates)", "gaps": "\(result.gaps)",
+                        "position": "\(try await replica.backfillPosition()?.rawValue ?? 0)",
+                    ])
+                gate.open()
+                break
+            } catch {
+                failures += 1
+                let base = retryBackoff.lowerBound * (1 << min(failures - 1, 16))
+                let delay = min(base, retryBackoff.upperBound)
+                logger.warning(
+                    "directory backfill failed; retrying", metadata: ["error": "\(error)", "retry.in": "\(delay)"])
+                _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+            }
+        }
+        // Nothing more to do here: the consumer's handler does the rest until the shutdown.
+        try? await gracefulShutdown()
+    }
+
+    /// Applies one delivered event: the consumer's handler. Waits until the first backfill finished.
+    ///
+    /// - Throws: ``FollowerGap`` when the event's previous version is missing even after a backfill (the
+    ///   consumer puts the message back); the replica's and the history's errors; `CancellationError` when
+    ///   a shutdown begins while it waits for the backfill.
+    public func handle(_ event: UserEventEnvelope) async throws {
+        try await cancelWhenGracefulShutdown { try await self.gate.wait() }
+        guard case .gap = try await replica.apply(event) else { return }
+        logger.info(
+            "directory saw a gap; backfilling",
+            metadata: ["user.id": "\(event.userID)", "user.version": "\(event.userVersion)"])
+        _ = try await backfill()
+        if case .gap(let applied) = try await replica.apply(event) {
+            throw FollowerGap(userID: event.userID, version: event.userVersion, appliedVersion: applied)
+        }
+    }
+
+    /// Reads the history from the replica's backfill position to its end.
+    @discardableResult
+    public func backfill() async throws -> ReplicaBackfillResult {
+        var total = ReplicaBackfillResult()
+        var after = try await replica.backfillPosition()
+        while true {
+            try Task.checkCancellation()
+            let page = try await history.events(after: after, limit: pageSize)
+            guard let last = page.items.last?.position else { break }
+            let result = try await replica.applyBackfill(page.items.map(\.envelope), reaching: last)
+            total.applied += result.applied
+            total.duplicates += result.duplicates
+            total.gaps += result.gaps
+            guard let next = page.next, next > (after ?? EventPosition(rawValue: 0)) else { break }
+            after = next
+        }
+        return total
+    }
+}
+
+/// An event whose user's previous version is missing from the replica, even after a backfill.
+public struct FollowerGap: Error, Sendable, CustomStringConvertible {
+    /// The user.
+    public let userID: UserID
+    /// The event's version.
+    public let version: Int
+    /// The version the replica holds (0: none).
+    public let appliedVersion: Int
+
+    /// A sentence for the log.
+    public var description: String {
+        "The event for user \(userID) at version \(version) follows a gap: the directory holds version "
+            + "\(appliedVersion)."
+    }
+}
+
+/// Opens once; waiters resume then.
+final class FollowerGate: Sendable {
+    private let state = Locked<(open: Bool, waiters: [UInt64: CheckedContinuation<Void, any Error>], next: UInt64)>(
+        (false, [:], 0))
+
+    var isOpen: Bool { state.withLock { $0.open } }
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [:] }
+            return state.waiters.values
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async throws {
+        let id = state.withLock { state in
+            state.next += 1
+            return state.next
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let resumeNow = state.withLock { state -> Result<Void, any Error>? in
+                    if state.open { return .success(()) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let resumeNow { continuation.resume(with: resumeNow) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+}

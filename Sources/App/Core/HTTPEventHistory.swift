@@ -1,0 +1,88 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+public import UserDomain
+public import UserPorts
+
+/// The event history of a user service over HTTP: `GET {base}/events?after=P&limit=N`, with
+/// `Authorization: Bearer <token>` when given one.
+///
+/// Requests go through Foundation's `URLSession`, whose transfers run on its own threads (libcurl on
+/// Linux), never blocking Swift's cooperative pool. The token is sent as a header only; it is never part of
+/// an error or a description.
+public struct HTTPEventHistory: EventHistorySource {
+    /// The user service's base URL, e.g. `http://127.0.0.1:8080`.
+    public let baseURL: URL
+    private let token: String?
+    private let timeout: Duration
+
+    /// Creates the source.
+    ///
+    /// - Parameters:
+    ///   - baseURL: the user service's base URL (`http` or `https`).
+    ///   - token: a bearer token of the user service, or `nil` when it serves without tokens.
+    ///   - timeout: for each request.
+    public init(baseURL: URL, token: String?, timeout: Duration = .seconds(10)) {
+        self.baseURL = baseURL
+        self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+        self.timeout = timeout
+    }
+
+    /// The base URL as it may be printed: without a user or password.
+    public var redactedBaseURL: String {
+        guard var components = URLComponents(url: baseURL, resolvingAgainstBaseURL: false) else { return "-" }
+        components.user = nil
+        components.password = nil
+        return components.string ?? "-"
+    }
+
+    /// Reads one page.
+    ///
+    /// - Throws: ``EventHistoryError`` for a failed request, a status other than 200, or a body that is not
+    ///   a page of events.
+    public func events(after position: EventPosition?, limit: Int) async throws -> EventHistoryPage {
+        var components = URLComponents(
+            url: baseURL.appendingPathComponent("events"), resolvingAgainstBaseURL: false)
+        components?.queryItems = [
+            URLQueryItem(name: "after", value: String(position?.rawValue ?? 0)),
+            URLQueryItem(name: "limit", value: String(limit)),
+        ]
+        guard let url = components?.url else { throw EventHistoryError("The events URL is not valid.") }
+        var request = URLRequest(url: url)
+        request.timeoutInterval = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let (data, response): (Data, URLResponse)
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw EventHistoryError(
+                "The event history at \(redactedBaseURL) can't be reached (\(type(of: error)): "
+                    + "\((error as NSError).localizedDescription)).")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard status == 200 else {
+            throw EventHistoryError(
+                "The event history at \(redactedBaseURL) answered \(status).",
+                isAuthentication: status == 401 || status == 403)
+        }
+        do {
+            let body = try JSONDecoder().decode(Body.self, from: data)
+            return EventHistoryPage(
+                items: body.items.map { .init(position: EventPosition(rawValue: $0.position), envelope: $0.event) },
+                next: body.next.map { EventPosition(rawValue: $0) })
+        } catch {
+            throw EventHistoryError("The event history at \(redactedBaseURL) answered a body that is not a page.")
+        }
+    }
+
+    private struct Body: Decodable {
+        struct Item: Decodable {
+            var position: Int64
+            var event: UserEventEnvelope
+        }
+        var items: [Item]
+        var next: Int64?
+    }
+}

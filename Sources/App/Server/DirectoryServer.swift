@@ -1,0 +1,186 @@
+import Foundation
+public import Hummingbird
+public import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+public import UserAppCore
+import UserHTTP
+import UserInMemory
+import UserPorts
+import UserRabbitMQ
+import UserSQLite
+
+/// What `users directory serve` runs: the broker it follows, the user service it backfills from, its own
+/// store and address.
+public struct DirectoryServiceConfiguration: Sendable {
+    /// The broker, `amqp://user:pass@host:5672/vhost` (or `amqps://`).
+    public var source: String
+    /// The user service's topic exchange.
+    public var exchange: String
+    /// The follower's own durable queue.
+    public var queue: String
+    /// The user service's base URL, whose `GET /events` the backfill reads.
+    public var events: String
+    /// A bearer token of the user service (from `USERS_EVENTS_TOKEN`, never a flag), or `nil`.
+    public var eventsToken: String?
+    /// The replica's store: `sqlite:PATH` or `memory:`.
+    public var store: String
+    /// The address to bind.
+    public var host: String
+    /// The port to bind (0: any free one).
+    public var port: Int
+    /// Tokens a client of the directory must send; without any, only loopback addresses are served.
+    public var apiTokens: [String]
+
+    /// Creates a configuration.
+    public init(
+        source: String, exchange: String = "users.events", queue: String = "users.directory", events: String,
+        eventsToken: String? = nil, store: String = "sqlite:directory.sqlite", host: String = "127.0.0.1",
+        port: Int = 8081, apiTokens: [String] = []
+    ) {
+        self.source = source
+        self.exchange = exchange
+        self.queue = queue
+        self.events = events
+        self.eventsToken = eventsToken
+        self.store = store
+        self.host = host
+        self.port = port
+        self.apiTokens = apiTokens
+    }
+}
+
+/// `users directory serve`: the directory as a second service. A ``DirectoryFollower`` keeps a replica in
+/// the service's own database from the user events on RabbitMQ (after a backfill from the user service's
+/// `GET /events`), and a read-only HTTP API (`DirectoryAPI`) serves it, until SIGINT or SIGTERM.
+public enum DirectoryServer {
+    /// Runs the follower, its broker consumer and the HTTP server until SIGINT or SIGTERM.
+    ///
+    /// "users directory serve listening" is logged once the socket is bound; the broker URL is logged
+    /// redacted, the token never.
+    ///
+    /// - Throws: `ConfigurationError` for a bad broker URL, events URL, store or host (also a host beyond
+    ///   loopback without API tokens); `UserStoreError` when the store can't be opened;
+    ///   ``UserServer/ListenError`` when the address can't be bound.
+    public static func run(configuration: DirectoryServiceConfiguration, logger: Logger) async throws {
+        let url: RabbitMQURL
+        do {
+            url = try RabbitMQURL(configuration.source)
+        } catch {
+            throw ConfigurationError(key: "directory.source", "The broker URL (--source) is not valid: \(error).")
+        }
+        guard let events = URL(string: configuration.events), ["http", "https"].contains(events.scheme ?? ""),
+            events.host != nil
+        else {
+            throw ConfigurationError(key: "directory.events", "The events URL (--events) must be http(s)://host[:port].")
+        }
+        let addresses = await BindAddress.resolve(configuration.host)
+        guard let address = addresses.first else {
+            throw ConfigurationError(key: "directory.host", "The host \(configuration.host) does not resolve.")
+        }
+        if configuration.apiTokens.isEmpty && !addresses.allSatisfy(\.isLoopback) {
+            throw ConfigurationError(
+                key: "directory.host",
+                "Refusing to serve on \(configuration.host) without API tokens: it resolves beyond loopback. Set "
+                    + "USERS_API_TOKENS, or bind 127.0.0.1.")
+        }
+        let history = HTTPEventHistory(baseURL: events, token: configuration.eventsToken)
+        let parts = Parts(
+            configuration: configuration, url: url, history: history, address: address.numeric, logger: logger)
+        if configuration.store == "memory:" {
+            try await parts.serve(InMemoryDirectoryReplica())
+        } else if configuration.store.hasPrefix("sqlite:"), configuration.store.count > "sqlite:".count {
+            let replica = try await SQLiteDirectoryReplica.open(path: String(configuration.store.dropFirst(7)))
+            do {
+                try await parts.serve(replica)
+            } catch {
+                await replica.close()
+                throw error
+            }
+            await replica.close()
+        } else {
+            throw ConfigurationError(
+                key: "directory.store", "The store (--store) must be sqlite:PATH or memory:, not \(configuration.store).")
+        }
+    }
+
+    /// The pieces `serve` assembles, checked.
+    private struct Parts {
+        let configuration: DirectoryServiceConfiguration
+        let url: RabbitMQURL
+        let history: HTTPEventHistory
+        let address: String
+        let logger: Logger
+
+        func serve<Replica: DirectoryReplica>(_ replica: Replica) async throws {
+            let follower = FollowerBox<Replica>()
+            let consumer = RabbitMQConsumer(
+                configuration: .init(
+                    url: url, topology: .init(exchange: configuration.exchange), queue: configuration.queue),
+                logger: logger
+            ) { (envelope: UserEventEnvelope) in try await follower.value.handle(envelope) }
+            follower.value = DirectoryFollower(
+                replica: replica, history: history, logger: logger,
+                queueDeclared: {
+                    while !consumer.status.isReady { try await Task.sleep(for: .milliseconds(20)) }
+                })
+            let api = DirectoryAPI(replica: replica) { [follower = follower.value] in
+                guard follower.isBackfilled else { throw NotReady("The backfill from the user service is not done.") }
+                guard consumer.status.isReady else { throw NotReady("The broker consumer is not connected.") }
+            }
+            let requested = "\(configuration.host):\(configuration.port)"
+            let listening = Locked(false)
+            let (logger, configuration, history) = (logger, configuration, history)
+            let app = Application(
+                router: api.makeRouter(tokens: configuration.apiTokens),
+                configuration: .init(
+                    address: .hostname(address, port: configuration.port), serverName: "users-directory"),
+                onServerRunning: { channel in
+                    listening.withLock { $0 = true }
+                    var bound = requested
+                    if let local = channel.localAddress, let ip = local.ipAddress, let port = local.port {
+                        bound = ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+                    }
+                    logger.info(
+                        "users directory serve listening",
+                        metadata: [
+                            "address": "\(bound)", "store": "\(configuration.store)", "source": "\(url.redacted)",
+                            "events": "\(history.redactedBaseURL)", "queue": "\(configuration.queue)",
+                        ])
+                },
+                logger: logger)
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: consumer), .init(service: follower.value), .init(service: app)],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            do {
+                try await group.run()
+            } catch {
+                if error is IOError, !listening.withLock({ $0 }) {
+                    throw UserServer.ListenError(address: requested, underlying: error)
+                }
+                throw error
+            }
+        }
+    }
+
+    private struct NotReady: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+}
+
+/// The follower, set once before any service runs: the consumer's handler and the follower's queue check
+/// refer to each other.
+private final class FollowerBox<Replica: DirectoryReplica>: Sendable {
+    private let storage = Locked<DirectoryFollower<Replica>?>(nil)
+
+    var value: DirectoryFollower<Replica> {
+        get {
+            // Set in `serve` before the services start, and never again.
+            storage.withLock { $0! }
+        }
+        set { storage.withLock { $0 = newValue } }
+    }
+}

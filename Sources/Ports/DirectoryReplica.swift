@@ -1,0 +1,88 @@
+public import UserDomain
+
+/// What applying one event to a ``DirectoryReplica`` did.
+public enum ReplicaOutcome: Sendable, Hashable {
+    /// The event was the user's next version and is applied.
+    case applied
+    /// The replica had applied this version of the user (or a later one) before: nothing changed.
+    case duplicate
+    /// The user's previous version is missing: the event was not applied. `appliedVersion` is the version
+    /// the replica holds for the user (0: none).
+    case gap(appliedVersion: Int)
+
+    /// The outcome of an event for a user of whom `appliedVersion` was applied (0: nothing, not even a
+    /// deletion): the replica's rule, in one place for every implementation.
+    ///
+    /// The next version (`appliedVersion + 1`) is applied; a version at or below it is a duplicate; a later
+    /// one is a gap.
+    public static func of(_ event: UserEventEnvelope, appliedVersion: Int) -> ReplicaOutcome {
+        if event.userVersion <= appliedVersion { return .duplicate }
+        if event.userVersion == appliedVersion + 1 { return .applied }
+        return .gap(appliedVersion: appliedVersion)
+    }
+}
+
+/// What one backfill page did to a ``DirectoryReplica``.
+public struct ReplicaBackfillResult: Sendable, Hashable {
+    /// Events applied.
+    public var applied: Int
+    /// Events the replica had applied before.
+    public var duplicates: Int
+    /// Events that were not applied because a user's previous version was missing (a source history that
+    /// lost events, e.g. trimmed by retention).
+    public var gaps: Int
+
+    /// Creates a result.
+    public init(applied: Int = 0, duplicates: Int = 0, gaps: Int = 0) {
+        self.applied = applied
+        self.duplicates = duplicates
+        self.gaps = gaps
+    }
+}
+
+/// A copy of the user directory in another service's own database, kept from the user events as a broker
+/// delivers them: in per-user version order, whatever order the events of different users arrive in.
+///
+/// Unlike ``UserDirectory`` (a projection checkpointed by event position, next to the store that writes
+/// the events), a replica can't rely on positions: a broker carries envelopes only, and the relay holds a
+/// user's later events behind a failed one while other users' events flow. So a replica keeps, per user,
+/// the version it applied, and each apply checks it in the same transaction:
+///
+/// - version = applied + 1 (a registration: version 1 on no row): applied;
+/// - version ≤ applied: a duplicate, dropped;
+/// - version > applied + 1: a gap, not applied (never out of order).
+///
+/// A deleted user keeps a tombstone with its last version, so a redelivered older event never brings it
+/// back. Tombstones are invisible to ``search(prefix:limit:)`` and ``statistics()``.
+///
+/// The replica also remembers how far it has read the source's event history (``backfillPosition()``),
+/// so a restarted follower backfills from there rather than from the start.
+public protocol DirectoryReplica: Sendable {
+    /// Applies one event by the version rule, in one transaction with its version check.
+    ///
+    /// - Returns: whether it was applied, a duplicate, or behind a gap.
+    /// - Throws: `UserStoreError` when the replica's storage fails; nothing is applied then.
+    func apply(_ event: UserEventEnvelope) async throws -> ReplicaOutcome
+
+    /// Applies a page of the source's event history (in position order) by the version rule and moves the
+    /// backfill position to `position` (never backwards), in one transaction.
+    ///
+    /// - Returns: how many events were applied, duplicates, or behind a gap.
+    /// - Throws: `UserStoreError` when the replica's storage fails; nothing is applied then.
+    func applyBackfill(_ events: [UserEventEnvelope], reaching position: EventPosition) async throws
+        -> ReplicaBackfillResult
+
+    /// The source position the backfill reached, or `nil` before the first page.
+    func backfillPosition() async throws -> EventPosition?
+
+    /// The version applied for a user, a deleted user's included (its tombstone); `nil` when none was.
+    func appliedVersion(of user: UserID) async throws -> Int?
+
+    /// Entries whose e-mail address (ignoring case) or display name (ignoring case) starts with `prefix`,
+    /// ordered by display name (ignoring case) then id, at most `limit`; deleted users never. An empty
+    /// prefix matches everyone.
+    func search(prefix: String, limit: Int) async throws -> [DirectoryEntry]
+
+    /// Counts by status, deleted users not counted.
+    func statistics() async throws -> DirectoryStatistics
+}

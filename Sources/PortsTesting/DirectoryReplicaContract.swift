@@ -1,0 +1,184 @@
+import Foundation
+import UserDomain
+public import UserPorts
+
+/// The contract of a ``DirectoryReplica``, as a list of checks that run against a fresh, empty replica each:
+/// the version rule (the next version applied, duplicates dropped, gaps reported and never applied),
+/// tombstones that keep a deleted user deleted, backfill pages that overlap what the broker delivered, the
+/// backfill position, search and statistics.
+///
+/// ```swift
+/// @Test(arguments: DirectoryReplicaContract.checks)
+/// func contract(_ check: DirectoryReplicaContract.Check) async throws {
+///     try await DirectoryReplicaContract { body in
+///         let replica = try await MyReplica.open()
+///         try await body(replica)
+///         await replica.close()
+///     }.run(check)
+/// }
+/// ```
+///
+/// A failed expectation throws a ``ContractViolation`` naming the check.
+public struct DirectoryReplicaContract: Sendable {
+    /// Gives a check a fresh, empty replica and cleans up after it: it calls `body` once with the replica.
+    public typealias Provider =
+        @Sendable (_ body: @Sendable (any DirectoryReplica) async throws -> Void) async throws -> Void
+
+    /// One named check of the contract.
+    public struct Check: Sendable, CustomStringConvertible {
+        /// What the check shows, as a sentence.
+        public let name: String
+        let body: @Sendable (any DirectoryReplica, Expectations) async throws -> Void
+
+        /// The name.
+        public var description: String { name }
+    }
+
+    private let provider: Provider
+
+    /// Creates the contract over a provider of fresh replicas.
+    public init(_ provider: @escaping Provider) {
+        self.provider = provider
+    }
+
+    /// Runs one check against a fresh replica.
+    ///
+    /// - Throws: ``ContractViolation`` when an expectation fails; the replica's own errors unchanged.
+    public func run(_ check: Check) async throws {
+        try await provider { replica in try await check.body(replica, Expectations(check: check.name)) }
+    }
+
+    /// Every check.
+    public static let checks: [Check] = [
+        Check(name: "a registration then the next versions are applied") { replica, expect in
+            let user = ReplicaEvents(name: "Ada")
+            try expect.equal(try await replica.apply(user.registered), .applied, "the registration")
+            try expect.equal(try await replica.apply(user.renamed("Ada L", version: 2)), .applied, "version 2")
+            try expect.equal(try await replica.apply(user.deactivated(version: 3)), .applied, "version 3")
+            try expect.equal(try await replica.appliedVersion(of: user.id), 3, "the applied version")
+            let found = try await replica.search(prefix: "ada l", limit: 10)
+            try expect.equal(found.map(\.id), [user.id], "the renamed user found by its new name")
+            try expect.equal(found.first?.status, .deactivated, "the status")
+            try expect.equal(found.first?.version, 3, "the entry's version")
+        },
+        Check(name: "a redelivered event is a duplicate and changes nothing") { replica, expect in
+            let user = ReplicaEvents(name: "Bea")
+            let rename = user.renamed("Beatrix", version: 2)
+            _ = try await replica.apply(user.registered)
+            _ = try await replica.apply(rename)
+            try expect.equal(try await replica.apply(user.registered), .duplicate, "the registration again")
+            try expect.equal(try await replica.apply(rename), .duplicate, "the rename again")
+            try expect.equal(
+                try await replica.search(prefix: "", limit: 10).map(\.displayName), ["Beatrix"], "the directory")
+        },
+        Check(name: "a gap is reported with the applied version and not applied") { replica, expect in
+            let user = ReplicaEvents(name: "Cid")
+            try expect.equal(
+                try await replica.apply(user.renamed("Cidney", version: 2)), .gap(appliedVersion: 0),
+                "version 2 before the registration")
+            try expect.equal(try await replica.appliedVersion(of: user.id), nil, "nothing applied")
+            _ = try await replica.apply(user.registered)
+            try expect.equal(
+                try await replica.apply(user.deactivated(version: 3)), .gap(appliedVersion: 1), "version 3 after 1")
+            try expect.equal(try await replica.appliedVersion(of: user.id), 1, "still version 1")
+            try expect.equal(try await replica.apply(user.renamed("Cidney", version: 2)), .applied, "version 2")
+            try expect.equal(try await replica.apply(user.deactivated(version: 3)), .applied, "version 3 now")
+        },
+        Check(name: "a deleted user stays deleted: its tombstone drops older events") { replica, expect in
+            let user = ReplicaEvents(name: "Dag")
+            _ = try await replica.apply(user.registered)
+            try expect.equal(try await replica.apply(user.deleted(version: 2)), .applied, "the deletion")
+            try expect.equal(try await replica.apply(user.registered), .duplicate, "the registration redelivered")
+            try expect.equal(try await replica.appliedVersion(of: user.id), 2, "the tombstone's version")
+            try expect.equal(try await replica.search(prefix: "", limit: 10).count, 0, "no entry")
+            try expect.equal(
+                try await replica.statistics(), DirectoryStatistics(active: 0, deactivated: 0), "no count")
+        },
+        Check(name: "a backfill page overlapping delivered events applies each event once") { replica, expect in
+            let (a, b) = (ReplicaEvents(name: "Eve"), ReplicaEvents(name: "Fay"))
+            _ = try await replica.apply(a.registered)
+            _ = try await replica.apply(a.renamed("Evelyn", version: 2))
+            let page = [a.registered, b.registered, a.renamed("Evelyn", version: 2), b.deactivated(version: 2)]
+            let result = try await replica.applyBackfill(page, reaching: EventPosition(rawValue: 4))
+            try expect.equal(result, ReplicaBackfillResult(applied: 2, duplicates: 2), "the page's outcome")
+            try expect.equal(try await replica.backfillPosition(), EventPosition(rawValue: 4), "the position")
+            let again = try await replica.applyBackfill(page, reaching: EventPosition(rawValue: 4))
+            try expect.equal(again, ReplicaBackfillResult(duplicates: 4), "the page again")
+            try expect.equal(
+                try await replica.statistics(), DirectoryStatistics(active: 1, deactivated: 1), "the counts")
+        },
+        Check(name: "the backfill position starts empty and never moves back") { replica, expect in
+            try expect.equal(try await replica.backfillPosition(), nil, "a new replica's position")
+            _ = try await replica.applyBackfill([], reaching: EventPosition(rawValue: 7))
+            _ = try await replica.applyBackfill([], reaching: EventPosition(rawValue: 3))
+            try expect.equal(try await replica.backfillPosition(), EventPosition(rawValue: 7), "the position")
+        },
+        Check(name: "a backfill page with a gap applies the rest and counts the gap") { replica, expect in
+            let (a, b) = (ReplicaEvents(name: "Gil"), ReplicaEvents(name: "Hal"))
+            let result = try await replica.applyBackfill(
+                [a.renamed("Gilbert", version: 2), b.registered], reaching: EventPosition(rawValue: 9))
+            try expect.equal(result, ReplicaBackfillResult(applied: 1, gaps: 1), "the page's outcome")
+            try expect.equal(try await replica.appliedVersion(of: a.id), nil, "the user behind the gap")
+        },
+        Check(name: "search matches e-mail or name prefixes ignoring case, ordered by name then id") {
+            replica, expect in
+            let names = ["zed", "Amy", "amelia", "Bob"]
+            for name in names { _ = try await replica.apply(ReplicaEvents(name: name).registered) }
+            try expect.equal(
+                try await replica.search(prefix: "AM", limit: 10).map(\.displayName), ["amelia", "Amy"],
+                "prefix AM")
+            try expect.equal(
+                try await replica.search(prefix: "bob@", limit: 10).map(\.displayName), ["Bob"], "an e-mail prefix")
+            try expect.equal(try await replica.search(prefix: "", limit: 2).count, 2, "the limit")
+            try expect.equal(try await replica.search(prefix: "", limit: 10).count, 4, "everyone")
+        },
+        Check(name: "statistics count active and deactivated users") { replica, expect in
+            let users = (0..<5).map { ReplicaEvents(name: "User \($0)") }
+            for user in users { _ = try await replica.apply(user.registered) }
+            _ = try await replica.apply(users[0].deactivated(version: 2))
+            _ = try await replica.apply(users[1].deactivated(version: 2))
+            _ = try await replica.apply(users[2].deleted(version: 2))
+            try expect.equal(
+                try await replica.statistics(), DirectoryStatistics(active: 2, deactivated: 2), "the counts")
+        },
+        Check(name: "a changed e-mail address is searched by its new value") { replica, expect in
+            let user = ReplicaEvents(name: "Ivy")
+            _ = try await replica.apply(user.registered)
+            let new = try EmailAddress("new.ivy@example.com")
+            _ = try await replica.apply(
+                user.envelope(.emailChanged(email: new, previous: user.email), version: 2))
+            try expect.equal(try await replica.search(prefix: "ivy@", limit: 10).count, 0, "the old address")
+            try expect.equal(
+                try await replica.search(prefix: "NEW.IVY", limit: 10).map(\.email), ["new.ivy@example.com"],
+                "the new address")
+        },
+    ]
+}
+
+/// Events of one made-up user, for the replica checks.
+struct ReplicaEvents: Sendable {
+    let id = UserID(UUID())
+    let email: EmailAddress
+    let name: DisplayName
+    let start = Date(timeIntervalSince1970: 1_700_000_000)
+
+    init(name: String) {
+        let local = name.lowercased().filter { $0.isLetter || $0.isNumber }
+        // Valid by construction: letters and digits at a fixed domain.
+        email = try! EmailAddress("\(local.isEmpty ? "x" : local)@example.com")
+        self.name = try! DisplayName(name)
+    }
+
+    func envelope(_ event: UserEvent, version: Int) -> UserEventEnvelope {
+        UserEventEnvelope(
+            eventID: UUID(), userID: id, userVersion: version, occurredAt: start.addingTimeInterval(Double(version)),
+            event: event)
+    }
+
+    var registered: UserEventEnvelope { envelope(.registered(email: email, displayName: name), version: 1) }
+    func renamed(_ new: String, version: Int) -> UserEventEnvelope {
+        envelope(.renamed(displayName: try! DisplayName(new), previous: name), version: version)
+    }
+    func deactivated(version: Int) -> UserEventEnvelope { envelope(.deactivated, version: version) }
+    func deleted(version: Int) -> UserEventEnvelope { envelope(.deleted, version: version) }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import Logging
+import Testing
+import UserAppCore
+import UserDomain
+import UserInMemory
+import UserPorts
+import UserPortsTesting
+import UserSQLite
+
+/// The follower against the real broker, with a user service in this process whose publications the test
+/// chooses: backfill, late start, lost database, redelivery, gaps.
+@Suite("DirectoryFollower", .serialized)
+struct DirectoryFollowerTests {
+    let logger = Logger(label: "test.follower")
+
+    /// Registers `count` users and renames every other one; returns the users.
+    func write(_ source: SourceService, count: Int, tag: String) async throws -> [User] {
+        var users: [User] = []
+        for index in 0..<count {
+            let user = try await source.users.register(
+                email: "\(tag)\(index)@example.com", displayName: "\(tag.capitalized) \(index)")
+            users.append(user)
+            if index % 2 == 0 { _ = try await source.users.rename(user.id, to: "\(tag.capitalized) \(index) r") }
+        }
+        return users
+    }
+
+    /// Waits until the replica shows the source's directory.
+    func converged(_ replica: CountingReplica<some DirectoryReplica>, _ source: SourceService) async throws -> Bool {
+        try await Patience.waitUntil(pollingEvery: .milliseconds(20)) {
+            try await replica.directory() == source.directory()
+        }
+    }
+
+    @Test("events committed before the queue existed arrive by the backfill, later ones by the queue, each once")
+    func backfillThenFollow() async throws {
+        let source = try SourceService(exchange: FollowerBroker.unique("dir"))
+        try await withService(source.application()) {
+            try await withService(source.publisher) {
+                try #require(try await source.waitUntilServing())
+                // Committed and published before any queue is bound: the broker routes them nowhere useful.
+                _ = try await write(source, count: 10, tag: "early")
+                try await source.publish(try await source.allEvents())
+                let replica = CountingReplica(InMemoryDirectoryReplica())
+                let running = try RunningFollower(
+                    replica: replica, source: source, queue: FollowerBroker.unique("q"), logger: logger)
+                try await running.whileRunning {
+                    try #require(try await Patience.waitUntil { running.follower.isBackfilled })
+                    try #require(try await converged(replica, source))
+                    let before = try await source.allEvents().count
+                    let late = try await write(source, count: 6, tag: "late")
+                    _ = try await source.users.deactivate(late[1].id)
+                    try await source.users.delete(late[2].id)
+                    try await source.publish(Array(try await source.allEvents().dropFirst(before)))
+                    try #require(try await converged(replica, source))
+                }
+                let counts = replica.applications.withLock { $0 }
+                #expect(counts.count == (try await source.allEvents()).count, "every event applied")
+                #expect(counts.values.allSatisfy { $0 == 1 }, "none twice")
+            }
+        }
+    }
+
+    @Test("redelivered and republished events are dropped; a gap triggers a backfill")
+    func duplicatesAndGaps() async throws {
+        let source = try SourceService(exchange: FollowerBroker.unique("dir"), token: "history-token-1")
+        try await withService(source.application()) {
+            try await withService(source.publisher) {
+                try #require(try await source.waitUntilServing())
+                let replica = CountingReplica(InMemoryDirectoryReplica())
+                let running = try RunningFollower(
+                    replica: replica, source: source, queue: FollowerBroker.unique("q"), token: "history-token-1",
+                    logger: logger)
+                try await running.whileRunning {
+                    try #require(try await Patience.waitUntil { running.follower.isBackfilled })
+                    _ = try await write(source, count: 4, tag: "dup")
+                    let events = try await source.allEvents()
+                    try await source.publish(events)
+                    try await source.publish(events.reversed())  // again, and out of order
+                    try #require(try await converged(replica, source))
+                    // A gap: version 2 published, version 1 never (the relay holds it, say).
+                    let user = try await source.users.register(email: "gap@example.com", displayName: "Gap")
+                    let renamed = try await source.users.rename(user.id, to: "Gap Filled")
+                    let last = try #require(try await source.allEvents().last)
+                    try #require(last.userVersion == renamed.version)
+                    try await source.publish([last])
+                    try #require(try await converged(replica, source))
+                    #expect(try await replica.appliedVersion(of: user.id) == 2)
+                }
+                #expect(replica.applications.withLock { $0.values.allSatisfy { $0 == 1 } }, "none twice")
+            }
+        }
+    }
+
+    @Test("a follower started late, or with its database deleted, converges to the source's directory")
+    func lateAndLostDatabase() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("follower-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("directory.sqlite").path
+        let source = try SourceService(exchange: FollowerBroker.unique("dir"))
+        let queue = FollowerBroker.unique("q")
+        try await withService(source.application()) {
+            try await withService(source.publisher) {
+                try #require(try await source.waitUntilServing())
+                _ = try await write(source, count: 5, tag: "first")
+                try await source.publish(try await source.allEvents())
+                // The first run.
+                var replica = CountingReplica(try await SQLiteDirectoryReplica.open(path: path))
+                var running = try RunningFollower(replica: replica, source: source, queue: queue, logger: logger)
+                try await running.whileRunning {
+                    try #require(try await converged(replica, source))
+                }
+                await replica.base.close()
+                // Down: more writes, published to its (durable) queue.
+                var published = try await source.allEvents().count
+                _ = try await write(source, count: 5, tag: "second")
+                try await source.publish(Array(try await source.allEvents().dropFirst(published)))
+                // Restarted late, on the same database.
+                replica = CountingReplica(try await SQLiteDirectoryReplica.open(path: path))
+                running = try RunningFollower(replica: replica, source: source, queue: queue, logger: logger)
+                try await running.whileRunning {
+                    try #require(try await converged(replica, source))
+                }
+                #expect(replica.applications.withLock { $0.count } == 5 + 3, "only the new events applied")
+                await replica.base.close()
+                // Its database lost: rebuilt from the history, then more events through the queue.
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+                published = try await source.allEvents().count
+                _ = try await write(source, count: 3, tag: "third")
+                try await source.publish(Array(try await source.allEvents().dropFirst(published)))
+                replica = CountingReplica(try await SQLiteDirectoryReplica.open(path: path))
+                running = try RunningFollower(replica: replica, source: source, queue: queue, logger: logger)
+                try await running.whileRunning {
+                    try #require(try await converged(replica, source))
+                }
+                #expect(replica.applications.withLock { $0.values.allSatisfy { $0 == 1 } })
+                await replica.base.close()
+            }
+        }
+    }
+
+    @Test("a wrong token for the history is not logged, and the follower is not ready")
+    func wrongTokenNeverLogged() async throws {
+        let source = try SourceService(exchange: FollowerBroker.unique("dir"), token: "right-token")
+        let lines = Locked<[String]>([])
+        let logger = Logger(label: "test") { _ in LineCapture(lines: lines) }
+        try await withService(source.application()) {
+            try #require(try await source.waitUntilServing())
+            let running = try RunningFollower(
+                replica: InMemoryDirectoryReplica(), source: source, queue: FollowerBroker.unique("q"),
+                token: "wrong-secret-token", logger: logger)
+            try await running.whileRunning {
+                try #require(
+                    try await Patience.waitUntil { lines.withLock { $0.contains { $0.contains("backfill failed") } } })
+                #expect(!running.follower.isBackfilled)
+            }
+        }
+        #expect(lines.withLock { $0.allSatisfy { !$0.contains("wrong-secret-token") && !$0.contains("amqp-secret") } })
+    }
+}
+
+/// Keeps every log line with its metadata.
+struct LineCapture: LogHandler {
+    let lines: Locked<[String]>
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        lines.withLock { $0.append("\(event.message) " + all.map { "\($0)=\($1)" }.joined(separator: " ")) }
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import Hummingbird
+import Logging
+import Testing
+import UserAppCore
+import UserDomain
+import UserInMemory
+import UserPorts
+import UserPortsTesting
+import ServiceLifecycle
+import UserRabbitMQ
+
+/// The test broker (see scripts/rabbitmq-test-server.sh); unset: the tests fail, never skip.
+enum FollowerBroker {
+    static var url: String {
+        get throws {
+            guard let value = ProcessInfo.processInfo.environment["USERS_TEST_AMQP_URL"], !value.isEmpty else {
+                throw NotConfigured()
+            }
+            return value
+        }
+    }
+
+    struct NotConfigured: Error, CustomStringConvertible {
+        var description: String { "USERS_TEST_AMQP_URL is not set: eval \"$(scripts/rabbitmq-test-server.sh start)\"." }
+    }
+
+    static func unique(_ prefix: String) -> String { "t.\(prefix).\(UUID().uuidString.prefix(8).lowercased())" }
+}
+
+/// A user service in this process: an in-memory store, its use cases, `GET /events` over HTTP (the
+/// documented JSON), and a publisher that the test drives by hand, so that it chooses what the broker sees.
+final class SourceService: Sendable {
+    let store = InMemoryUserStore()
+    let users: UserService<InMemoryUserStore>
+    let publisher: RabbitMQPublisher
+    let exchange: String
+    private let port = Locked<Int?>(nil)
+    private let token: String?
+
+    init(exchange: String, token: String? = nil) throws {
+        self.exchange = exchange
+        self.token = token
+        users = UserService(repository: store)
+        publisher = RabbitMQPublisher(
+            configuration: .init(
+                url: try RabbitMQURL(try FollowerBroker.url), topology: .init(exchange: exchange),
+                heartbeat: .seconds(5), reconnectBackoff: .milliseconds(50)...(.milliseconds(500)),
+                maintenanceInterval: .milliseconds(100)),
+            logger: Logger(label: "test.publisher"))
+    }
+
+    var baseURL: URL { URL(string: "http://127.0.0.1:\(port.withLock { $0 } ?? 0)")! }
+
+    /// The events route, as the user service documents it.
+    func application() -> some ApplicationProtocol {
+        let router = Router()
+        let (store, token) = (store, token)
+        router.get("events") { request, _ -> Response in
+            if let token, request.headers[.authorization] != "Bearer \(token)" {
+                return Response(status: .unauthorized)
+            }
+            let after = request.uri.queryParameters["after"].flatMap { Int64($0) } ?? 0
+            let limit = request.uri.queryParameters["limit"].flatMap { Int($0) } ?? 100
+            let events = try await store.events(
+                after: after == 0 ? nil : EventPosition(rawValue: after), limit: limit)
+            var items: [String] = []
+            for event in events {
+                items.append("{\"position\":\(event.position.rawValue),\"event\":\(event.envelope.jsonString())}")
+            }
+            var body = "{\"items\":[\(items.joined(separator: ","))]"
+            if events.count == limit, let last = events.last { body += ",\"next\":\(last.position.rawValue)" }
+            body += "}"
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        return Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { [port] channel in port.withLock { $0 = channel.localAddress?.port } },
+            logger: Logger(label: "test.source"))
+    }
+
+    func waitUntilServing() async throws -> Bool {
+        try await Patience.waitUntil { self.port.withLock { $0 } != nil }
+    }
+
+    /// Every event of the log, in position order.
+    func allEvents() async throws -> [UserEventEnvelope] {
+        try await store.events(after: nil, limit: 100_000).map(\.envelope)
+    }
+
+    /// Publishes events (confirmed by the broker).
+    func publish(_ events: [UserEventEnvelope]) async throws {
+        for event in events { try await publisher.publish(event) }
+    }
+
+    /// The directory as the source sees it: (id, e-mail, name, status, version) of every user.
+    func directory() async throws -> [String] {
+        try await store.page(after: nil, limit: 1000).users.map {
+            Self.line($0.id, $0.email.value, $0.displayName.value, $0.status, $0.version)
+        }.sorted()
+    }
+
+    static func line(_ id: UserID, _ email: String, _ name: String, _ status: UserStatus, _ version: Int) -> String {
+        "\(id) \(email) \(name) \(status.rawValue) v\(version)"
+    }
+}
+
+/// A replica that counts, per event id, how often an event was applied.
+final class CountingReplica<Base: DirectoryReplica>: DirectoryReplica {
+    let base: Base
+    let applications = Locked<[UUID: Int]>([:])
+
+    init(_ base: Base) { self.base = base }
+
+    func apply(_ event: UserEventEnvelope) async throws -> ReplicaOutcome {
+        let outcome = try await base.apply(event)
+        if outcome == .applied { applications.withLock { $0[event.eventID, default: 0] += 1 } }
+        return outcome
+    }
+
+    func applyBackfill(_ events: [UserEventEnvelope], reaching position: EventPosition) async throws
+        -> ReplicaBackfillResult
+    {
+        // One by one, to count; the backfill position moves after them.
+        var result = ReplicaBackfillResult()
+        for event in events {
+            switch try await apply(event) {
+            case .applied: result.applied += 1
+            case .duplicate: result.duplicates += 1
+            case .gap: result.gaps += 1
+            }
+        }
+        _ = try await base.applyBackfill([], reaching: position)
+        return result
+    }
+
+    func backfillPosition() async throws -> EventPosition? { try await base.backfillPosition() }
+    func appliedVersion(of user: UserID) async throws -> Int? { try await base.appliedVersion(of: user) }
+    func search(prefix: String, limit: Int) async throws -> [DirectoryEntry] {
+        try await base.search(prefix: prefix, limit: limit)
+    }
+    func statistics() async throws -> DirectoryStatistics { try await base.statistics() }
+
+    /// The directory as the replica holds it, in `SourceService.directory()`'s form.
+    func directory() async throws -> [String] {
+        try await base.search(prefix: "", limit: 100_000).map {
+            SourceService.line($0.id, $0.email, $0.displayName, $0.status, $0.version)
+        }.sorted()
+    }
+}
+
+/// A follower fed by a consumer of its own queue.
+struct RunningFollower<Replica: DirectoryReplica> {
+    let follower: DirectoryFollower<Replica>
+    let consumer: RabbitMQConsumer
+
+    init(replica: Replica, source: SourceService, queue: String, token: String? = nil, logger: Logger) throws {
+        let box = Locked<DirectoryFollower<Replica>?>(nil)
+        let consumer = RabbitMQConsumer(
+            configuration: .init(
+                url: try RabbitMQURL(try FollowerBroker.url), topology: .init(exchange: source.exchange), queue: queue,
+                heartbeat: .seconds(5), reconnectBackoff: .milliseconds(50)...(.milliseconds(500)),
+                retryBackoff: .milliseconds(10)...(.milliseconds(200)), pollInterval: .milliseconds(100)),
+            logger: logger
+        ) { (envelope: UserEventEnvelope) in try await box.withLock { $0! }.handle(envelope) }
+        let follower = DirectoryFollower(
+            replica: replica, history: HTTPEventHistory(baseURL: source.baseURL, token: token), pageSize: 7,
+            retryBackoff: .milliseconds(20)...(.milliseconds(200)), logger: logger,
+            queueDeclared: { while !consumer.status.isReady { try await Task.sleep(for: .milliseconds(10)) } })
+        box.withLock { $0 = follower }
+        self.follower = follower
+        self.consumer = consumer
+    }
+
+    /// Runs the consumer and the follower around `body`, then cancels both and waits for them.
+    func whileRunning<T>(_ body: () async throws -> T) async throws -> T {
+        let tasks = [Task { try await consumer.run() }, Task { try await follower.run() }]
+        do {
+            let result = try await body()
+            for task in tasks { task.cancel(); _ = try? await task.value }
+            return result
+        } catch {
+            for task in tasks { task.cancel(); _ = try? await task.value }
+            throw error
+        }
+    }
+}
+
+/// Runs a service in a task around `body`.
+func withService<T>(_ service: some Service, _ body: () async throws -> T) async throws -> T {
+    let task = Task { try await service.run() }
+    do {
+        let result = try await body()
+        task.cancel()
+        _ = try? await task.value
+        return result
+    } catch {
+        task.cancel()
+        _ = try? await task.value
+        throw error
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+import UserDomain
+import UserPorts
+import UserPortsTesting
+import UserSQLite
+
+@Suite("SQLiteDirectoryReplica")
+struct SQLiteDirectoryReplicaTests {
+    @Test(arguments: DirectoryReplicaContract.checks)
+    func contract(_ check: DirectoryReplicaContract.Check) async throws {
+        try await DirectoryReplicaContract { body in
+            try await withTemporaryDirectory { directory in
+                let replica = try await SQLiteDirectoryReplica.open(path: directory.appendingPathComponent("r.sqlite").path)
+                do {
+                    try await body(replica)
+                } catch {
+                    await replica.close()
+                    throw error
+                }
+                await replica.close()
+            }
+        }.run(check)
+    }
+
+    @Test("applied versions, tombstones and the backfill position survive a reopen")
+    func reopen() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("r.sqlite").path
+            let id = UserID(UUID())
+            let registered = UserEventEnvelope(
+                eventID: UUID(), userID: id, userVersion: 1, occurredAt: Date(),
+                event: .registered(email: try EmailAddress("kim@example.com"), displayName: try DisplayName("Kim")))
+            let deleted = UserEventEnvelope(eventID: UUID(), userID: id, userVersion: 2, occurredAt: Date(), event: .deleted)
+            let first = try await SQLiteDirectoryReplica.open(path: path)
+            _ = try await first.applyBackfill([registered, deleted], reaching: EventPosition(rawValue: 2))
+            await first.close()
+            let second = try await SQLiteDirectoryReplica.open(path: path)
+            #expect(try await second.apply(registered) == .duplicate)
+            #expect(try await second.appliedVersion(of: id) == 2)
+            #expect(try await second.backfillPosition() == EventPosition(rawValue: 2))
+            #expect(try await second.search(prefix: "", limit: 10).isEmpty)
+            await second.close()
+        }
+    }
+}
