@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "UserSQLite", targets: ["UserSQLite"]),
         .library(name: "UserPostgres", targets: ["UserPostgres"]),
         .library(name: "UserHTTP", targets: ["UserHTTP"]),
+        .library(name: "UserRabbitMQ", targets: ["UserRabbitMQ"]),
         .library(name: "UserAppCore", targets: ["UserAppCore"]),
         .library(name: "UserApp", targets: ["UserApp"]),
         .executable(name: "users", targets: ["users"]),
@@ -119,6 +120,25 @@ let package = Package(
             ],
             path: "Sources/Adapters/Postgres"
         ),
+        // rabbitmq-c 0.11, found through pkg-config (Debian: librabbitmq-dev).
+        .systemLibrary(
+            name: "CRabbitMQ",
+            path: "Sources/Adapters/CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        // The broker adapter: a confirming MessagePublisher and an acknowledging consumer, each connection on
+        // a thread of its own.
+        .target(
+            name: "UserRabbitMQ",
+            dependencies: [
+                "CRabbitMQ", "UserAdapterSupport", "UserDomain", "UserPorts",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Adapters/RabbitMQ"
+        ),
         // The driving HTTP adapter: REST on Hummingbird 2, errors as RFC 9457 problem+json.
         .target(
             name: "UserHTTP",
@@ -211,6 +231,15 @@ let package = Package(
             dependencies: [
                 "UserDomain", "UserPorts", "UserPortsTesting", "UserPostgres", "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "UserRabbitMQTests",
+            dependencies: [
+                "UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory", "UserSQLite", "UserRabbitMQ",
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

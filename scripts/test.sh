@@ -14,19 +14,22 @@
 # scripts/client-check.sh calls the API through the Swift client generated from its document (Clients/UserClient).
 #
 # It installs the system packages the build and the tests need when they are missing (as root, through
-# apt-get), and starts (and at the end stops) the throwaway PostgreSQL servers the tests run against.
+# apt-get), and starts (and at the end stops) the throwaway PostgreSQL servers and the RabbitMQ node the tests
+# run against.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
-scripts/install-packages.sh pkg-config libsqlite3-dev libpq-dev postgresql python3 python3-venv curl
+scripts/install-packages.sh pkg-config libsqlite3-dev libpq-dev postgresql librabbitmq-dev rabbitmq-server python3 \
+    python3-venv curl
 
 # Two throwaway PostgreSQL servers, stopped on exit: one shared by the PostgreSQL suites, one that the restart
 # test restarts. Set USERS_TEST_POSTGRES_URL (and the RESTART_ variables) to use servers of your own instead.
 cleanup() {
     [ -n "${STARTED_MAIN:-}" ] && scripts/postgres-test-server.sh stop "$USERS_TEST_POSTGRES_DIR"
     [ -n "${STARTED_RESTART:-}" ] && scripts/postgres-test-server.sh stop "$USERS_TEST_POSTGRES_RESTART_DIR"
+    [ -n "${STARTED_AMQP:-}" ] && scripts/rabbitmq-test-server.sh stop "$USERS_TEST_AMQP_DIR"
     return 0
 }
 trap cleanup EXIT
@@ -39,6 +42,13 @@ if [ -z "${USERS_TEST_POSTGRES_RESTART_URL:-}" ]; then
     log "starting a throwaway PostgreSQL for the restart test"
     eval "$(scripts/postgres-test-server.sh start RESTART_)"
     STARTED_RESTART=1
+fi
+# A throwaway RabbitMQ node (UserRabbitMQTests kill and restart it). Set USERS_TEST_AMQP_URL, _DIR and _CTL to
+# use a node of your own (see scripts/rabbitmq-test-server.sh for what the tests do with them).
+if [ -z "${USERS_TEST_AMQP_URL:-}" ]; then
+    log "starting a throwaway RabbitMQ"
+    eval "$(scripts/rabbitmq-test-server.sh start)"
+    STARTED_AMQP=1
 fi
 
 log "swift build --build-tests"

@@ -7,8 +7,9 @@ import UserDomain
 /// Moves committed events from a store's outbox to a ``MessagePublisher``: at least once, in order per
 /// user, in batches.
 ///
-/// The relay reads the events that are due (``OutboxDelivery/unpublishedEvents(limit:)``), publishes them one by
-/// one and marks the published ones after each batch. When the publisher fails for an event, the failure is
+/// The relay reads the events that are due (``OutboxDelivery/unpublishedEvents(limit:)``), hands them to the
+/// publisher in one call (``MessagePublisher/publish(_:notAfter:)``: a broker awaits the batch's confirms
+/// together; other publishers go one by one) and marks the confirmed ones after each batch. When the publisher fails for an event, the failure is
 /// recorded and the event is retried after an exponential backoff with jitter; the later events of the same
 /// user wait behind it (so every user's events arrive in order) while other users' events keep flowing.
 /// After ``OutboxRelayConfiguration/maximumAttempts`` failures the event is parked as dead: kept, counted in metrics,
@@ -133,28 +134,37 @@ public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease, Publisher: Messag
         let batch = try await outbox.unpublishedEvents(limit: configuration.batchSize)
         var outcome = BatchOutcome(leading: true, fetched: batch.count)
         guard !batch.isEmpty else { return outcome }
+        guard !Task.isCancelled else { return outcome }  // the batch is left for whoever runs next
+        // One call for the whole batch: a confirming broker awaits the confirms of all of it together.
+        let results = await publisher.publish(batch.map(\.envelope), notAfter: deadline)
         var done: [EventPosition] = []
         done.reserveCapacity(batch.count)
+        var failures: [(OutboxEvent, any Error)] = []
         var held: Set<UserID> = []
-        do {
-            for entry in batch {
-                let user = entry.envelope.userID
-                if held.contains(user) { continue }
-                if Task.isCancelled { break }  // the rest is left for whoever runs next
-                if ContinuousClock.now >= deadline {
-                    outcome.stoppedEarly = true  // the rest goes in the next batch, under a renewed lease
-                    break
-                }
-                do {
-                    try await publisher.publish(entry.envelope)
-                    done.append(entry.position)
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    held.insert(user)
-                    try await recordFailure(entry, error)
-                }
+        var notAttempted = false
+        for (index, entry) in batch.enumerated() {
+            let user = entry.envelope.userID
+            // After a user's event did not go through, its later events wait, even if the publisher got them
+            // out: they are published again after the retry, so per-user order holds for what is marked.
+            if held.contains(user) { continue }
+            let result = index < results.count ? results[index] : .notAttempted
+            switch result {
+            case .confirmed:
+                done.append(entry.position)
+            case .failed(let error) where error is CancellationError:
+                held.insert(user)  // not an attempt: left for whoever runs next
+            case .failed(let error):
+                held.insert(user)
+                failures.append((entry, error))
+            case .notAttempted:
+                held.insert(user)
+                notAttempted = true
             }
+        }
+        // Cut short by the lease margin: the rest goes in the next batch, under a renewed lease.
+        outcome.stoppedEarly = notAttempted && ContinuousClock.now >= deadline && !Task.isCancelled
+        do {
+            for (entry, error) in failures { try await recordFailure(entry, error) }
         } catch {
             try await markPublished(done)
             throw error
