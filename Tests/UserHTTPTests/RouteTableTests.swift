@@ -47,14 +47,15 @@ struct RouteTableTests {
         return operations
     }
 
-    /// A fully configured API: metrics and directory included.
+    /// A fully configured API: metrics, directory and event history included.
     static func fullyConfigured() -> UserAPI<AnyUserStore> {
         let store = AnyUserStore(InMemoryUserStore())
         let projection = DirectoryProjection(
             store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         return UserAPI(
             service: UserService(repository: store), readiness: {}, metrics: { Array("users_test_total 7\n".utf8) },
-            directory: DirectoryQueries(store: store, progress: projection.progress, timeout: .milliseconds(300)))
+            directory: DirectoryQueries(store: store, progress: projection.progress, timeout: .milliseconds(300))
+        ).servingEvents(from: store)
     }
 
     @Test("the router's routes (HEAD aside: it is generated for every GET) are the document's operations")
@@ -76,13 +77,14 @@ struct RouteTableTests {
         #expect(table == document, "only in the table: \(table.subtracting(document)); only documented: \(document.subtracting(table))")
     }
 
-    @Test("without metrics and directory the router has neither, and the table serves neither")
+    @Test("without metrics, directory and event history the router has none of them, and the table serves none")
     func partialConfiguration() throws {
         let api = UserAPI(service: UserService(repository: AnyUserStore(InMemoryUserStore())), readiness: {})
         let routes = Set(api.makeRouter().routes.filter { $0.method != .head }.map { "\($0.method) \($0.path)" })
-        let served = Set(APIRoute.served(metrics: false, directory: false).map(\.description))
+        let served = Set(APIRoute.served(metrics: false, directory: false, events: false).map(\.description))
         #expect(routes == served)
         #expect(!routes.contains("GET /metrics") && !routes.contains("GET /directory/stats"))
+        #expect(!routes.contains("GET /events"))
     }
 
     /// A request path for a document path: `{id}` becomes a UUID.

@@ -77,14 +77,14 @@ extension RabbitMQTests {
                     try #require(try await Patience.waitUntil { publisher.status.phase != .connected })
                     try await TestBroker.control("restart")
                     try await write(rounds: 10)
-                    let committed = await store.events(after: nil, limit: 100_000).count
+                    let committed = try await store.events(after: nil, limit: 100_000).count
                     try #require(
                         try await Patience.waitUntil { await applier.count == committed },
                         "not every committed event reached the consumer")
                 }
             }
         }
-        let history = await store.events(after: nil, limit: 100_000).map(\.envelope)
+        let history = try await store.events(after: nil, limit: 100_000).map(\.envelope)
         let applied = await applier.applied
         #expect(Set(applied.map(\.eventID)) == Set(history.map(\.eventID)))
         #expect(applied.count == history.count, "none twice")
@@ -166,14 +166,14 @@ extension RabbitMQTests {
             #expect(!publisher.status.isReady)
         }
         // Still in the outbox: unpublished (waiting out the relay's 60 s backoff), none marked.
-        let outbox = await store.events(after: nil, limit: 100)
+        let outbox = try await store.events(after: nil, limit: 100)
         #expect(outbox.count == history.count, "nothing lost")
         // One failed attempt recorded per user (its first event); its later events are held behind it.
         #expect(outbox.map(\.attempts).reduce(0, +) == 2)
         let captured = lines.withLock { $0 }
         #expect(!captured.isEmpty)
         #expect(captured.allSatisfy { !$0.contains(password) }, "a log line shows the password")
-        let failures = await store.events(after: nil, limit: 100).compactMap(\.lastError)
+        let failures = try await store.events(after: nil, limit: 100).compactMap(\.lastError)
         #expect(failures.allSatisfy { !$0.contains(password) })
     }
 

@@ -20,7 +20,7 @@ struct RabbitMQTests {
             let user = try await service.register(email: "u\(index)@example.com", displayName: "User \(index)")
             for round in 1..<each { _ = try await service.rename(user.id, to: "User \(index) r\(round)") }
         }
-        return (store, await store.unpublishedEvents(limit: 100_000).map(\.envelope))
+        return (store, try await store.unpublishedEvents(limit: 100_000).map(\.envelope))
     }
 
     @Test("a confirmed event arrives with its routing key, message id, headers, content type, persistent")

@@ -16,6 +16,8 @@ struct APIRoute: Sendable, Hashable, CustomStringConvertible {
         case metrics
         /// When the API is given directory queries.
         case directory
+        /// When the API is given an event history (``UserAPI/servingEvents(from:)``).
+        case events
     }
 
     /// The method (HEAD is not listed: the router answers it wherever GET is).
@@ -53,19 +55,21 @@ struct APIRoute: Sendable, Hashable, CustomStringConvertible {
         APIRoute(.post, "/users/{id}/reactivate", "reactivateUser"),
         APIRoute(.get, "/directory/users", "searchDirectory", when: .directory),
         APIRoute(.get, "/directory/stats", "directoryStatistics", when: .directory),
+        APIRoute(.get, "/events", "listEvents", when: .events),
         APIRoute(.get, "/health/live", "live", public: true),
         APIRoute(.get, "/health/ready", "ready", public: true),
         APIRoute(.get, "/metrics", "metrics", when: .metrics),
         APIRoute(.get, "/openapi.yaml", "openAPIDocument", public: true),
     ]
 
-    /// The routes of an API with or without metrics and directory.
-    static func served(metrics: Bool, directory: Bool) -> [APIRoute] {
+    /// The routes of an API with or without metrics, directory and event history.
+    static func served(metrics: Bool, directory: Bool, events: Bool) -> [APIRoute] {
         all.filter {
             switch $0.availability {
             case .always: true
             case .metrics: metrics
             case .directory: directory
+            case .events: events
             }
         }
     }

@@ -11,8 +11,8 @@ struct MethodNotAllowedMiddleware: RouterMiddleware {
     let routes: [APIRoute]
 
     /// Creates the middleware for an API with or without `/metrics` and `/directory/…`.
-    init(servesMetrics: Bool, servesDirectory: Bool) {
-        routes = APIRoute.served(metrics: servesMetrics, directory: servesDirectory)
+    init(servesMetrics: Bool, servesDirectory: Bool, servesEvents: Bool) {
+        routes = APIRoute.served(metrics: servesMetrics, directory: servesDirectory, events: servesEvents)
     }
 
     func handle(

@@ -25,6 +25,8 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     private let readiness: @Sendable () async throws -> Void
     private let metrics: (@Sendable () -> [UInt8])?
     private let directory: (any DirectoryReading)?
+    /// The history `GET /events` reads (``servingEvents(from:)``).
+    var events: (any EventHistoryReading)?
     private let idempotency: IdempotencyCache
 
     /// Creates the API over the use cases.
@@ -95,7 +97,8 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         router.add(middleware: RequestMetricsMiddleware())
         router.add(middleware: RequestIDMiddleware())
         router.add(
-            middleware: MethodNotAllowedMiddleware(servesMetrics: metrics != nil, servesDirectory: directory != nil))
+            middleware: MethodNotAllowedMiddleware(
+                servesMetrics: metrics != nil, servesDirectory: directory != nil, servesEvents: events != nil))
         if !tokens.isEmpty { router.add(middleware: BearerAuthenticationMiddleware(tokens: tokens)) }
         addRoutes(to: router)
         return router
@@ -164,59 +167,8 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
             if let token { response.headers[.consistencyToken] = token.description }
             return response
         }
-        if let directory {
-            router.get("directory/users") { request, _ in
-                let query = request.uri.queryParameters
-                var limit = 20
-                if let text = query["limit"] {
-                    guard let value = Int(text), (1...directory.searchLimit).contains(value)
-                    else {
-                        throw Problem.badRequest(
-                            "invalid-limit", "limit must be a whole number from 1 to 100.", field: "limit")
-                    }
-                    limit = value
-                }
-                let entries = try await Self.directoryRead {
-                    try await directory.search(
-                        prefix: query["prefix"].map(String.init) ?? "", limit: limit,
-                        consistentWith: try Self.consistencyToken(request))
-                }
-                return try Self.json(DirectoryPage(items: entries.map(DirectoryEntryRepresentation.init)))
-            }
-            router.get("directory/stats") { request, _ in
-                let statistics = try await Self.directoryRead {
-                    try await directory.statistics(consistentWith: try Self.consistencyToken(request))
-                }
-                return try Self.json(
-                    DirectoryStatisticsRepresentation(
-                        active: statistics.active, deactivated: statistics.deactivated, total: statistics.total))
-            }
-        }
-    }
-
-    /// The `Consistency-Token` a directory read asks for, if any.
-    ///
-    /// - Throws: 400 when it is not a token this API gave.
-    private static func consistencyToken(_ request: Request) throws -> EventPosition? {
-        guard let text = request.headers[.consistencyToken] else { return nil }
-        guard let value = Int64(text.trimmingCharacters(in: .whitespaces)), value > 0 else {
-            throw Problem.badRequest(
-                "invalid-consistency-token", "Consistency-Token must be a token a write of this API returned.")
-        }
-        return EventPosition(rawValue: value)
-    }
-
-    /// Runs a directory read; a consistency token not reached in time is 503 with `Retry-After`.
-    private static func directoryRead<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as DirectoryNotCaughtUp {
-            throw Problem(
-                .serviceUnavailable, code: "directory-behind", title: "The directory has not caught up yet.",
-                detail: error.description, headers: [.retryAfter: "1"])
-        } catch let error as UnknownConsistencyToken {
-            throw Problem.badRequest("invalid-consistency-token", error.description)
-        }
+        if let directory { Self.addDirectoryRoutes(to: router, directory) }
+        if let events { Self.addEventRoutes(to: router, events) }
     }
 
     // MARK: Handlers

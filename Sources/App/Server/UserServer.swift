@@ -39,7 +39,8 @@ public enum UserServer {
         let api = UserAPI(
             service: system.users, configuration: configuration.http,
             readiness: { _ = try await system.store.page(after: nil, limit: 1) }, metrics: exposition,
-            directory: system.directory)
+            directory: system.directory
+        ).servingEvents(from: system.store)
         let limits = configuration.connections
         let bound = limits.effectiveMaximumConnections()
         if bound < limits.maximumConnections {

@@ -158,6 +158,30 @@ func runOperationChecks(base: URL, token: String?) async throws -> Int {
     let counts = try stats.body.json
     try check(counts.total == counts.active + counts.deactivated && counts.active >= 3, "directory statistics")
 
+    // The event history, page by page: the writes above are in it, in position order, as envelopes.
+    var after: Int64 = 0
+    var positions: [Int64] = []
+    var historyUsers: Set<String> = []
+    while true {
+        guard case .ok(let page) = try await client.listEvents(query: .init(after: after, limit: 50)) else {
+            throw CheckFailed(description: "user-client-check: FAILED: the event history")
+        }
+        let body = try page.body.json
+        positions += body.items.map(\.position)
+        for item in body.items where item.event._type == .user_period_registered {
+            historyUsers.insert(item.event.userId)
+        }
+        guard let next = body.next else { break }
+        after = next
+    }
+    try check(positions == positions.sorted() && Set(positions).count == positions.count, "the history in position order")
+    try check(Set(registered.map(\.id)).isSubset(of: historyUsers), "the history holds the registrations")
+    let output400e = try await client.listEvents(query: .init(limit: 0), headers: .init(xRequestID: requestID))
+    guard case .badRequest(let badEventLimit) = output400e else { throw unexpected("events limit=0 is 400", output400e) }
+    try checkProblem(
+        try badEventLimit.body.applicationProblemJson, 400, "invalid-limit", requestID: requestID, "events limit=0")
+    checks += 1
+
     // Every documented error, decoded as its documented type.
     let output400 = try await client.listUsers(query: .init(limit: 0), headers: .init(xRequestID: requestID))
     guard case .badRequest(let badLimit) = output400 else { throw unexpected("limit=0 is 400", output400) }
