@@ -64,11 +64,12 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 let result = try await backfill()
+                let position = try await replica.backfillPosition()?.rawValue ?? 0
                 logger.info(
                     "directory backfill finished",
                     metadata: [
                         "applied": "\(result.applied)", "duplicates": "\(result.duplicates)", "gaps": "\(result.gaps)",
-                        "position": "\(try await replica.backfillPosition()?.rawValue ?? 0)",
+                        "position": "\(position)",
                     ])
                 gate.open()
                 break

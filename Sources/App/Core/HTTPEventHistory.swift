@@ -1,8 +1,8 @@
-import Foundation
+public import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-public import UserDomain
+import UserDomain
 public import UserPorts
 
 /// The event history of a user service over HTTP: `GET {base}/events?after=P&limit=N`, with

@@ -1,10 +1,11 @@
 import Foundation
-public import Hummingbird
+import Hummingbird
 public import Logging
 import NIOCore
 import ServiceLifecycle
 import UnixSignals
-public import UserAppCore
+import UserAppCore
+import UserDomain
 import UserHTTP
 import UserInMemory
 import UserPorts
