@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+import UserDomain
+import UserPorts
+import UserPortsTesting
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// `users directory serve` as a process: started, SIGKILLed mid-stream, restarted on the same database.
+@Suite("users directory serve", .plainPassOnly, .serialized)
+struct DirectoryProcessTests {
+    /// The directory the service answers, in `SourceService.directory()`'s form.
+    static func directory(_ base: String) async throws -> [String]? {
+        guard let (status, data) = try? await UsersBinaryTests.request("GET", base + "/directory/users?limit=100"),
+            status == 200
+        else { return nil }
+        struct Page: Decodable {
+            struct Item: Decodable {
+                var id: String, email: String, displayName: String, status: String, version: Int
+            }
+            var items: [Item]
+        }
+        return try JSONDecoder().decode(Page.self, from: data).items.map {
+            "\($0.id) \($0.email) \($0.displayName) \($0.status) v\($0.version)"
+        }.sorted()
+    }
+
+    static func ready(_ base: String) async -> Bool {
+        (try? await UsersBinaryTests.request("GET", base + "/health/ready"))?.0 == 200
+    }
+
+    static func killHard(_ process: Process) async {
+        kill(process.processIdentifier, SIGKILL)
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                process.waitUntilExit()
+                continuation.resume()
+            }
+        }
+    }
+
+    /// Registers and renames `count` users, then publishes the events not published yet.
+    static func writeAndPublish(_ source: SourceService, _ published: Locked<Int>, _ count: Int, _ tag: String)
+        async throws
+    {
+        for index in 0..<count {
+            let user = try await source.users.register(email: "\(tag)\(index)@example.com", displayName: "\(tag) \(index)")
+            _ = try await source.users.rename(user.id, to: "\(tag) \(index) renamed")
+        }
+        let events = try await source.allEvents()
+        try await source.publish(Array(events.dropFirst(published.withLock { $0 })))
+        published.withLock { $0 = events.count }
+    }
+
+    @Test("SIGKILLed mid-stream and restarted on its database: converges, every event applied once")
+    func killedMidStream() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("directory-proc-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let source = try SourceService(exchange: FollowerBroker.unique("dir"), token: "events-token-7")
+        let queue = FollowerBroker.unique("q")
+        let port = try UsersBinaryTests.freePort()
+        let base = "http://127.0.0.1:\(port)"
+        try await withService(source.application()) {
+            try await withService(source.publisher) {
+                try #require(try await source.waitUntilServing())
+                let arguments = [
+                    "directory", "serve", "--source", try FollowerBroker.url, "--exchange", source.exchange,
+                    "--queue", queue, "--events", source.baseURL.absoluteString,
+                    "--store", "sqlite:" + folder.appendingPathComponent("directory.sqlite").path,
+                    "--port", String(port),
+                ]
+                let environment = ["USERS_EVENTS_TOKEN": "events-token-7"]
+                let published = Locked(0)
+                try await Self.writeAndPublish(source, published, 20, "before")
+                var server = try UsersBinaryTests.start(arguments, environment: environment)
+                try #require(try await Patience.waitUntil(pollingEvery: .milliseconds(50)) { await Self.ready(base) })
+                // Mid-stream: a stream of events published while the process is killed.
+                let stream = Task { try await Self.writeAndPublish(source, published, 50, "during") }
+                try #require(
+                    try await Patience.waitUntil(pollingEvery: .milliseconds(5)) {
+                        (try await Self.directory(base)?.count ?? 0) > 30
+                    })
+                await Self.killHard(server)
+                try await stream.value
+                try await Self.writeAndPublish(source, published, 10, "after")
+                server = try UsersBinaryTests.start(arguments, environment: environment)
+                let converged = try await Patience.waitUntil(pollingEvery: .milliseconds(50)) {
+                    try await Self.directory(base) == source.directory()
+                }
+                await UsersBinaryTests.stop(server)
+                try #require(converged, "the restarted directory shows the source's users at their versions")
+            }
+        }
+    }
+}
