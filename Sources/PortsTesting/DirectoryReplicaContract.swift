@@ -2,7 +2,7 @@ import Foundation
 import UserDomain
 public import UserPorts
 
-/// The contract of a ``DirectoryReplica``, as a list of checks that run against a fresh, empty replica each:
+/// The contract of a `DirectoryReplica`, as a list of checks that run against a fresh, empty replica each:
 /// the version rule (the next version applied, duplicates dropped, gaps reported and never applied),
 /// tombstones that keep a deleted user deleted, backfill pages that overlap what the broker delivered, the
 /// backfill position, search and statistics.

@@ -5,7 +5,7 @@ import NIOCore
 import UserDomain
 public import UserPorts
 
-/// The read-only REST API of a directory service (a second service that keeps a ``DirectoryReplica`` from
+/// The read-only REST API of a directory service (a second service that keeps a `DirectoryReplica` from
 /// the user service's events): `GET /directory/users?prefix=&limit=` and `GET /directory/stats`, with the
 /// JSON shapes of the user service's own directory routes (`DirectoryPage`, `DirectoryStatistics` in the
 /// OpenAPI document), plus `GET /health/live` and `GET /health/ready`. Errors are RFC 9457 problems (see

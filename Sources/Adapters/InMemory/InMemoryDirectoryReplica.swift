@@ -1,7 +1,7 @@
 public import UserDomain
 public import UserPorts
 
-/// A ``DirectoryReplica`` in memory: an actor, so each apply and its version check are one step. For tests
+/// A `DirectoryReplica` in memory: an actor, so each apply and its version check are one step. For tests
 /// and for a follower that may rebuild from the source's history at every start.
 public actor InMemoryDirectoryReplica: DirectoryReplica {
     /// Per user: the entry (`nil` once deleted: the tombstone) and the version applied.

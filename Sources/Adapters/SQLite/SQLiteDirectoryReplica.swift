@@ -3,8 +3,8 @@ import Foundation
 public import UserDomain
 public import UserPorts
 
-/// A ``DirectoryReplica`` in a SQLite file of its own (a second service's database): one writer and one
-/// reader connection in WAL mode, each on its own ``SQLiteWorker`` queue, never on Swift's cooperative pool.
+/// A `DirectoryReplica` in a SQLite file of its own (a second service's database): one writer and one
+/// reader connection in WAL mode, each on its own `SQLiteWorker` queue, never on Swift's cooperative pool.
 ///
 /// Each apply reads the user's applied version and writes the change in one `BEGIN IMMEDIATE` transaction,
 /// so a crash keeps both or neither, and a redelivered event after a restart is a duplicate. Rows of deleted

@@ -3,7 +3,7 @@ public import ServiceLifecycle
 public import UserDomain
 public import UserPorts
 
-/// Keeps a ``DirectoryReplica`` (another service's own database) from a user service's events: backfilled
+/// Keeps a `DirectoryReplica` (another service's own database) from a user service's events: backfilled
 /// from its event history, then followed from a broker queue. A swift-service-lifecycle `Service`.
 ///
 /// The broker side stays outside (this target links no broker client): the wiring hands
@@ -12,7 +12,7 @@ public import UserPorts
 /// it gap-free:
 ///
 /// 1. ``run()`` waits for the queue, so every event published from then on is queued;
-/// 2. it backfills from the replica's ``DirectoryReplica/backfillPosition()`` until a page without `next`
+/// 2. it backfills from the replica's `DirectoryReplica.backfillPosition()` until a page without `next`
 ///    (everything published before the queue existed is in the history);
 /// 3. then the handler applies deliveries (until then it waits, and the messages wait unacknowledged):
 ///    applied or duplicate: returns (the consumer acknowledges); a gap: backfills once more and applies

@@ -52,7 +52,7 @@ public struct DirectoryServiceConfiguration: Sendable {
     }
 }
 
-/// `users directory serve`: the directory as a second service. A ``DirectoryFollower`` keeps a replica in
+/// `users directory serve`: the directory as a second service. A `DirectoryFollower` keeps a replica in
 /// the service's own database from the user events on RabbitMQ (after a backfill from the user service's
 /// `GET /events`), and a read-only HTTP API (`DirectoryAPI`) serves it, until SIGINT or SIGTERM.
 public enum DirectoryServer {
