@@ -172,7 +172,7 @@ let package = Package(
         .target(
             name: "UserApp",
             dependencies: [
-                "UserAppCore", "UserDomain", "UserPorts", "UserHTTP",
+                "UserAppCore", "UserDomain", "UserPorts", "UserHTTP", "UserRabbitMQ",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -259,7 +259,7 @@ let package = Package(
         .testTarget(
             name: "UserAppTests",
             dependencies: [
-                "UserApp", "UserDomain", "UserPorts", "UserHTTP", "users",
+                "UserApp", "UserDomain", "UserPorts", "UserHTTP", "UserRabbitMQ", "UserPortsTesting", "users",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -59,7 +59,7 @@ struct OutboxRelayBatchTests {
         for round in 1...5 {
             for user in users { _ = try await service.rename(user.id, to: "User \(user.id) r\(round)") }
         }
-        return await store.unpublishedEvents(limit: 1000).map(\.envelope)
+        return try await store.unpublishedEvents(limit: 1000).map(\.envelope)
     }
 
     /// What a consumer that applies a user's events strictly in version order (dropping one that arrives
@@ -83,7 +83,7 @@ struct OutboxRelayBatchTests {
         #expect(await publisher.batchSizes == [25, 25, 10])
         #expect(await publisher.singleCalls == 0)
         #expect(await publisher.arrived == history)
-        #expect(await store.unpublishedEvents(limit: 10).isEmpty)
+        #expect(try await store.unpublishedEvents(limit: 10).isEmpty)
     }
 
     @Test("a failed event in a batch: the rest is marked, its user's later events are held and follow it")
@@ -100,7 +100,7 @@ struct OutboxRelayBatchTests {
             configuration: .init(batchSize: 100, initialBackoff: .milliseconds(1), maximumBackoff: .milliseconds(2)),
             logger: logger)
         #expect(try await relay.publishPendingEvents() == 60 - 1 - laterOfUser.count)
-        let waiting = await store.unpublishedEvents(limit: 1000)
+        let waiting = try await store.unpublishedEvents(limit: 1000)
         // Due again after the backoff: the failed event with one attempt recorded, and its user's later
         // events, which the pipelining publisher got out but the relay did not mark, with none.
         if let first = waiting.first {
@@ -112,7 +112,7 @@ struct OutboxRelayBatchTests {
         try #require(
             try await Patience.waitUntil {
                 try await relay.publishPendingEvents()
-                return await store.outboxStatus().pendingCount == 0
+                return try await store.outboxStatus().pendingCount == 0
             })
         let arrived = await publisher.arrived
         let afterRetry = arrived.drop { $0 != failed }
@@ -127,7 +127,7 @@ struct OutboxRelayBatchTests {
         await publisher.set(fails: { _ in false }, notAttemptedFrom: 40)
         let relay = OutboxRelay(outbox: store, publisher: publisher, configuration: .init(batchSize: 100), logger: logger)
         #expect(try await relay.publishPendingEvents() == 40)
-        let waiting = await store.unpublishedEvents(limit: 1000)
+        let waiting = try await store.unpublishedEvents(limit: 1000)
         #expect(waiting.map(\.envelope) == Array(history[40...]))
         #expect(waiting.allSatisfy { $0.attempts == 0 })
         await publisher.set(fails: { _ in false })
@@ -148,12 +148,12 @@ struct OutboxRelayBatchTests {
         try #require(
             try await Patience.waitUntil {
                 try await relay.publishPendingEvents()
-                return !(await store.deadEvents(limit: 10).isEmpty)
+                return !(try await store.deadEvents(limit: 10).isEmpty)
             })
-        let dead = await store.deadEvents(limit: 10)
+        let dead = try await store.deadEvents(limit: 10)
         #expect(dead.map(\.envelope) == [poisoned])
         #expect(dead.first?.attempts == 3)
-        let marked = Set(history.map(\.eventID)).subtracting(await store.unpublishedEvents(limit: 100).map(\.envelope.eventID))
+        let marked = Set(history.map(\.eventID)).subtracting(try await store.unpublishedEvents(limit: 100).map(\.envelope.eventID))
         #expect(marked.isSuperset(of: history.filter { $0.userID != poisoned.userID }.map(\.eventID)))
     }
 

@@ -91,7 +91,7 @@ extension RabbitMQTests {
         for (_, events) in Dictionary(grouping: applied, by: \.userID) {
             #expect(events.map(\.userVersion) == Array(1...events.count), "per-user order")
         }
-        #expect(await store.unpublishedEvents(limit: 10).isEmpty)
+        #expect(try await store.unpublishedEvents(limit: 10).isEmpty)
     }
 
     @Test("a consumer stopped mid-batch without acknowledging: the rest is redelivered and applied once")

@@ -140,7 +140,7 @@ struct RabbitMQTests {
             }
         }
         #expect(await collector.envelopes == history)
-        #expect(await store.unpublishedEvents(limit: 10).isEmpty)
+        #expect(try await store.unpublishedEvents(limit: 10).isEmpty)
     }
 
     @Test("a poison message is parked in the dead-letter queue and consumption goes on")
