@@ -5,7 +5,7 @@
 #   scripts/docs-check.sh       (scripts/test.sh calls it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(UserDomain UserPorts UserPortsTesting UserInMemory UserSQLite UserPostgres UserHTTP UserAppCore UserApp)
+targets=(UserDomain UserPorts UserPortsTesting UserInMemory UserSQLite UserPostgres UserRabbitMQ UserHTTP UserAppCore UserApp)
 args=()
 for target in "${targets[@]}"; do args+=(--target "$target"); done
 log="$(mktemp)"

@@ -50,8 +50,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The port to bind (env USERS_PORT; default 8080).")
     var port: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "Where committed events go: memory, log, log:PATH, none or amqp://user:pass@host:5672/vhost (env USERS_PUBLISHER; default none).",
+            discussion: "A broker URL with a password is better given as USERS_PUBLISHER: ps shows flags."))
+    var publisher: String?
+
     func run() async throws {
         var extra: [String: ConfigContent] = [:]
+        if let publisher { extra["users.publisher"] = .string(publisher) }
         if let host { extra["users.host"] = .string(host) }
         if let port { extra["users.port"] = .int(port) }
         // The same exit codes as the other commands: 78 for configuration (the refused public bind among

@@ -19,7 +19,9 @@ public struct UserPage: Sendable, Hashable {
     /// The page of a store that read one row more than `limit` (the look-ahead row): the first `limit` users,
     /// and a cursor after the last of them when the look-ahead row was there.
     ///
-    /// - Parameter fetched: up to `limit + 1` users in id order.
+    /// - Parameters:
+    ///   - fetched: up to `limit + 1` users in id order.
+    ///   - limit: the page size asked for.
     public init(lookingAhead fetched: [User], limit: Int) {
         guard fetched.count > limit, limit > 0 else {
             self.init(users: fetched, nextCursor: nil)

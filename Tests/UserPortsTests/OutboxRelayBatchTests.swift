@@ -148,12 +148,12 @@ struct OutboxRelayBatchTests {
         try #require(
             try await Patience.waitUntil {
                 try await relay.publishPendingEvents()
-                return try !(await store.deadEvents(limit: 10).isEmpty)
+                return !(try await store.deadEvents(limit: 10).isEmpty)
             })
         let dead = try await store.deadEvents(limit: 10)
         #expect(dead.map(\.envelope) == [poisoned])
         #expect(dead.first?.attempts == 3)
-        let marked = try await Set(history.map(\.eventID)).subtracting(store.unpublishedEvents(limit: 100).map(\.envelope.eventID))
+        let marked = Set(history.map(\.eventID)).subtracting(try await store.unpublishedEvents(limit: 100).map(\.envelope.eventID))
         #expect(marked.isSuperset(of: history.filter { $0.userID != poisoned.userID }.map(\.eventID)))
     }
 

@@ -33,6 +33,15 @@ extension UserAPI {
         return api
     }
 
+    /// The API whose `GET /health/ready` also reports `details` (for instance `"publisher": "reconnecting"`):
+    /// the state of parts the service works without, which an operator wants to see (the service stays ready
+    /// while a broker is away: its events wait in the outbox).
+    public func reportingHealth(_ details: @escaping @Sendable () async -> [String: String]) -> UserAPI {
+        var api = self
+        api.healthDetails = details
+        return api
+    }
+
     /// The largest page of `GET /events`.
     static var eventPageLimit: Int { 1000 }
 

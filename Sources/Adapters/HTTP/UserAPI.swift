@@ -27,6 +27,8 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     private let directory: (any DirectoryReading)?
     /// The history `GET /events` reads (``servingEvents(from:)``).
     var events: (any EventHistoryReading)?
+    /// What `GET /health/ready` reports besides its status (``reportingHealth(_:)``).
+    var healthDetails: (@Sendable () async -> [String: String])?
     private let idempotency: IdempotencyCache
 
     /// Creates the API over the use cases.
@@ -111,7 +113,9 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         router.get("health/ready") { _, _ in
             do {
                 try await readiness()
-                return Self.json(["status": "ready"], status: .ok)
+                var body = await healthDetails?() ?? [:]
+                body["status"] = "ready"
+                return Self.json(body, status: .ok)
             } catch {
                 throw Problem(
                     .serviceUnavailable, code: "not-ready", title: "The service is not ready.",

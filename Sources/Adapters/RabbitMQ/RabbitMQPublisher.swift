@@ -4,7 +4,7 @@ public import ServiceLifecycle
 public import UserDomain
 public import UserPorts
 
-/// A ``MessagePublisher`` over RabbitMQ with publisher confirms: an event counts as published only once the
+/// A `MessagePublisher` over RabbitMQ with publisher confirms: an event counts as published only once the
 /// broker confirmed it (it is then on disk in every queue it was routed to).
 ///
 /// Each event goes to the topology's durable topic exchange (``RabbitMQTopology``, default `users.events`)
@@ -94,7 +94,7 @@ public final class RabbitMQPublisher: MessagePublisher, Service {
         }
     }
 
-    /// Publishes the batch at once and awaits its confirms together (see ``MessagePublisher/publish(_:notAfter:)``).
+    /// Publishes the batch at once and awaits its confirms together (see `MessagePublisher/publish(_:notAfter:)`).
     /// Nothing is sent when `deadline` has passed or the task is cancelled; otherwise the whole batch is sent,
     /// so a failed event's later events of the same user may have been confirmed too (the relay holds them
     /// all the same).

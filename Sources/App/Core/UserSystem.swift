@@ -26,10 +26,12 @@ public final class UserSystem<Store: UserStore>: Sendable {
     /// The in-process event bus, when the publisher is `memory`.
     public let bus: InMemoryEventBus?
     /// The services to run, in start order: the store (when it is a `Service`, as the package's stores are:
-    /// it closes when the group shuts down, after the others), the directory projection, the outbox relay
-    /// (unless the publisher is `none`) and the event log's retention (when configured). A `ServiceGroup`
-    /// stops them in reverse.
+    /// it closes when the group shuts down, after the others), the directory projection, the publisher (when
+    /// it is a `Service`, as a broker's is), the outbox relay (unless the publisher is `none`) and the event
+    /// log's retention (when configured). A `ServiceGroup` stops them in reverse.
     public let services: [any Service]
+    /// The publisher the relay sends to (the bus, the event log, a broker), when one runs.
+    public let publisher: (any MessagePublisher)?
     /// The outbox relay, when one runs.
     public let relay: OutboxRelay<Store, AnyPublisher>?
     /// The projection that keeps the directory read model.
@@ -65,6 +67,11 @@ public final class UserSystem<Store: UserStore>: Sendable {
             relayed = AnyPublisher(try JSONLinesPublisher(path: path))
         case .none:
             relayed = nil
+        case .amqp:
+            throw ConfigurationError(
+                key: "users.publisher",
+                "A broker publisher (users.publisher = amqp://…) is opened by UserApp's UserSystem.open, or pass a "
+                    + "RabbitMQPublisher to UserSystem(store:publisher:).")
         }
         self.init(store: store, bus: bus, publisher: relayed, options: options, logger: logger, close: close)
     }
@@ -91,6 +98,7 @@ public final class UserSystem<Store: UserStore>: Sendable {
     ) {
         self.store = store
         self.bus = bus
+        self.publisher = publisher?.base
         users = UserService(repository: store, logger: logger)
         relay = publisher.map { OutboxRelay(outbox: store, publisher: $0, configuration: options.relay, logger: logger) }
         projection = DirectoryProjection(store: store, logger: logger)
@@ -99,6 +107,8 @@ public final class UserSystem<Store: UserStore>: Sendable {
         var services: [any Service] = []
         if let service = store as? any Service { services.append(service) }
         services.append(projection)
+        // A publisher that is a Service (a broker's connection) runs before the relay, so it stops after it.
+        if let base = publisher?.base as? any Service { services.append(base) }
         if let relay { services.append(relay) }
         if let keep = options.eventRetention { services.append(EventRetention(store: store, keep: keep, logger: logger)) }
         self.services = services

@@ -14,7 +14,8 @@ public import UserPorts
 /// | key | default | |
 /// |---|---|---|
 /// | `users.store` (`USERS_STORE`) | `sqlite:users.sqlite` | `memory:`, `sqlite:PATH`, `postgres://…` |
-/// | `users.publisher` (`USERS_PUBLISHER`) | `none` | `memory` (an in-process bus), `log` (JSON lines on stdout), `log:PATH`, `none` (events stay in the outbox) |
+/// | `users.publisher` (`USERS_PUBLISHER`) | `none` | `memory` (an in-process bus), `log` (JSON lines on stdout), `log:PATH`, `none` (events stay in the outbox), `amqp://user:pass@host:5672/vhost` or `amqps://…` (RabbitMQ, with publisher confirms; read as a secret, printed redacted) |
+/// | `users.amqp.exchange` (`USERS_AMQP_EXCHANGE`) | `users.events` | the durable topic exchange a broker publisher publishes to (routing key: the event type) |
 /// | `users.host` (`USERS_HOST`) | `127.0.0.1` | the address `serve` binds |
 /// | `users.port` (`USERS_PORT`) | `8080` | the port `serve` binds |
 /// | `users.http.maxBodySize` (`USERS_HTTP_MAX_BODY_SIZE`) | `65536` | bytes; 413 above |
@@ -76,6 +77,8 @@ public struct UserAppConfiguration: Sendable {
     /// configured but yields no token (an empty variable, a file of comments only) is a configuration error,
     /// never "no authentication".
     public var apiTokens: [String]
+    /// The topic exchange a broker publisher (`users.publisher = amqp://…`) publishes to.
+    public var amqpExchange: String
 
     /// Reads the configuration.
     ///
@@ -83,7 +86,11 @@ public struct UserAppConfiguration: Sendable {
     ///   value is never silently replaced by the default.
     public init(reader: ConfigReader) throws {
         store = try StoreLocation(try Self.string(reader, "users.store", isSecret: true) ?? "sqlite:users.sqlite")
-        publisher = try PublisherKind(try Self.string(reader, "users.publisher") ?? "none")
+        publisher = try PublisherKind(try Self.string(reader, "users.publisher", isSecret: true) ?? "none")
+        amqpExchange = try Self.string(reader, "users.amqp.exchange") ?? "users.events"
+        guard !amqpExchange.isEmpty, amqpExchange.utf8.count <= 255 else {
+            throw ConfigurationError(key: "users.amqp.exchange", "users.amqp.exchange must be 1 to 255 bytes.")
+        }
         host = try Self.string(reader, "users.host") ?? "127.0.0.1"
         port = try Self.int(reader, "users.port", default: 8080, in: 0...65535)
         http = .init(

@@ -8,6 +8,7 @@ import ServiceLifecycle
 import UnixSignals
 import UserHTTP
 import UserPorts
+import UserRabbitMQ
 
 /// `users serve`: the HTTP service over a `UserSystem`, with graceful shutdown.
 public enum UserServer {
@@ -41,6 +42,10 @@ public enum UserServer {
             readiness: { _ = try await system.store.page(after: nil, limit: 1) }, metrics: exposition,
             directory: system.directory
         ).servingEvents(from: system.store)
+        .reportingHealth {
+            guard let broker = system.publisher as? RabbitMQPublisher else { return [:] }
+            return ["publisher": broker.status.phase.rawValue]
+        }
         let limits = configuration.connections
         let bound = limits.effectiveMaximumConnections()
         if bound < limits.maximumConnections {
@@ -113,8 +118,7 @@ public enum UserServer {
         _ store: Store, configuration: UserAppConfiguration, requested: String, registry: PrometheusCollectorRegistry,
         logger: Logger
     ) async throws {
-        let system = try UserSystem(
-            store: store, publisher: configuration.publisher, options: configuration.systemOptions, logger: logger)
+        let system = try UserSystem(store: store, configuration: configuration, logger: logger)
         let listening = Locked(false)
         let location = configuration.store.description
         let app = application(
