@@ -95,4 +95,36 @@ struct DirectoryProcessTests {
             }
         }
     }
+    @Test("end to end across processes: a POST /users on users serve appears in users directory serve")
+    func acrossProcesses() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("directory-e2e-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let exchange = FollowerBroker.unique("e2e")
+        let (usersPort, directoryPort) = (try UsersBinaryTests.freePort(), try UsersBinaryTests.freePort())
+        let (users, directory) = ("http://127.0.0.1:\(usersPort)", "http://127.0.0.1:\(directoryPort)")
+        let service = try UsersBinaryTests.start(
+            [
+                "serve", "--store", "sqlite:" + folder.appendingPathComponent("users.sqlite").path,
+                "--publisher", try FollowerBroker.url, "--port", String(usersPort),
+            ], environment: ["USERS_AMQP_EXCHANGE": exchange])
+        let follower = try UsersBinaryTests.start([
+            "directory", "serve", "--source", try FollowerBroker.url, "--exchange", exchange,
+            "--queue", FollowerBroker.unique("q"), "--events", users,
+            "--store", "sqlite:" + folder.appendingPathComponent("directory.sqlite").path,
+            "--port", String(directoryPort),
+        ])
+        let ready = try await Patience.waitUntil(pollingEvery: .milliseconds(50)) { await Self.ready(directory) }
+        let (status, _) = try await UsersBinaryTests.request(
+            "POST", users + "/users", body: #"{"email":"ada@example.com","displayName":"Ada Lovelace"}"#)
+        let arrived = try await Patience.waitUntil(pollingEvery: .milliseconds(50)) {
+            try await Self.directory(directory)?.contains { $0.contains("ada@example.com Ada Lovelace active v1") }
+                ?? false
+        }
+        await UsersBinaryTests.stop(follower)
+        await UsersBinaryTests.stop(service)
+        #expect(ready)
+        #expect(status == 201)
+        #expect(arrived, "the registration reached the directory service")
+    }
 }
