@@ -40,14 +40,14 @@ struct DirectoryServe: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let tokens = (environment["USERS_API_TOKENS"] ?? "").split(separator: ",").map {
-            $0.trimmingCharacters(in: .whitespaces)
-        }.filter { !$0.isEmpty }
-        let configuration = DirectoryServiceConfiguration(
-            source: source, exchange: exchange, queue: queue, events: events,
-            eventsToken: environment["USERS_EVENTS_TOKEN"], store: store, host: host, port: port, apiTokens: tokens)
         do {
             try await Exit.reportingSetupErrors {
+                let tokens = try DirectoryServiceConfiguration.apiTokens(
+                    from: try await UserAppConfiguration.reader(arguments: [:]))
+                let configuration = DirectoryServiceConfiguration(
+                    source: source, exchange: exchange, queue: queue, events: events,
+                    eventsToken: environment["USERS_EVENTS_TOKEN"], store: store, host: host, port: port,
+                    apiTokens: tokens)
                 try await DirectoryServer.run(configuration: configuration, logger: makeLogger())
             }
         } catch let error as UserServer.ListenError {

@@ -78,11 +78,16 @@ struct DirectoryProcessTests {
                 var server = try UsersBinaryTests.start(arguments, environment: environment)
                 try #require(try await Patience.waitUntil(pollingEvery: .milliseconds(50)) { await Self.ready(base) })
                 // Mid-stream: a stream of events published while the process is killed.
-                let stream = Task { try await Self.writeAndPublish(source, published, 50, "during") }
-                try #require(
-                    try await Patience.waitUntil(pollingEvery: .milliseconds(5)) {
-                        (try await Self.directory(base)?.count ?? 0) > 30
-                    })
+                let streamEnded = Locked(false)
+                let stream = Task {
+                    defer { streamEnded.withLock { $0 = true } }
+                    try await Self.writeAndPublish(source, published, 50, "during")
+                }
+                // Until the directory is mid-stream, or the stream ended (then its error, if any, is thrown below).
+                _ = try await Patience.waitUntil(pollingEvery: .milliseconds(5)) {
+                    if streamEnded.withLock({ $0 }) { return true }
+                    return (try await Self.directory(base)?.count ?? 0) > 30
+                }
                 await Self.killHard(server)
                 try await stream.value
                 try await Self.writeAndPublish(source, published, 10, "after")

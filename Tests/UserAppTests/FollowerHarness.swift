@@ -91,8 +91,22 @@ final class SourceService: Sendable {
     }
 
     /// Publishes events (confirmed by the broker).
+    /// Publishes each event, confirmed, retrying one that fails as the relay would (a connection that drops
+    /// under load reconnects; the publish is then repeated): the tests are about the consumer's side.
     func publish(_ events: [UserEventEnvelope]) async throws {
-        for event in events { try await publisher.publish(event) }
+        for event in events {
+            var attempt = 0
+            while true {
+                do {
+                    try await publisher.publish(event)
+                    break
+                } catch {
+                    attempt += 1
+                    if attempt >= 20 { throw error }
+                    _ = try await Patience.waitUntil(pollingEvery: .milliseconds(20)) { self.publisher.status.isReady }
+                }
+            }
+        }
     }
 
     /// The directory as the source sees it: (id, e-mail, name, status, version) of every user.

@@ -1,3 +1,4 @@
+public import Configuration
 import Foundation
 import Hummingbird
 public import Logging
@@ -15,6 +16,13 @@ import UserSQLite
 /// What `users directory serve` runs: the broker it follows, the user service it backfills from, its own
 /// store and address.
 public struct DirectoryServiceConfiguration: Sendable {
+    /// The directory's API tokens, read exactly as `users serve` reads its own (`USERS_API_TOKENS`,
+    /// `users.apiTokensFile`, a config file's list): a configured source without a valid token is a
+    /// `ConfigurationError`, never "no authentication".
+    public static func apiTokens(from reader: ConfigReader) throws -> [String] {
+        try APITokens.read(reader)
+    }
+
     /// The broker, `amqp://user:pass@host:5672/vhost` (or `amqps://`).
     public var source: String
     /// The user service's topic exchange.

@@ -168,7 +168,7 @@ func runOperationChecks(base: URL, token: String?) async throws -> Int {
         }
         let body = try page.body.json
         positions += body.items.map(\.position)
-        for item in body.items where item.event._type == .user_period_registered {
+        for item in body.items where item.event._type == .user_registered {
             historyUsers.insert(item.event.userId)
         }
         guard let next = body.next else { break }
