@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 typedef struct {
@@ -42,6 +43,12 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
 }
 
 static char *field(char **cursor) {
@@ -132,7 +139,7 @@ int main(int argc, char **argv) {
     char *acked = malloc(batch);
     uint64_t next_tag = 1;
     size_t confirmed = 0;
-    double start = now();
+    double start = now(), cpu_start = cpu();
     for (size_t first = 0; first < count; first += batch) {
         size_t end = first + batch < count ? first + batch : count;
         for (size_t i = first; i < end; i++) {
@@ -189,13 +196,13 @@ int main(int argc, char **argv) {
         next_tag = last + 1;
         amqp_maybe_release_buffers(conn);
     }
-    double seconds = now() - start;
+    double seconds = now() - start, cpu_seconds = cpu() - cpu_start;
 
     amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
     amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
     amqp_destroy_connection(conn);
     printf("{\"peer\":\"c\",\"backend\":\"rabbitmq\",\"phase\":\"relay\",\"batch\":%d,\"ops\":%zu,\"seconds\":%.3f,"
-           "\"ops_per_s\":%.0f}\n",
-           batch, confirmed, seconds, confirmed / seconds);
+           "\"ops_per_s\":%.0f,\"cpu_seconds\":%.3f}\n",
+           batch, confirmed, seconds, confirmed / seconds, cpu_seconds);
     return 0;
 }

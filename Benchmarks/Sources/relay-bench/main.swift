@@ -66,6 +66,14 @@ struct BenchError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// CPU time of the whole process (every thread), user and system.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
+        + Double(usage.ru_stime.tv_usec) / 1e6
+}
+
 func note(_ text: String) { FileHandle.standardError.write(Data("relay-bench: \(text)\n".utf8)) }
 
 func emit(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
@@ -200,14 +208,16 @@ func relayPhase(
         outbox: store, publisher: publisher, configuration: .init(batchSize: options.batch), logger: logger)
 
     let start = ContinuousClock.now
+    let cpuStart = cpuSeconds()
     let published = try await relay.publishPendingEvents()
     let elapsed = seconds(.now - start)
+    let cpu = cpuSeconds() - cpuStart
     let (publishing, batches) = publisher.spent.withLock { $0 }
     await publisherService.stop()
     await close()
     guard published == n else { throw BenchError("published \(published) of \(n)") }
     emit(
-        #"{"peer":"swift-user-domain","backend":"\#(backend)","phase":"relay","batch":\#(options.batch),"ops":\#(n),"seconds":\#(String(format: "%.3f", elapsed)),"ops_per_s":\#(Int((Double(n) / elapsed).rounded())),"publish_seconds":\#(String(format: "%.3f", seconds(publishing))),"batches":\#(batches)}"#
+        #"{"peer":"swift-user-domain","backend":"\#(backend)","phase":"relay","batch":\#(options.batch),"ops":\#(n),"seconds":\#(String(format: "%.3f", elapsed)),"ops_per_s":\#(Int((Double(n) / elapsed).rounded())),"cpu_seconds":\#(String(format: "%.3f", cpu)),"publish_seconds":\#(String(format: "%.3f", seconds(publishing))),"batches":\#(batches)}"#
     )
 }
 
@@ -231,6 +241,8 @@ func lagPhase(
     let total = options.rate * options.seconds
     let committed = Mutex<[UUID: ContinuousClock.Instant]>([:])
     let applied = Mutex<[UUID: ContinuousClock.Instant]>([:])
+    let received = Mutex<[UUID: ContinuousClock.Instant]>([:])
+    received.withLock { $0.reserveCapacity(total) }
     committed.withLock { $0.reserveCapacity(total) }
     applied.withLock { $0.reserveCapacity(total) }
 
@@ -240,6 +252,8 @@ func lagPhase(
         configuration: .init(url: url, topology: .init(exchange: options.exchange), queue: options.queue),
         logger: logger
     ) { (envelope: UserEventEnvelope) in
+        let arrived = ContinuousClock.now
+        received.withLock { $0[envelope.eventID] = arrived }
         try await ledger.handle(envelope) { db in
             try db.execute(
                 "INSERT OR REPLACE INTO bench_users (id, version, name) VALUES (?1, ?2, ?3)",
@@ -279,11 +293,15 @@ func lagPhase(
     var lags = applied.withLock { $0 }.compactMap { id, at in commits[id].map { seconds(at - $0) * 1000 } }
     lags.sort()
     guard lags.count == total else { throw BenchError("matched \(lags.count) of \(total) events") }
-    func percentile(_ p: Double) -> Double { lags[min(lags.count - 1, Int((Double(lags.count) * p).rounded(.up)) - 1)] }
+    var delivered = received.withLock { $0 }.compactMap { id, at in commits[id].map { seconds(at - $0) * 1000 } }
+    delivered.sort()
+    func percentile(_ p: Double, _ lags: [Double] = lags) -> Double {
+        lags[min(lags.count - 1, Int((Double(lags.count) * p).rounded(.up)) - 1)]
+    }
     let f = { (x: Double) in String(format: "%.2f", x) }
     note("\(late) of \(total) writes began more than 5 ms late")
     emit(
-        #"{"peer":"swift-user-domain","backend":"\#(backend)","phase":"lag","batch":\#(options.batch),"ops":\#(total),"seconds":\#(String(format: "%.3f", writing)),"ops_per_s":\#(Int((Double(total) / writing).rounded())),"p50_ms":\#(f(percentile(0.5))),"p99_ms":\#(f(percentile(0.99))),"max_ms":\#(f(lags.last!)),"late_writes":\#(late)}"#
+        #"{"peer":"swift-user-domain","backend":"\#(backend)","phase":"lag","batch":\#(options.batch),"ops":\#(total),"seconds":\#(String(format: "%.3f", writing)),"ops_per_s":\#(Int((Double(total) / writing).rounded())),"p50_ms":\#(f(percentile(0.5))),"p99_ms":\#(f(percentile(0.99))),"max_ms":\#(f(lags.last!)),"to_handler_p50_ms":\#(f(percentile(0.5, delivered))),"to_handler_p99_ms":\#(f(percentile(0.99, delivered))),"late_writes":\#(late)}"#
     )
 }
 
