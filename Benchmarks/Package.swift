@@ -9,6 +9,7 @@ let package = Package(
     dependencies: [
         .package(name: "swift-user-domain", path: ".."),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .executableTarget(
@@ -20,6 +21,20 @@ let package = Package(
                 .product(name: "UserInMemory", package: "swift-user-domain"),
                 .product(name: "UserSQLite", package: "swift-user-domain"),
                 .product(name: "UserPostgres", package: "swift-user-domain"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The outbox relay draining a backlog to RabbitMQ, and the commit-to-effect lag at a steady write rate
+        // (Benchmarks/relay.sh, next to c/amqp_baseline.c).
+        .executableTarget(
+            name: "relay-bench",
+            dependencies: [
+                .product(name: "UserDomain", package: "swift-user-domain"),
+                .product(name: "UserPorts", package: "swift-user-domain"),
+                .product(name: "UserInMemory", package: "swift-user-domain"),
+                .product(name: "UserSQLite", package: "swift-user-domain"),
+                .product(name: "UserRabbitMQ", package: "swift-user-domain"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
