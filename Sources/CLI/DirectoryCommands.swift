@@ -17,8 +17,11 @@ struct DirectoryServe: AsyncParsableCommand {
             then consumes its own durable queue. Without USERS_API_TOKENS it serves loopback only.
             """)
 
-    @Option(help: "The broker: amqp://user:pass@host:5672/vhost (or amqps://).")
-    var source: String
+    @Option(
+        help: ArgumentHelp(
+            "The broker: amqp://user:pass@host:5672/vhost (or amqps://); env USERS_DIRECTORY_SOURCE.",
+            discussion: "A URL with a password is better given as USERS_DIRECTORY_SOURCE: ps shows flags."))
+    var source: String?
 
     @Option(help: "The user service's topic exchange.")
     var exchange = "users.events"
@@ -40,6 +43,9 @@ struct DirectoryServe: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
+        guard let source = source ?? environment["USERS_DIRECTORY_SOURCE"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            throw ValidationError("Name the broker with --source or USERS_DIRECTORY_SOURCE.")
+        }
         do {
             try await Exit.reportingSetupErrors {
                 let tokens = try DirectoryServiceConfiguration.apiTokens(
