@@ -137,50 +137,8 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
     private static func apply(_ event: UserEventEnvelope, _ connection: SQLiteConnection) throws -> ReplicaOutcome {
         let outcome = ReplicaOutcome.of(event, appliedVersion: try appliedVersion(event.userID, connection) ?? 0)
         guard outcome == .applied else { return outcome }
-        switch DirectoryChange(event) {
-        case .upsert(let entry, let emailCanonical, let displayNameFolded):
-            try connection.withStatement(
-                """
-                INSERT INTO replica_users (id, email, email_canonical, display_name, display_name_folded, status,
-                    version, created_at, updated_at)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                """
-            ) { statement in
-                try statement.bind(1, entry.id.uuid)
-                try statement.bind(2, entry.email)
-                try statement.bind(3, emailCanonical)
-                try statement.bind(4, entry.displayName)
-                try statement.bind(5, displayNameFolded)
-                try statement.bind(6, entry.status.rawValue)
-                try statement.bind(7, entry.version)
-                try statement.bind(8, entry.createdAt.epochMilliseconds)
-                try statement.bind(9, entry.updatedAt.epochMilliseconds)
-                _ = try statement.step()
-            }
-        case .update(let id, let fields):
-            try connection.withStatement(
-                """
-                UPDATE replica_users SET email = coalesce(?2, email), email_canonical = coalesce(?3, email_canonical),
-                    display_name = coalesce(?4, display_name),
-                    display_name_folded = coalesce(?5, display_name_folded), status = coalesce(?6, status),
-                    version = ?7, updated_at = ?8
-                WHERE id = ?1
-                """
-            ) { statement in
-                func bind(_ index: Int32, _ value: String?) throws {
-                    if let value { try statement.bind(index, value) } else { try statement.bindNull(index) }
-                }
-                try statement.bind(1, id.uuid)
-                try bind(2, fields.email?.value)
-                try bind(3, fields.email?.canonical)
-                try bind(4, fields.displayName?.value)
-                try bind(5, fields.displayName?.folded)
-                try bind(6, fields.status?.rawValue)
-                try statement.bind(7, fields.version)
-                try statement.bind(8, fields.updatedAt.epochMilliseconds)
-                _ = try statement.step()
-            }
-        case .remove(let id):
+        let change = DirectoryChange(event)
+        if try !SQLiteDirectoryRows.write(change, into: .replica, connection), case .remove(let id) = change {
             // The tombstone: the row stays, with the deleting event's version.
             try connection.withStatement(
                 "UPDATE replica_users SET deleted = 1, version = ?2, updated_at = ?3 WHERE id = ?1"
