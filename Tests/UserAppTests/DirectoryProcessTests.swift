@@ -73,9 +73,13 @@ struct DirectoryProcessTests {
                     "--port", String(port),
                 ]
                 let environment = ["USERS_EVENTS_TOKEN": "events-token-7"]
+                // A failed expectation must not leave the process running.
+                let running = Locked<Int32?>(nil)
+                defer { if let pid = running.withLock({ $0 }) { kill(pid, SIGKILL) } }
                 let published = Locked(0)
                 try await Self.writeAndPublish(source, published, 20, "before")
                 var server = try UsersBinaryTests.start(arguments, environment: environment)
+                running.withLock { $0 = server.processIdentifier }
                 try #require(try await Patience.waitUntil(pollingEvery: .milliseconds(50)) { await Self.ready(base) })
                 // Mid-stream: a stream of events published while the process is killed.
                 let streamEnded = Locked(false)
@@ -89,13 +93,16 @@ struct DirectoryProcessTests {
                     return (try await Self.directory(base)?.count ?? 0) > 30
                 }
                 await Self.killHard(server)
+                running.withLock { $0 = nil }
                 try await stream.value
                 try await Self.writeAndPublish(source, published, 10, "after")
                 server = try UsersBinaryTests.start(arguments, environment: environment)
+                running.withLock { $0 = server.processIdentifier }
                 let converged = try await Patience.waitUntil(pollingEvery: .milliseconds(50)) {
                     try await Self.directory(base) == source.directory()
                 }
                 await UsersBinaryTests.stop(server)
+                running.withLock { $0 = nil }
                 try #require(converged, "the restarted directory shows the source's users at their versions")
             }
         }
