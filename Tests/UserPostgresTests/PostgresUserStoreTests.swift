@@ -83,7 +83,8 @@ struct PostgresUserStoreTests {
 
     @Test("events that commit out of order are all delivered, and a history reader waits for the lower one")
     func outOfOrderCommits() async throws {
-        try await TestPostgres.withFreshSchema { url in
+        // Its own database: it holds the shared append lock in open transactions (see withFreshDatabase).
+        try await TestPostgres.withFreshDatabase { url in
             try await TestPostgres.withStore(url) { store in
                 let first = PostgresWriter(url: url)
                 let second = PostgresWriter(url: url)

@@ -38,6 +38,23 @@ enum TestPostgres {
         return try await body(url(base, adding: "options=-csearch_path%3D\(schema)"))
     }
 
+    /// Runs `body` with the URL of a fresh, empty database, dropped afterwards: for a test that holds the store's
+    /// advisory locks in transactions it leaves open. Advisory locks are per database, not per schema, so in the
+    /// shared database another test's history reader, waiting for the exclusive append lock behind such a
+    /// transaction, would make this test's next shared request wait behind it: a deadlock across tests.
+    static func withFreshDatabase<T>(_ body: (String) async throws -> T) async throws -> T {
+        let base = try url
+        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        try run(base, "CREATE DATABASE \(name)")
+        defer { try? run(base, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        let parts = base.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let head = parts[0]
+        guard let slash = head.lastIndex(of: "/"), head[..<slash].hasSuffix("/") == false else {
+            throw NotConfigured(variable: "USERS_TEST_POSTGRES_URL (no database name in it)")
+        }
+        return try await body(String(head[...slash]) + name + (parts.count > 1 ? "?" + parts[1] : ""))
+    }
+
     /// Runs one statement on a connection of its own (blocking; test set-up only).
     static func run(_ url: String, _ sql: String) throws {
         let connection = try PostgresConnection(conninfo: url)
