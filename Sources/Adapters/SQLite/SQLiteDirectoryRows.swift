@@ -1,4 +1,5 @@
 import CSQLite
+import Foundation
 import UserDomain
 import UserPorts
 
@@ -9,6 +10,59 @@ enum SQLiteDirectoryRows {
     enum Table: String {
         case directory = "user_directory"
         case replica = "replica_users"
+
+        /// The rows a read shows: the replica's tombstones are not users.
+        var shown: String {
+            switch self {
+            case .directory: "1"
+            case .replica: "deleted = 0"
+            }
+        }
+    }
+
+    /// Entries whose e-mail (canonical) or display name (folded) starts with `prefix` ignoring case, by name
+    /// then id.
+    static func search(
+        _ table: Table, prefix: String, limit: Int, _ connection: SQLiteConnection
+    ) throws -> [DirectoryEntry] {
+        let low = prefix.lowercased()
+        return try connection.withStatement(
+            """
+            SELECT id, email, display_name, status, version, created_at, updated_at FROM \(table.rawValue)
+            WHERE \(table.shown) AND ((email_canonical >= ?1 AND email_canonical < ?2)
+                OR (display_name_folded >= ?1 AND display_name_folded < ?2))
+            ORDER BY display_name_folded, id LIMIT ?3
+            """
+        ) { statement in
+            try statement.bind(1, low)
+            try statement.bind(2, low + "\u{10FFFF}")
+            try statement.bind(3, max(0, limit))
+            var entries: [DirectoryEntry] = []
+            while try statement.step() {
+                guard let uuid = statement.uuid(0), let status = UserStatus(rawValue: statement.text(3)) else {
+                    throw UserStoreError(.corrupt, "A directory row can't be decoded.")
+                }
+                entries.append(
+                    DirectoryEntry(
+                        id: UserID(uuid), email: statement.text(1), displayName: statement.text(2), status: status,
+                        version: Int(statement.int64(4)), createdAt: Date(epochMilliseconds: statement.int64(5)),
+                        updatedAt: Date(epochMilliseconds: statement.int64(6))))
+            }
+            return entries
+        }
+    }
+
+    /// Counts by status of the rows shown.
+    static func statistics(_ table: Table, _ connection: SQLiteConnection) throws -> DirectoryStatistics {
+        try connection.withStatement(
+            """
+            SELECT coalesce(sum(status = 'active'), 0), coalesce(sum(status = 'deactivated'), 0)
+            FROM \(table.rawValue) WHERE \(table.shown)
+            """
+        ) { statement in
+            _ = try statement.step()
+            return DirectoryStatistics(active: Int(statement.int64(0)), deactivated: Int(statement.int64(1)))
+        }
     }
 
     /// Writes a registration or a change; a removal is the caller's (the store deletes the row, the replica

@@ -9,48 +9,14 @@ public import UserPorts
 extension SQLiteUserStore {
     /// Entries whose e-mail or display name starts with `prefix`, ignoring case.
     public func searchDirectory(prefix: String, limit: Int) async throws -> [DirectoryEntry] {
-        let low = prefix.lowercased()
-        return try await read { connection in
-            try connection.withStatement(
-                """
-                SELECT id, email, display_name, status, version, created_at, updated_at FROM user_directory
-                WHERE (email_canonical >= ?1 AND email_canonical < ?2)
-                    OR (display_name_folded >= ?1 AND display_name_folded < ?2)
-                ORDER BY display_name_folded, id LIMIT ?3
-                """
-            ) { statement in
-                try statement.bind(1, low)
-                try statement.bind(2, low + "\u{10FFFF}")
-                try statement.bind(3, max(0, limit))
-                var entries: [DirectoryEntry] = []
-                while try statement.step() {
-                    guard let uuid = statement.uuid(0), let status = UserStatus(rawValue: statement.text(3)) else {
-                        throw UserStoreError(.corrupt, "A directory row can't be decoded.")
-                    }
-                    entries.append(
-                        DirectoryEntry(
-                            id: UserID(uuid), email: statement.text(1), displayName: statement.text(2), status: status,
-                            version: Int(statement.int64(4)), createdAt: Date(epochMilliseconds: statement.int64(5)),
-                            updatedAt: Date(epochMilliseconds: statement.int64(6))))
-                }
-                return entries
-            }
+        try await read { connection in
+            try SQLiteDirectoryRows.search(.directory, prefix: prefix, limit: limit, connection)
         }
     }
 
     /// Counts by status.
     public func directoryStatistics() async throws -> DirectoryStatistics {
-        try await read { connection in
-            try connection.withStatement(
-                """
-                SELECT coalesce(sum(status = 'active'), 0), coalesce(sum(status = 'deactivated'), 0)
-                FROM user_directory
-                """
-            ) { statement in
-                _ = try statement.step()
-                return DirectoryStatistics(active: Int(statement.int64(0)), deactivated: Int(statement.int64(1)))
-            }
-        }
+        try await read { connection in try SQLiteDirectoryRows.statistics(.directory, connection) }
     }
 
     /// The directory's checkpoint.
