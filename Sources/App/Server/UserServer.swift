@@ -42,8 +42,8 @@ public enum UserServer {
             readiness: { _ = try await system.store.page(after: nil, limit: 1) }, metrics: exposition,
             directory: system.directory
         ).servingEvents(from: system.store)
-        .reportingHealth {
-            guard let broker = system.publisher as? RabbitMQPublisher else { return [:] }
+        .reportingHealth { [broker = system.publisher as? RabbitMQPublisher] in
+            guard let broker else { return [:] }
             return ["publisher": broker.status.phase.rawValue]
         }
         let limits = configuration.connections
