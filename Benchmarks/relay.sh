@@ -85,8 +85,8 @@ import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 relay = [r for r in rows if r["phase"] == "relay"]
 print()
-print("| batch | round | C events/s | Swift, SQLite events/s | ratio | Swift, memory events/s | ratio | CPU µs/event: C / SQLite / memory |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| batch | round | C events/s | Swift, SQLite events/s | ratio | Swift, memory events/s | ratio | CPU µs/event: C / SQLite / memory | SQLite: store s / publish s |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 rounds = {}
 for r in relay:
     key = (r["batch"], r["backend"] if r["peer"] != "c" else "c")
@@ -97,7 +97,8 @@ for batch in [int(b) for b in sys.argv[2].split()]:
         m = rounds.get((batch, "memory"), [])[i]
         us = lambda r: f'{r["cpu_seconds"] / r["ops"] * 1e6:.0f}'
         print(f'| {batch} | {i + 1} | {c["ops_per_s"]:,} | {s["ops_per_s"]:,} | {s["ops_per_s"] / c["ops_per_s"]:.2f} '
-              f'| {m["ops_per_s"]:,} | {m["ops_per_s"] / c["ops_per_s"]:.2f} | {us(c)} / {us(s)} / {us(m)} |')
+              f'| {m["ops_per_s"]:,} | {m["ops_per_s"] / c["ops_per_s"]:.2f} | {us(c)} / {us(s)} / {us(m)} '
+              f'| {s.get("store_seconds", 0):.2f} / {s["publish_seconds"]:.2f} |')
 for r in rows:
     if r["phase"] == "lag":
         print()

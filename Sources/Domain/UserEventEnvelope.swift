@@ -172,13 +172,6 @@ public struct UserEventEnvelope: Sendable, Hashable, Identifiable, Codable {
         json.raw("}")
         return json
     }
-
-    /// Decodes an envelope from its JSON bytes.
-    ///
-    /// - Throws: `DecodingError` when the bytes are not a valid envelope.
-    public init(jsonData: Data) throws {
-        self = try JSONDecoder().decode(Self.self, from: jsonData)
-    }
 }
 
 private struct RegisteredData: Codable {

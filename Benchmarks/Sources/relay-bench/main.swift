@@ -129,6 +129,36 @@ final class TimedPublisher: MessagePublisher {
     }
 }
 
+/// The outbox side of a store, adding up the time the relay spends in it (reading batches, renewing the
+/// lease, marking events published).
+final class TimedOutbox<Base: OutboxDelivery & RelayLease>: OutboxDelivery, RelayLease {
+    let base: Base
+    init(_ base: Base) { self.base = base }
+    let spent = Mutex<Duration>(.zero)
+
+    private func timed<T>(_ body: () async throws -> T) async rethrows -> T {
+        let start = ContinuousClock.now
+        defer { spent.withLock { $0 += ContinuousClock.now - start } }
+        return try await body()
+    }
+
+    var commitSignal: CommitSignal { base.commitSignal }
+    func unpublishedEvents(limit: Int) async throws -> [OutboxEvent] {
+        try await timed { try await base.unpublishedEvents(limit: limit) }
+    }
+    func markPublished(_ positions: [EventPosition]) async throws {
+        try await timed { try await base.markPublished(positions) }
+    }
+    func markFailed(_ position: EventPosition, reason: String, retryAt: Date?) async throws {
+        try await timed { try await base.markFailed(position, reason: reason, retryAt: retryAt) }
+    }
+    func outboxStatus() async throws -> OutboxStatus { try await base.outboxStatus() }
+    func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
+        try await timed { try await base.acquireRelayLease(owner: owner, duration: duration) }
+    }
+    func releaseRelayLease(owner: String) async throws { try await base.releaseRelayLease(owner: owner) }
+}
+
 /// A store that is both a repository and an outbox, with how to close it.
 protocol BenchStore: UserRepository, OutboxDelivery, RelayLease {}
 extension SQLiteUserStore: BenchStore {}
@@ -204,8 +234,9 @@ func relayPhase(
     let publisherService = Running { try await rabbit.run() }
     try await waitUntil(.seconds(30)) { rabbit.status.isReady }
     let publisher = TimedPublisher(inner: rabbit)
+    let outbox = TimedOutbox(store)
     let relay = OutboxRelay(
-        outbox: store, publisher: publisher, configuration: .init(batchSize: options.batch), logger: logger)
+        outbox: outbox, publisher: publisher, configuration: .init(batchSize: options.batch), logger: logger)
 
     let start = ContinuousClock.now
     let cpuStart = cpuSeconds()
@@ -213,11 +244,12 @@ func relayPhase(
     let elapsed = seconds(.now - start)
     let cpu = cpuSeconds() - cpuStart
     let (publishing, batches) = publisher.spent.withLock { $0 }
+    let storeTime = outbox.spent.withLock { $0 }
     await publisherService.stop()
     await close()
     guard published == n else { throw BenchError("published \(published) of \(n)") }
     emit(
-        #"{"peer":"swift-user-domain","backend":"\#(backend)","phase":"relay","batch":\#(options.batch),"ops":\#(n),"seconds":\#(String(format: "%.3f", elapsed)),"ops_per_s":\#(Int((Double(n) / elapsed).rounded())),"cpu_seconds":\#(String(format: "%.3f", cpu)),"publish_seconds":\#(String(format: "%.3f", seconds(publishing))),"batches":\#(batches)}"#
+        #"{"peer":"swift-user-domain","backend":"\#(backend)","phase":"relay","batch":\#(options.batch),"ops":\#(n),"seconds":\#(String(format: "%.3f", elapsed)),"ops_per_s":\#(Int((Double(n) / elapsed).rounded())),"cpu_seconds":\#(String(format: "%.3f", cpu)),"publish_seconds":\#(String(format: "%.3f", seconds(publishing))),"store_seconds":\#(String(format: "%.3f", seconds(storeTime))),"batches":\#(batches)}"#
     )
 }
 
