@@ -58,11 +58,12 @@ public struct ReplicaBackfillResult: Sendable, Hashable {
 /// The replica also remembers how far it has read the source's event history (``backfillPosition()``),
 /// so a restarted follower backfills from there rather than from the start.
 public protocol DirectoryReplica: Sendable {
-    /// Applies one event by the version rule, in one transaction with its version check.
+    /// Applies events in order by the version rule, all in one transaction with their version checks (a
+    /// batch of deliveries, one commit): an event can follow an earlier one of its user in the same batch.
     ///
-    /// - Returns: whether it was applied, a duplicate, or behind a gap.
+    /// - Returns: for each event, at the same index, whether it was applied, a duplicate, or behind a gap.
     /// - Throws: `UserStoreError` when the replica's storage fails; nothing is applied then.
-    func apply(_ event: UserEventEnvelope) async throws -> ReplicaOutcome
+    func apply(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome]
 
     /// Applies a page of the source's event history (in position order) by the version rule and moves the
     /// backfill position to `position` (never backwards), in one transaction.
@@ -85,4 +86,14 @@ public protocol DirectoryReplica: Sendable {
 
     /// Counts by status, deleted users not counted.
     func statistics() async throws -> DirectoryStatistics
+}
+
+extension DirectoryReplica {
+    /// Applies one event by the version rule, in one transaction with its version check.
+    ///
+    /// - Returns: whether it was applied, a duplicate, or behind a gap.
+    /// - Throws: `UserStoreError` when the replica's storage fails; nothing is applied then.
+    public func apply(_ event: UserEventEnvelope) async throws -> ReplicaOutcome {
+        try await apply([event])[0]
+    }
 }

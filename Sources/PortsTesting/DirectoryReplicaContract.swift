@@ -4,7 +4,7 @@ public import UserPorts
 
 /// The contract of a `DirectoryReplica`, as a list of checks that run against a fresh, empty replica each:
 /// the version rule (the next version applied, duplicates dropped, gaps reported and never applied),
-/// tombstones that keep a deleted user deleted, backfill pages that overlap what the broker delivered, the
+/// batches applied in order, tombstones that keep a deleted user deleted, backfill pages that overlap what the broker delivered, the
 /// backfill position, search and statistics.
 ///
 /// ```swift
@@ -83,6 +83,23 @@ public struct DirectoryReplicaContract: Sendable {
             try expect.equal(try await replica.appliedVersion(of: user.id), 1, "still version 1")
             try expect.equal(try await replica.apply(user.renamed("Cidney", version: 2)), .applied, "version 2")
             try expect.equal(try await replica.apply(user.deactivated(version: 3)), .applied, "version 3 now")
+        },
+        Check(name: "a batch is applied in order: an event may follow its user's previous one in the batch") {
+            replica, expect in
+            let (a, b) = (ReplicaEvents(name: "Ida"), ReplicaEvents(name: "Jo"))
+            let batch = [
+                a.registered, a.renamed("Idabel", version: 2), a.registered, a.deactivated(version: 4),
+                b.renamed("Joan", version: 2), b.registered, a.deactivated(version: 3),
+            ]
+            try expect.equal(
+                try await replica.apply(batch),
+                [.applied, .applied, .duplicate, .gap(appliedVersion: 2), .gap(appliedVersion: 0), .applied, .applied],
+                "the outcomes, at the events' indices")
+            try expect.equal(try await replica.appliedVersion(of: a.id), 3, "the first user's version")
+            try expect.equal(try await replica.appliedVersion(of: b.id), 1, "the second user's version")
+            try expect.equal(try await replica.apply([]), [], "an empty batch")
+            try expect.equal(
+                try await replica.statistics(), DirectoryStatistics(active: 1, deactivated: 1), "the counts")
         },
         Check(name: "a deleted user stays deleted: its tombstone drops older events") { replica, expect in
             let user = ReplicaEvents(name: "Dag")

@@ -93,6 +93,42 @@ struct DirectoryFollowerTests {
         }
     }
 
+    @Test("an event still behind a gap after the backfill goes back to the queue, and is applied once its predecessor comes")
+    func lastingGap() async throws {
+        let source = try SourceService(exchange: FollowerBroker.unique("dir"))
+        try await withService(source.application()) {
+            try await withService(source.publisher) {
+                try #require(try await source.waitUntilServing())
+                let replica = CountingReplica(InMemoryDirectoryReplica())
+                let running = try RunningFollower(
+                    replica: replica, source: source, queue: FollowerBroker.unique("q"), logger: logger)
+                // A user the source's history does not have (yet): the backfill can't close the gap.
+                let id = UserID(UUID())
+                let at = Date()
+                let registered = UserEventEnvelope(
+                    eventID: UUID(), userID: id, userVersion: 1, occurredAt: at,
+                    event: .registered(email: try EmailAddress("late@example.com"), displayName: try DisplayName("Late")))
+                let renamed = UserEventEnvelope(
+                    eventID: UUID(), userID: id, userVersion: 2, occurredAt: at,
+                    event: .renamed(displayName: try DisplayName("Later"), previous: try DisplayName("Late")))
+                try await running.whileRunning {
+                    try #require(try await Patience.waitUntil { running.follower.isBackfilled })
+                    try await source.publish([renamed])
+                    // It comes back again and again (each delivery: a gap, a backfill, a gap again, put back)
+                    // and is never applied.
+                    try #require(
+                        try await Patience.waitUntil { replica.gaps.withLock { $0[renamed.eventID] ?? 0 } >= 4 },
+                        "the event behind the gap was not redelivered")
+                    #expect(try await replica.appliedVersion(of: id) == nil)
+                    try await source.publish([registered])
+                    try #require(try await Patience.waitUntil { try await replica.appliedVersion(of: id) == 2 })
+                }
+                #expect(try await replica.search(prefix: "later", limit: 5).map(\.id) == [id])
+                #expect(replica.applications.withLock { [$0[registered.eventID], $0[renamed.eventID]] } == [1, 1])
+            }
+        }
+    }
+
     @Test("a follower started late, or with its database deleted, converges to the source's directory")
     func lateAndLostDatabase() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("follower-\(UUID())")

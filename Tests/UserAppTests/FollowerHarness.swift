@@ -125,13 +125,24 @@ final class SourceService: Sendable {
 final class CountingReplica<Base: DirectoryReplica>: DirectoryReplica {
     let base: Base
     let applications = Locked<[UUID: Int]>([:])
+    /// Per event id, how often an apply found it behind a gap.
+    let gaps = Locked<[UUID: Int]>([:])
 
     init(_ base: Base) { self.base = base }
 
-    func apply(_ event: UserEventEnvelope) async throws -> ReplicaOutcome {
-        let outcome = try await base.apply(event)
-        if outcome == .applied { applications.withLock { $0[event.eventID, default: 0] += 1 } }
-        return outcome
+    func apply(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome] {
+        let outcomes = try await base.apply(events)
+        applications.withLock { counts in
+            for (event, outcome) in zip(events, outcomes) where outcome == .applied {
+                counts[event.eventID, default: 0] += 1
+            }
+        }
+        gaps.withLock { counts in
+            for (event, outcome) in zip(events, outcomes) {
+                if case .gap = outcome { counts[event.eventID, default: 0] += 1 }
+            }
+        }
+        return outcomes
     }
 
     func applyBackfill(_ events: [UserEventEnvelope], reaching position: EventPosition) async throws
@@ -140,7 +151,7 @@ final class CountingReplica<Base: DirectoryReplica>: DirectoryReplica {
         // One by one, to count; the backfill position moves after them.
         var result = ReplicaBackfillResult()
         for event in events {
-            switch try await apply(event) {
+            switch try await apply([event])[0] {
             case .applied: result.applied += 1
             case .duplicate: result.duplicates += 1
             case .gap: result.gaps += 1
@@ -178,7 +189,12 @@ struct RunningFollower<Replica: DirectoryReplica> {
                 heartbeat: .seconds(5), reconnectBackoff: .milliseconds(50)...(.milliseconds(500)),
                 retryBackoff: .milliseconds(10)...(.milliseconds(200)), pollInterval: .milliseconds(100)),
             logger: logger
-        ) { (envelope: UserEventEnvelope) in try await box.withLock { $0! }.handle(envelope) }
+        ) { (deliveries: [RabbitMQDelivery]) in
+            // As `users directory serve` wires it: a batch in one replica transaction; a lasting gap goes back.
+            try await box.withLock { $0! }.handle(deliveries.map(\.envelope)).map { outcome in
+                if case .gap = outcome { .requeue } else { .acknowledge }
+            }
+        }
         let follower = DirectoryFollower(
             replica: replica, history: HTTPEventHistory(baseURL: source.baseURL, token: token), pageSize: 7,
             retryBackoff: .milliseconds(20)...(.milliseconds(200)), logger: logger,

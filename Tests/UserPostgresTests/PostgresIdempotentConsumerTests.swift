@@ -55,4 +55,34 @@ struct PostgresIdempotentConsumerTests {
             await second.close()
         }
     }
+
+    @Test("a batch runs each new event's effect in one transaction; duplicates are skipped; a failure rolls all back")
+    func batch() async throws {
+        try await TestPostgres.withFreshSchema { url in
+            try TestPostgres.run(url, "CREATE TABLE seen (user_id uuid NOT NULL)")
+            let consumer = try await PostgresIdempotentConsumer.open(url: url, name: "batch")
+            let events = try (0..<3).map { index in
+                User.register(
+                    id: UserID(UUID()), email: try EmailAddress("b\(index)@example.com"),
+                    displayName: try DisplayName("B"), at: Date()
+                ).events[0]
+            }
+            struct Refused: Error {}
+            await #expect(throws: Refused.self) {
+                try await consumer.handle([events[0], events[1]]) { db, event in
+                    try db.execute("INSERT INTO seen (user_id) VALUES ($1::uuid)", [event.userID.description])
+                    if event == events[1] { throw Refused() }
+                }
+            }
+            #expect(try await consumer.hasProcessed(events[0]) == false, "the whole batch rolled back")
+            let ran = try await consumer.handle([events[0], events[1], events[0], events[2]]) { db, event in
+                try db.execute("INSERT INTO seen (user_id) VALUES ($1::uuid)", [event.userID.description])
+            }
+            #expect(ran == [true, true, false, true])
+            let again = try await consumer.handle(events) { _, _ in Issue.record("a duplicate ran its effect") }
+            #expect(again == [false, false, false])
+            #expect(try PostgresConnection(conninfo: url).query("SELECT count(*) FROM seen").string(0, 0) == "3")
+            await consumer.close()
+        }
+    }
 }

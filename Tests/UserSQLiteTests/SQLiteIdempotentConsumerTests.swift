@@ -61,4 +61,37 @@ struct SQLiteIdempotentConsumerTests {
         await reopened.close()
         await other.close()
     }
+
+    @Test("a batch runs each new event's effect in one transaction; duplicates in and across batches are skipped; a failure rolls all back")
+    func batch() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("consumer-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let consumer = try await SQLiteIdempotentConsumer.open(
+            path: directory.appendingPathComponent("c.sqlite").path, name: "batch")
+        let events = try (0..<4).map { _ in try Self.event() }
+        struct Refused: Error {}
+        _ = try await consumer.handle(events[0]) { db in try db.execute("CREATE TABLE seen (user_id TEXT NOT NULL)") }
+        @Sendable func insert(_ db: borrowing SQLiteTransaction, _ event: UserEventEnvelope) throws {
+            try db.execute("INSERT INTO seen (user_id) VALUES (?1)", [.text(event.userID.description)])
+        }
+        await #expect(throws: Refused.self) {
+            try await consumer.handle([events[1], events[2]]) { db, event in
+                try insert(db, event)
+                if event == events[2] { throw Refused() }
+            }
+        }
+        #expect(try await consumer.hasProcessed(events[1]) == false, "the whole batch rolled back")
+        let ran = try await consumer.handle([events[0], events[1], events[2], events[1], events[3]]) { db, event in
+            try insert(db, event)
+        }
+        #expect(ran == [false, true, true, false, true])
+        let none = try await consumer.handle([]) { _, _ in Issue.record("an empty batch ran an effect") }
+        #expect(none.isEmpty)
+        _ = try await consumer.handle(try Self.event()) { db in
+            let rows = try db.query("SELECT count(*) FROM seen")
+            #expect(rows == [[.integer(3)]])
+        }
+        await consumer.close()
+    }
 }

@@ -283,16 +283,19 @@ func lagPhase(
     let consumer = RabbitMQConsumer(
         configuration: .init(url: url, topology: .init(exchange: options.exchange), queue: options.queue),
         logger: logger
-    ) { (envelope: UserEventEnvelope) in
+    ) { (deliveries: [RabbitMQDelivery]) in
+        // The deliveries that arrived together: one transaction, one acknowledgement.
         let arrived = ContinuousClock.now
-        received.withLock { $0[envelope.eventID] = arrived }
-        try await ledger.handle(envelope) { db in
+        let envelopes = deliveries.map(\.envelope)
+        received.withLock { for envelope in envelopes { $0[envelope.eventID] = arrived } }
+        try await ledger.handle(envelopes) { db, envelope in
             try db.execute(
                 "INSERT OR REPLACE INTO bench_users (id, version, name) VALUES (?1, ?2, ?3)",
                 [.text("\(envelope.userID)"), .integer(Int64(envelope.userVersion)), .text(envelope.type)])
         }
         let now = ContinuousClock.now
-        applied.withLock { $0[envelope.eventID] = now }
+        applied.withLock { for envelope in envelopes { $0[envelope.eventID] = now } }
+        return Array(repeating: .acknowledge, count: deliveries.count)
     }
     let relay = OutboxRelay(
         outbox: store, publisher: rabbit, configuration: .init(batchSize: options.batch), logger: logger)

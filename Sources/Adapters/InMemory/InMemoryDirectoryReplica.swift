@@ -11,6 +11,11 @@ public actor InMemoryDirectoryReplica: DirectoryReplica {
     /// Creates an empty replica.
     public init() {}
 
+    /// Applies events in order by the version rule, in one step.
+    public func apply(_ events: [UserEventEnvelope]) -> [ReplicaOutcome] {
+        events.map { apply($0) }
+    }
+
     /// Applies one event by the version rule.
     public func apply(_ event: UserEventEnvelope) -> ReplicaOutcome {
         let row = rows[event.userID]

@@ -37,6 +37,30 @@ public actor InMemoryIdempotentConsumer<State: Sendable> {
         return true
     }
 
+    /// Applies `effect` to each event not processed before, in order, all or nothing: a throwing effect
+    /// leaves the state and the processed ids as they were, as a rolled-back transaction does in the SQL
+    /// variants.
+    ///
+    /// - Returns: for each event, at the same index, `true` when its effect was applied, `false` for a
+    ///   duplicate (processed before, or earlier in `events`).
+    @discardableResult
+    public func handle(_ events: [UserEventEnvelope], _ effect: (inout State, UserEventEnvelope) throws -> Void)
+        rethrows -> [Bool]
+    {
+        var next = state
+        var seen = processed
+        var applied: [Bool] = []
+        applied.reserveCapacity(events.count)
+        for event in events {
+            let isNew = seen.insert(event.eventID).inserted
+            if isNew { try effect(&next, event) }
+            applied.append(isNew)
+        }
+        state = next
+        processed = seen
+        return applied
+    }
+
     /// Whether `event` was processed.
     public func hasProcessed(_ event: UserEventEnvelope) -> Bool {
         processed.contains(event.eventID)

@@ -88,19 +88,39 @@ public final class PostgresIdempotentConsumer: Sendable {
     public func handle(
         _ event: UserEventEnvelope, _ effect: @escaping @Sendable (borrowing PostgresTransaction) throws -> Void
     ) async throws -> Bool {
+        try await handle([event]) { transaction, _ in try effect(transaction) }[0]
+    }
+
+    /// Applies `effect` to each event this consumer did not process before, in order, and records them, all
+    /// in one transaction: one commit for a batch of deliveries (`RabbitMQConsumer`'s batch handler). A
+    /// throwing effect rolls the whole batch back: none is recorded, and a redelivery runs them again.
+    ///
+    /// - Returns: for each event, at the same index, `true` when its effect ran, `false` for a duplicate
+    ///   (processed before, or earlier in `events`).
+    @discardableResult
+    public func handle(
+        _ events: [UserEventEnvelope],
+        _ effect: @escaping @Sendable (borrowing PostgresTransaction, UserEventEnvelope) throws -> Void
+    ) async throws -> [Bool] {
+        guard !events.isEmpty else { return [] }
         let name = name
         return try await withConnection { connection in
             try connection.execute("BEGIN")
             do {
-                let inserted = try connection.query(
-                    """
-                    INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2::uuid)
-                    ON CONFLICT DO NOTHING
-                    """, [name, event.eventID.uuidString]
-                ).affectedRows
-                if inserted == 1 { try effect(PostgresTransaction(connection: connection)) }
+                var ran: [Bool] = []
+                ran.reserveCapacity(events.count)
+                for event in events {
+                    let inserted = try connection.query(
+                        """
+                        INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2::uuid)
+                        ON CONFLICT DO NOTHING
+                        """, [name, event.eventID.uuidString]
+                    ).affectedRows
+                    if inserted == 1 { try effect(PostgresTransaction(connection: connection), event) }
+                    ran.append(inserted == 1)
+                }
                 try connection.execute("COMMIT")
-                return inserted == 1
+                return ran
             } catch {
                 if PQtransactionStatus(connection.handle) != PQTRANS_IDLE { _ = try? connection.execute("ROLLBACK") }
                 throw error

@@ -27,16 +27,29 @@ extension AMQPConnection {
         try check(amqp_get_rpc_reply(state), "starting to consume \(queue)")
     }
 
-    /// Waits up to `timeout` for the next delivery; `nil` when none came (heartbeats are served meanwhile).
+    /// Waits up to `timeout` for a delivery, then takes the ones that arrived with it or right behind it,
+    /// without waiting again: at most `limit`, in delivery-tag order. Empty when none came within
+    /// `timeout` (heartbeats are served meanwhile).
     ///
     /// - Throws: ``RabbitMQError`` when the connection or channel closed, or the broker cancelled the consumer.
-    func nextDelivery(timeout: Duration) throws(RabbitMQError) -> AMQPIncoming? {
+    func nextDeliveries(limit: Int, timeout: Duration) throws(RabbitMQError) -> [AMQPIncoming] {
+        guard let first = try nextDelivery(wait: timeval(timeout)) else { return [] }
+        var deliveries = [first]
+        while deliveries.count < limit, let next = try nextDelivery(wait: timeval(tv_sec: 0, tv_usec: 0)) {
+            deliveries.append(next)
+        }
+        return deliveries
+    }
+
+    /// The next delivery, waiting up to `wait` (0: only what is buffered or readable now); `nil` when none
+    /// came.
+    private func nextDelivery(wait: timeval) throws(RabbitMQError) -> AMQPIncoming? {
         guard isOpen else {
             throw RabbitMQError(.connectionLost, "The connection to RabbitMQ at \(url.redacted) is closed.")
         }
         amqp_maybe_release_buffers(state)
         var envelope = amqp_envelope_t()
-        var wait = timeval(timeout)
+        var wait = wait
         let reply = amqp_consume_message(state, &envelope, &wait, 0)
         if reply.reply_type == AMQP_RESPONSE_NORMAL {
             defer { amqp_destroy_envelope(&envelope) }
@@ -72,9 +85,10 @@ extension AMQPConnection {
         throw error(reply, "consuming")
     }
 
-    /// Acknowledges one delivery.
-    func ack(_ tag: UInt64) throws(RabbitMQError) {
-        let status = amqp_basic_ack(state, Self.channel, tag, 0)
+    /// Acknowledges one delivery, or with `multiple` every delivery up to and including `tag` on the channel
+    /// not acknowledged or rejected yet.
+    func ack(_ tag: UInt64, multiple: Bool = false) throws(RabbitMQError) {
+        let status = amqp_basic_ack(state, Self.channel, tag, multiple ? 1 : 0)
         if status != AMQP_STATUS_OK.rawValue { throw libraryError(status, "acknowledging") }
     }
 

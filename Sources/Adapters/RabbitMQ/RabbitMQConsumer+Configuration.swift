@@ -30,6 +30,9 @@ extension RabbitMQConsumer {
         public var queueType: QueueType
         /// The most unacknowledged messages the broker sends ahead (`basic.qos`).
         public var prefetch: Int
+        /// The most deliveries handed to the handler at once (at most ``prefetch``): those that arrived
+        /// together; the consumer never waits to fill a batch.
+        public var batchSize: Int
         /// Whether the consumer also takes the messages in the topology's unrouted queue (events published
         /// before any queue was bound): for the one consumer of a deployment that binds `user.#`, since
         /// consumers of that queue share its messages.
@@ -49,6 +52,7 @@ extension RabbitMQConsumer {
         public init(
             url: RabbitMQURL, topology: RabbitMQTopology = .init(), queue: String, parkingQueue: String? = nil,
             bindings: [String] = ["user.#"], queueType: QueueType = .classic, prefetch: Int = 100,
+            batchSize: Int = 100,
             drainsUnrouted: Bool = false, heartbeat: Duration = .seconds(10), timeout: Duration = .seconds(10),
             reconnectBackoff: ClosedRange<Duration> = .milliseconds(100)...(.seconds(5)),
             retryBackoff: ClosedRange<Duration> = .milliseconds(50)...(.seconds(5)),
@@ -61,6 +65,7 @@ extension RabbitMQConsumer {
             self.bindings = bindings
             self.queueType = queueType
             self.prefetch = max(1, prefetch)
+            self.batchSize = min(max(1, batchSize), self.prefetch)
             self.drainsUnrouted = drainsUnrouted
             self.heartbeat = heartbeat
             self.timeout = timeout

@@ -5,8 +5,8 @@ public import UserDomain
 import UserPorts
 
 /// Consumes user events from RabbitMQ: a swift-service-lifecycle `Service` that declares a durable queue,
-/// binds it to routing patterns on the topology's exchange, and hands every event to an async handler,
-/// acknowledging it only after the handler returned.
+/// binds it to routing patterns on the topology's exchange, and hands the events to an async handler,
+/// acknowledging them only after the handler returned.
 ///
 /// Delivery is at least once: a message is acknowledged after its handler returned (its effect committed),
 /// so a crash, a cancelled service or a lost connection before that gets it redelivered. Make the handler
@@ -20,37 +20,58 @@ import UserPorts
 /// }
 /// ```
 ///
-/// - A handler that throws: the message is put back (`basic.reject` with requeue) after a doubling backoff
-///   (``Configuration/retryBackoff``), and consumption goes on; the broker redelivers it.
+/// Batches: the consumer takes the deliveries that arrived together (up to ``Configuration/batchSize``, never
+/// waiting for more) and, with ``init(configuration:logger:batchHandler:)``, hands them to the handler in
+/// one call, so it can apply them in one transaction (`SQLiteIdempotentConsumer.handle(_:_:)` with an
+/// array, `DirectoryFollower.handle(_:)` with an array); then one `basic.ack` with `multiple` acknowledges
+/// them all. The handler says, per delivery, ``Verdict/acknowledge`` or ``Verdict/requeue``. A handler of
+/// one event at a time (`init(configuration:logger:handler:)`) is called for each delivery of the batch in
+/// turn.
+///
+/// - A handler that throws, or a ``Verdict/requeue``: the message is put back (`basic.reject` with
+///   requeue) after a doubling backoff (``Configuration/retryBackoff``), and consumption goes on; the
+///   broker redelivers it. A batch handler that throws puts back its whole batch.
 /// - A poison message (its body is not a valid envelope): rejected without requeue, which the queue's
 ///   `x-dead-letter-exchange` (the default exchange) and `x-dead-letter-routing-key` route to the parking
-///   queue ``Configuration/parkingQueue``; consumption goes on. Why dead-lettering and not "publish to the
-///   parking queue, then ack": the broker moves the message in one step, with the original body and
-///   properties and an `x-death` header saying why, where publish-then-ack has a window in which a crash
-///   leaves the message in both queues, and needs confirms of its own. (Quorum queues dead-letter at most
-///   once unless the queue's `dead-letter-strategy` is `at-least-once`; a poison message is not worth more.)
-/// - Order: messages are handled one at a time, in the order the queue delivers them; a requeued message
-///   may come back after later ones, so a handler that needs per-user order checks `userVersion` (and
-///   throws on a gap to have the message redelivered).
+///   queue ``Configuration/parkingQueue``; it never reaches the handler, and consumption goes on. Why
+///   dead-lettering and not "publish to the parking queue, then ack": the broker moves the message in one
+///   step, with the original body and properties and an `x-death` header saying why, where
+///   publish-then-ack has a window in which a crash leaves the message in both queues, and needs confirms
+///   of its own. (Quorum queues dead-letter at most once unless the queue's `dead-letter-strategy` is
+///   `at-least-once`; a poison message is not worth more.)
+/// - Order: deliveries reach the handler in the order the queue delivers them; a requeued message may
+///   come back after later ones, so a handler that needs per-user order checks `userVersion` (and requeues
+///   on a gap).
 ///
 /// Every rabbitmq-c call runs on the consumer's own dispatch queue. The connection reconnects with a
 /// jittered backoff after it dropped (heartbeats on); ``status`` and the gauge
 /// `users_rabbitmq_consumer_state` show its state.
 public final class RabbitMQConsumer: Service {
-    /// The handler's type: called once per delivered event; throwing puts the message back.
+    /// A handler of one delivery: called once per delivered event; throwing puts the message back.
     public typealias Handler = @Sendable (RabbitMQDelivery) async throws -> Void
+    /// A handler of the deliveries that arrived together, in delivery order: one ``Verdict`` per delivery,
+    /// at the same index; throwing puts them all back.
+    public typealias BatchHandler = @Sendable ([RabbitMQDelivery]) async throws -> [Verdict]
+
+    /// What becomes of a delivery once its batch handler returned.
+    public enum Verdict: Sendable, Hashable {
+        /// Its effect committed (or it had one before): acknowledged.
+        case acknowledge
+        /// Not now (a gap before it, a transient failure): put back in the queue after the retry backoff.
+        case requeue
+    }
 
     private let configuration: Configuration
     private let worker: AMQPWorker
     private let health: RabbitMQHealth
     private let logger: Logger
-    private let handler: Handler
+    private let handler: BatchHandler
 
-    /// Creates a consumer whose handler gets each delivery with its metadata.
-    public init(configuration: Configuration, logger: Logger, handler: @escaping Handler) {
+    /// Creates a consumer whose handler gets the deliveries that arrived together, in one call.
+    public init(configuration: Configuration, logger: Logger, batchHandler: @escaping BatchHandler) {
         self.configuration = configuration
         self.logger = logger
-        self.handler = handler
+        self.handler = batchHandler
         worker = AMQPWorker(
             label: "user-rabbitmq.consumer", url: configuration.url,
             heartbeat: Int(configuration.heartbeat.components.seconds), timeout: configuration.timeout,
@@ -58,7 +79,30 @@ public final class RabbitMQConsumer: Service {
         health = RabbitMQHealth(role: "consumer", url: configuration.url, logger: logger)
     }
 
-    /// Creates a consumer whose handler gets each event's envelope.
+    /// Creates a consumer whose handler gets each delivery with its metadata, one at a time.
+    public convenience init(configuration: Configuration, logger: Logger, handler: @escaping Handler) {
+        self.init(configuration: configuration, logger: logger) { [logger] (deliveries: [RabbitMQDelivery]) in
+            var verdicts: [Verdict] = []
+            verdicts.reserveCapacity(deliveries.count)
+            for delivery in deliveries {
+                do {
+                    try await handler(delivery)
+                    verdicts.append(.acknowledge)
+                } catch {
+                    logger.warning(
+                        "rabbitmq consumer's handler failed; the message goes back to the queue",
+                        metadata: [
+                            "event.id": "\(delivery.envelope.eventID)", "user.id": "\(delivery.envelope.userID)",
+                            "error": "\(error)",
+                        ])
+                    verdicts.append(.requeue)
+                }
+            }
+            return verdicts
+        }
+    }
+
+    /// Creates a consumer whose handler gets each event's envelope, one at a time.
     public convenience init(
         configuration: Configuration, logger: Logger,
         handler: @escaping @Sendable (UserEventEnvelope) async throws -> Void
@@ -71,16 +115,17 @@ public final class RabbitMQConsumer: Service {
     /// The connection's state now.
     public var status: RabbitMQConnectionStatus { health.status }
 
-    /// Consumes until the task is cancelled or a graceful shutdown begins (the message in hand is finished
+    /// Consumes until the task is cancelled or a graceful shutdown begins (the batch in hand is finished
     /// first), then closes the connection: unacknowledged messages go back to the queue.
     public func run() async throws {
         health.starting()
         var handlerFailures = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            let incoming: AMQPIncoming?
+            let batch: [AMQPIncoming]
             do {
-                incoming = try await worker.perform(setUp: prepare) { [configuration] connection in
-                    try connection.nextDelivery(timeout: configuration.pollInterval)
+                batch = try await worker.perform(setUp: prepare) { [configuration] connection in
+                    try connection.nextDeliveries(
+                        limit: min(configuration.batchSize, configuration.prefetch), timeout: configuration.pollInterval)
                 }
                 health.connected()
             } catch {
@@ -90,7 +135,56 @@ public final class RabbitMQConsumer: Service {
                 }
                 continue
             }
-            guard let incoming else { continue }
+            let (messages, deliveries) = await parkPoison(batch)
+            guard !deliveries.isEmpty else { continue }
+            var verdicts: [Verdict]
+            do {
+                verdicts = try await handler(deliveries)
+                if verdicts.count != deliveries.count {
+                    logger.error(
+                        "rabbitmq consumer's batch handler gave \(verdicts.count) verdicts for \(deliveries.count) deliveries; the ones without go back to the queue")
+                    verdicts = (0..<deliveries.count).map { $0 < verdicts.count ? verdicts[$0] : .requeue }
+                }
+            } catch {
+                logger.warning(
+                    "rabbitmq consumer's handler failed; its \(deliveries.count) messages go back to the queue",
+                    metadata: ["event.id": "\(deliveries[0].envelope.eventID)", "error": "\(error)"])
+                verdicts = Array(repeating: .requeue, count: deliveries.count)
+            }
+            let requeued = zip(messages, verdicts).filter { $0.1 == .requeue }.map(\.0)
+            guard !requeued.isEmpty else {
+                handlerFailures = 0
+                // Every delivery up to the last is handled (earlier batches were settled, poison rejected).
+                await settle(generation: batch[0].generation) { [tag = messages.last!.deliveryTag] connection in
+                    try connection.ack(tag, multiple: true)
+                }
+                continue
+            }
+            let acknowledged = zip(messages, verdicts).filter { $0.1 == .acknowledge }.map(\.0.deliveryTag)
+            await settle(generation: batch[0].generation) { connection in
+                for tag in acknowledged { try connection.ack(tag) }
+            }
+            handlerFailures += 1
+            let base = configuration.retryBackoff.lowerBound * (1 << min(handlerFailures - 1, 16))
+            let delay = min(base, configuration.retryBackoff.upperBound) * Double.random(in: 0.5...1.0)
+            logger.debug(
+                "rabbitmq consumer puts messages back after a backoff",
+                metadata: ["count": "\(requeued.count)", "retry.in": "\(delay)"])
+            _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+            await settle(generation: batch[0].generation) { [tags = requeued.map(\.deliveryTag)] connection in
+                for tag in tags { try connection.reject(tag, requeue: true) }
+            }
+        }
+        await worker.close()
+        health.stopped()
+    }
+
+    /// Rejects (to the parking queue) the messages whose body is not a valid envelope; the others, with
+    /// their decoded deliveries.
+    private func parkPoison(_ batch: [AMQPIncoming]) async -> ([AMQPIncoming], [RabbitMQDelivery]) {
+        var messages: [AMQPIncoming] = []
+        var deliveries: [RabbitMQDelivery] = []
+        for incoming in batch {
             guard let envelope = try? UserEventEnvelope(jsonData: incoming.body) else {
                 logger.warning(
                     "rabbitmq consumer parked a message that is not a valid event",
@@ -99,44 +193,28 @@ public final class RabbitMQConsumer: Service {
                         "rabbitmq.routing_key": "\(incoming.routingKey)",
                         "rabbitmq.message_id": "\(incoming.messageID ?? "-")",
                     ])
-                await settle(incoming) { try $0.reject($1, requeue: false) }
+                await settle(generation: incoming.generation) { [tag = incoming.deliveryTag] connection in
+                    try connection.reject(tag, requeue: false)
+                }
                 continue
             }
-            let delivery = RabbitMQDelivery(
-                envelope: envelope, routingKey: incoming.routingKey, exchange: incoming.exchange,
-                messageID: incoming.messageID, contentType: incoming.contentType,
-                deliveryMode: incoming.deliveryMode, headers: incoming.headers, redelivered: incoming.redelivered)
-            do {
-                try await handler(delivery)
-                handlerFailures = 0
-                await settle(incoming) { try $0.ack($1) }
-            } catch {
-                handlerFailures += 1
-                let base = configuration.retryBackoff.lowerBound * (1 << min(handlerFailures - 1, 16))
-                let delay = min(base, configuration.retryBackoff.upperBound) * Double.random(in: 0.5...1.0)
-                logger.warning(
-                    "rabbitmq consumer's handler failed; the message goes back to the queue",
-                    metadata: [
-                        "event.id": "\(envelope.eventID)", "user.id": "\(envelope.userID)",
-                        "error": "\(error)", "retry.in": "\(delay)",
-                    ])
-                _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
-                await settle(incoming) { try $0.reject($1, requeue: true) }
-            }
+            messages.append(incoming)
+            deliveries.append(
+                RabbitMQDelivery(
+                    envelope: envelope, routingKey: incoming.routingKey, exchange: incoming.exchange,
+                    messageID: incoming.messageID, contentType: incoming.contentType,
+                    deliveryMode: incoming.deliveryMode, headers: incoming.headers, redelivered: incoming.redelivered))
         }
-        await worker.close()
-        health.stopped()
+        return (messages, deliveries)
     }
 
-    /// Acknowledges or rejects on the connection the message came on; when that connection is gone, the
-    /// broker has put the message back already, and nothing is left to do.
+    /// Acknowledges or rejects on the connection the messages came on; when that connection is gone, the
+    /// broker has put the messages back already, and nothing is left to do.
     private func settle(
-        _ incoming: AMQPIncoming, _ body: @escaping @Sendable (AMQPConnection, UInt64) throws -> Void
+        generation: UInt64, _ body: @escaping @Sendable (AMQPConnection) throws -> Void
     ) async {
         do {
-            try await worker.performIfConnected(generation: incoming.generation) {
-                connection in try body(connection, incoming.deliveryTag)
-            }
+            try await worker.performIfConnected(generation: generation, body)
         } catch {
             health.failed(RabbitMQError.from(error))
         }

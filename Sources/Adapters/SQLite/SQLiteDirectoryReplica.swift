@@ -86,10 +86,11 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
 
     // MARK: Writes
 
-    /// Applies one event by the version rule, in one transaction with its check.
-    public func apply(_ event: UserEventEnvelope) async throws -> ReplicaOutcome {
-        try await write { connection in
-            try connection.writeTransaction { try Self.apply(event, connection) }
+    /// Applies events in order by the version rule, in one transaction with their checks.
+    public func apply(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome] {
+        guard !events.isEmpty else { return [] }
+        return try await write { connection in
+            try connection.writeTransaction { try events.map { try Self.apply($0, connection) } }
         }
     }
 

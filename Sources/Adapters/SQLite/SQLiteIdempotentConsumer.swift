@@ -118,7 +118,23 @@ public final class SQLiteIdempotentConsumer: Sendable {
     public func handle(
         _ event: UserEventEnvelope, _ effect: @escaping @Sendable (borrowing SQLiteTransaction) throws -> Void
     ) async throws -> Bool {
+        try await handle([event]) { transaction, _ in try effect(transaction) }[0]
+    }
+
+    /// Applies `effect` to each event this consumer did not process before, in order, and records them, all
+    /// in one transaction: one commit for a batch of deliveries (`RabbitMQConsumer`'s batch handler). A
+    /// throwing effect rolls the whole batch back: none is recorded, and a redelivery runs them again.
+    ///
+    /// - Returns: for each event, at the same index, `true` when its effect ran, `false` for a duplicate
+    ///   (processed before, or earlier in `events`).
+    @discardableResult
+    public func handle(
+        _ events: [UserEventEnvelope],
+        _ effect: @escaping @Sendable (borrowing SQLiteTransaction, UserEventEnvelope) throws -> Void
+    ) async throws -> [Bool] {
+        guard !events.isEmpty else { return [] }
         let name = name
+        let now = Date().epochMilliseconds
         do {
             return try await worker.perform { connection in
                 try connection.writeTransaction {
@@ -128,14 +144,20 @@ public final class SQLiteIdempotentConsumer: Sendable {
                         ON CONFLICT DO NOTHING
                         """
                     ) { statement in
-                        try statement.bind(1, name)
-                        try statement.bind(2, event.eventID)
-                        try statement.bind(3, Date().epochMilliseconds)
-                        _ = try statement.step()
+                        var ran: [Bool] = []
+                        ran.reserveCapacity(events.count)
+                        for event in events {
+                            try statement.bind(1, name)
+                            try statement.bind(2, event.eventID)
+                            try statement.bind(3, now)
+                            _ = try statement.step()
+                            statement.reset()
+                            let isNew = connection.changes == 1
+                            if isNew { try effect(SQLiteTransaction(connection: connection), event) }
+                            ran.append(isNew)
+                        }
+                        return ran
                     }
-                    guard connection.changes == 1 else { return false }
-                    try effect(SQLiteTransaction(connection: connection))
-                    return true
                 }
             }
         } catch let error as SQLiteError {

@@ -7,17 +7,19 @@ public import UserPorts
 /// from its event history, then followed from a broker queue. A swift-service-lifecycle `Service`.
 ///
 /// The broker side stays outside (this target links no broker client): the wiring hands
-/// ``handle(_:)`` to a consumer as its handler, and gives ``init(replica:history:pageSize:retryBackoff:logger:queueDeclared:)``
+/// `handle(_:)` (the batch one, an array of events in, an outcome per event out) to a consumer as its
+/// handler, and gives ``init(replica:history:pageSize:retryBackoff:logger:queueDeclared:)``
 /// a `queueDeclared` that returns once the consumer's durable queue and binding exist. The order is what makes
 /// it gap-free:
 ///
 /// 1. ``run()`` waits for the queue, so every event published from then on is queued;
 /// 2. it backfills from the replica's `DirectoryReplica.backfillPosition()` until a page without `next`
 ///    (everything published before the queue existed is in the history);
-/// 3. then the handler applies deliveries (until then it waits, and the messages wait unacknowledged):
-///    applied or duplicate: returns (the consumer acknowledges); a gap: backfills once more and applies
-///    again; still a gap: throws ``FollowerGap``, so the consumer puts the message back with a backoff
-///    (the missing event is on its way: the relay holds a user's later events behind an unpublished one).
+/// 3. then the handler applies deliveries, the ones that arrived together in one replica transaction
+///    (until then it waits, and the messages wait unacknowledged): applied or duplicate: the consumer
+///    acknowledges; a gap: it backfills once more and applies again; still a gap: the consumer puts the
+///    message back with a backoff (the missing event is on its way: the relay holds a user's later events
+///    behind an unpublished one). The one-event `handle(_:)` throws ``FollowerGap`` then.
 ///
 /// A failing backfill (the user service down) is retried with a doubling backoff until it succeeds or the
 /// service shuts down; ``isBackfilled`` stays `false` until then. Log lines name the source by its redacted
@@ -86,21 +88,42 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
         try? await gracefulShutdown()
     }
 
-    /// Applies one delivered event: the consumer's handler. Waits until the first backfill finished.
+    /// Applies one delivered event. Waits until the first backfill finished.
     ///
     /// - Throws: ``FollowerGap`` when the event's previous version is missing even after a backfill (the
     ///   consumer puts the message back); the replica's and the history's errors; `CancellationError` when
     ///   a shutdown begins while it waits for the backfill.
     public func handle(_ event: UserEventEnvelope) async throws {
-        try await cancelWhenGracefulShutdown { try await self.gate.wait() }
-        guard case .gap = try await replica.apply(event) else { return }
-        logger.info(
-            "directory saw a gap; backfilling",
-            metadata: ["user.id": "\(event.userID)", "user.version": "\(event.userVersion)"])
-        _ = try await backfill()
-        if case .gap(let applied) = try await replica.apply(event) {
+        if case .gap(let applied) = try await handle([event])[0] {
             throw FollowerGap(userID: event.userID, version: event.userVersion, appliedVersion: applied)
         }
+    }
+
+    /// Applies the events a consumer delivered together, in one replica transaction: the consumer's batch
+    /// handler. Waits until the first backfill finished. When some follow a gap, it backfills once and
+    /// applies those again (in one more transaction).
+    ///
+    /// - Returns: for each event, at the same index: ``ReplicaOutcome/applied``,
+    ///   ``ReplicaOutcome/duplicate``, or ``ReplicaOutcome/gap(appliedVersion:)`` when its user's previous
+    ///   version is still missing after the backfill (the consumer puts that message back: the missing event
+    ///   is on its way).
+    /// - Throws: the replica's and the history's errors; `CancellationError` when a shutdown begins while it
+    ///   waits for the backfill.
+    public func handle(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome] {
+        try await cancelWhenGracefulShutdown { try await self.gate.wait() }
+        var outcomes = try await replica.apply(events)
+        let behind = outcomes.indices.filter { if case .gap = outcomes[$0] { true } else { false } }
+        guard let first = behind.first else { return outcomes }
+        logger.info(
+            "directory saw a gap; backfilling",
+            metadata: [
+                "user.id": "\(events[first].userID)", "user.version": "\(events[first].userVersion)",
+                "events.behind": "\(behind.count)",
+            ])
+        _ = try await backfill()
+        let again = try await replica.apply(behind.map { events[$0] })
+        for (index, outcome) in zip(behind, again) { outcomes[index] = outcome }
+        return outcomes
     }
 
     /// Reads the history from the replica's backfill position to its end.

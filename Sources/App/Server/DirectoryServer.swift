@@ -128,7 +128,12 @@ public enum DirectoryServer {
                 configuration: .init(
                     url: url, topology: .init(exchange: configuration.exchange), queue: configuration.queue),
                 logger: logger
-            ) { (envelope: UserEventEnvelope) in try await follower.value.handle(envelope) }
+            ) { (deliveries: [RabbitMQDelivery]) in
+                // The deliveries that arrived together, applied in one replica transaction, acknowledged at once.
+                try await follower.value.handle(deliveries.map(\.envelope)).map { outcome in
+                    if case .gap = outcome { .requeue } else { .acknowledge }
+                }
+            }
             follower.value = DirectoryFollower(
                 replica: replica, history: history, logger: logger,
                 queueDeclared: {
