@@ -11,7 +11,9 @@
 #   "$USERS_TEST_AMQP_CTL" restart "$USERS_TEST_AMQP_DIR"   # start it again on the same ports and data; waits
 #
 # Exports: USERS_TEST_AMQP_URL (amqp://app:…@127.0.0.1:PORT/users_test, the node's only user, on its own
-# vhost), USERS_TEST_AMQP_PORT, USERS_TEST_AMQP_DIR, USERS_TEST_AMQP_CTL.
+# vhost), USERS_TEST_AMQP_PORT, USERS_TEST_AMQP_DIR, USERS_TEST_AMQP_CTL, and for TLS USERS_TEST_AMQP_TLS_URL
+# (amqps://app:…@localhost:TLS_PORT/users_test?cacertfile=…): a listener whose certificate, for the name
+# `localhost` only, is signed by a CA made for this node (DIR/tls/ca.pem, openssl, valid two days).
 #
 # The node listens on 127.0.0.1 only: its AMQP port, its distribution port (inet_dist_use_interface) and
 # epmd (ERL_EPMD_ADDRESS). When no epmd runs, this script starts one on 127.0.0.1 and `stop` stops it
@@ -79,11 +81,31 @@ start)
     PORT=$(free_port)
     DIST_PORT=$(free_port)
     while [ "$DIST_PORT" = "$PORT" ]; do DIST_PORT=$(free_port); done
+    TLS_PORT=$(free_port)
+    while [ "$TLS_PORT" = "$PORT" ] || [ "$TLS_PORT" = "$DIST_PORT" ]; do TLS_PORT=$(free_port); done
     NODE="users_test_$(basename "$DIR" | tr -c 'A-Za-z0-9\n' _)@localhost"
     PASSWORD="amqp-secret-pw"
+    # A CA of the node's own and a server certificate it signed, for the name localhost only (no IP address:
+    # the tests check that connecting by another name is refused).
+    mkdir -p "$DIR/tls"
+    (
+        cd "$DIR/tls"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=users-test-ca" \
+            -keyout ca.key -out ca.pem 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+        printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext \
+            -out server.pem 2>/dev/null
+    )
     # Read on the node's first boot only: the one user, its vhost and its permissions (no guest user).
     cat >"$DIR/rabbitmq.conf" <<EOF
 listeners.tcp.default = 127.0.0.1:$PORT
+listeners.ssl.default = 127.0.0.1:$TLS_PORT
+ssl_options.cacertfile = $DIR/tls/ca.pem
+ssl_options.certfile = $DIR/tls/server.pem
+ssl_options.keyfile = $DIR/tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
 default_user = app
 default_pass = $PASSWORD
 default_vhost = users_test
@@ -123,6 +145,7 @@ EOF
     P="USERS_TEST_AMQP_${2:-}"
     echo "export ${P}URL='amqp://app:$PASSWORD@127.0.0.1:$PORT/users_test'"
     echo "export ${P}PORT='$PORT'"
+    echo "export ${P}TLS_URL='amqps://app:$PASSWORD@localhost:$TLS_PORT/users_test?cacertfile=$DIR/tls/ca.pem'"
     echo "export ${P}DIR='$DIR'"
     echo "export ${P}CTL='$(cd "$(dirname "$0")" && pwd)/rabbitmq-test-server.sh'"
     ;;
