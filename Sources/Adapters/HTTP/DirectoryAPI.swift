@@ -34,9 +34,17 @@ public struct DirectoryAPI<Replica: DirectoryReplica>: Sendable {
         let router = Router(context: UserRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: RequestMetricsMiddleware())
         router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: MethodNotAllowedMiddleware(routes: Self.routes))
         if !tokens.isEmpty { router.add(middleware: BearerAuthenticationMiddleware(tokens: tokens)) }
         addRoutes(to: router)
         return router
+    }
+
+    /// The routes ``addRoutes(to:)`` adds, for the 405 answers' `Allow` lists: the user API's of the same
+    /// paths.
+    static var routes: [APIRoute] {
+        let paths: Set = ["/directory/users", "/directory/stats", "/health/live", "/health/ready"]
+        return APIRoute.all.filter { paths.contains($0.path) }
     }
 
     /// Adds the routes to a router.

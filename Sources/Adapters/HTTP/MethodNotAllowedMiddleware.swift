@@ -10,9 +10,14 @@ struct MethodNotAllowedMiddleware: RouterMiddleware {
     /// The routes of this API (see ``APIRoute``).
     let routes: [APIRoute]
 
-    /// Creates the middleware for an API with or without `/metrics` and `/directory/…`.
+    /// Creates the middleware for a user API with or without `/metrics` and `/directory/…`.
     init(servesMetrics: Bool, servesDirectory: Bool, servesEvents: Bool) {
         routes = APIRoute.served(metrics: servesMetrics, directory: servesDirectory, events: servesEvents)
+    }
+
+    /// Creates the middleware for an API of these routes (the directory service's).
+    init(routes: [APIRoute]) {
+        self.routes = routes
     }
 
     func handle(
