@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The outbox relay to RabbitMQ, next to plain C on rabbitmq-c, in one run on one machine (issue 15, "Speed").
 #
-#   Benchmarks/relay.sh [N] [BATCHES] [ROUNDS] [LAG_SECONDS]     (defaults 100000, "100 1000", 3, 20)
+#   Benchmarks/relay.sh [N] [BATCHES] [ROUNDS] [LAG_SECONDS] [LAG_RATES]
+#                                                   (defaults 100000, "100 1000", 3, 20, "1000 3000")
 #
 # relay: N committed events (registrations) drained from the outbox by OutboxRelay.publishPendingEvents()
 # through RabbitMQPublisher (confirms awaited per batch) into a durable topic exchange with a bound durable
 # queue; c/amqp_baseline.c publishes the same N messages (bodies, routing keys, properties written by
 # relay-bench --write-messages) with confirms per batch of the same size. For each batch size and round:
 # C, then Swift with the SQLite store (a file), then Swift with the memory store; every queue is deleted
-# after its run, so each run starts on an empty queue. lag: users saved through the repository at 1,000/s
-# for LAG_SECONDS while the relay runs as a service and a RabbitMQConsumer applies each event through a
-# SQLiteIdempotentConsumer; the commit-to-effect lag's p50 / p99 / max.
+# after its run, so each run starts on an empty queue. lag: users saved through the repository at each of
+# LAG_RATES writes/s for LAG_SECONDS while the relay runs as a service and a RabbitMQConsumer applies the
+# deliveries that arrived together in one SQLiteIdempotentConsumer transaction; the commit-to-effect lag's
+# p50 / p99 / max.
 #
 # It installs what it needs when missing (gcc, librabbitmq-dev, rabbitmq-server, python3), builds
 # relay-bench with -c release and the C baseline with -O2, starts a throwaway broker
@@ -21,6 +23,7 @@ N="${1:-100000}"
 BATCHES="${2:-100 1000}"
 ROUNDS="${3:-3}"
 LAG_SECONDS="${4:-20}"
+LAG_RATES="${5:-1000 3000}"
 ../scripts/install-packages.sh gcc pkg-config librabbitmq-dev rabbitmq-server python3
 
 work="$(mktemp -d)"
@@ -76,9 +79,12 @@ for round in $(seq 1 "$ROUNDS"); do
         drop_queue bench.memory.parked
     done
 done
-run "$bench" --phase lag --amqp "$USERS_TEST_AMQP_URL" --store "sqlite:$work/lag.sqlite" \
-    --consumer-store "$work/consumer.sqlite" --rate 1000 --seconds "$LAG_SECONDS" \
-    --exchange bench.lag.events --queue bench.lag
+for rate in $LAG_RATES; do
+    run "$bench" --phase lag --amqp "$USERS_TEST_AMQP_URL" --store "sqlite:$work/lag-$rate.sqlite" \
+        --consumer-store "$work/consumer-$rate.sqlite" --rate "$rate" --seconds "$LAG_SECONDS" \
+        --exchange "bench.lag$rate.events" --queue "bench.lag$rate"
+    drop_queue "bench.lag$rate"
+done
 
 python3 - "$out" "$BATCHES" <<'PY'
 import json, sys
@@ -99,11 +105,12 @@ for batch in [int(b) for b in sys.argv[2].split()]:
         print(f'| {batch} | {i + 1} | {c["ops_per_s"]:,} | {s["ops_per_s"]:,} | {s["ops_per_s"] / c["ops_per_s"]:.2f} '
               f'| {m["ops_per_s"]:,} | {m["ops_per_s"] / c["ops_per_s"]:.2f} | {us(c)} / {us(s)} / {us(m)} '
               f'| {s.get("store_seconds", 0):.2f} / {s["publish_seconds"]:.2f} |')
-for r in rows:
-    if r["phase"] == "lag":
-        print()
-        print("| store | writes | writes/s | commit to effect p50 ms | p99 ms | max ms | commit to handler p50 / p99 ms |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+lags = [r for r in rows if r["phase"] == "lag"]
+if lags:
+    print()
+    print("| store | writes | writes/s | commit to effect p50 ms | p99 ms | max ms | commit to handler p50 / p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+for r in lags:
         print(f'| {r["backend"]} | {r["ops"]:,} | {r["ops_per_s"]:,} | {r["p50_ms"]} | {r["p99_ms"]} | {r["max_ms"]} '
               f'| {r["to_handler_p50_ms"]} / {r["to_handler_p99_ms"]} |')
 PY

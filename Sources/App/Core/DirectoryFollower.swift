@@ -103,9 +103,8 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     /// handler. Waits until the first backfill finished. When some follow a gap, it backfills once and
     /// applies those again (in one more transaction).
     ///
-    /// - Returns: for each event, at the same index: ``ReplicaOutcome/applied``,
-    ///   ``ReplicaOutcome/duplicate``, or ``ReplicaOutcome/gap(appliedVersion:)`` when its user's previous
-    ///   version is still missing after the backfill (the consumer puts that message back: the missing event
+    /// - Returns: for each event, at the same index: `ReplicaOutcome.applied`, `.duplicate`, or
+    ///   `.gap(appliedVersion:)` when its user's previous version is still missing after the backfill (the consumer puts that message back: the missing event
     ///   is on its way).
     /// - Throws: the replica's and the history's errors; `CancellationError` when a shutdown begins while it
     ///   waits for the backfill.

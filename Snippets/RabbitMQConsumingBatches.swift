@@ -1,0 +1,24 @@
+// Quoted in: Sources/Adapters/RabbitMQ/UserRabbitMQ.docc/UserRabbitMQ.md
+// Compiled, not run: it names a broker that is not there.
+// snippet.hide
+import Logging
+import ServiceLifecycle
+import UserRabbitMQ
+import UserSQLite
+
+let logger = Logger(label: "mailer")
+// snippet.show
+let ledger = try await SQLiteIdempotentConsumer.open(path: "mailer.sqlite", name: "welcome-mail")
+let consumer = RabbitMQConsumer(
+    configuration: .init(
+        url: try RabbitMQURL("amqp://app:secret@127.0.0.1:5672/users"), queue: "mailer.user-events",
+        bindings: ["user.registered"]),
+    logger: logger
+) { (deliveries: [RabbitMQDelivery]) in
+    // The deliveries that arrived together: one transaction, then one acknowledgement for them all.
+    try await ledger.handle(deliveries.map(\.envelope)) { db, event in
+        try db.execute("INSERT INTO outgoing_mail (user_id, kind) VALUES (?1, 'welcome')", [.text("\(event.userID)")])
+    }
+    return Array(repeating: .acknowledge, count: deliveries.count)
+}
+try await ServiceGroup(services: [consumer], logger: logger).run()
