@@ -12,6 +12,8 @@ struct UserEventEnvelopeReadingTests {
         "\u{7F}", "\u{2028}\u{2029}", "\u{08}\u{0C}\r", "", "名前", "Ada Lovelace", String(repeating: "x", count: 300),
     ]
 
+    /// Every event type with each of ``texts`` as its name and e-mail address (unvalidated: the writer and
+    /// both readers get texts the validating types refuse too).
     static func envelopes() -> [UserEventEnvelope] {
         var envelopes: [UserEventEnvelope] = []
         let id = UserID(UUID())

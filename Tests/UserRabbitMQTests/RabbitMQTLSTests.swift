@@ -31,8 +31,6 @@ extension RabbitMQTests {
         #expect(url.usesTLS)
         let topology = RabbitMQTopology(exchange: TestBroker.unique("events"))
         let (_, history) = try await events(users: 3, each: 3)
-        let publisher = RabbitMQPublisher(
-            configuration: TestBroker.publisherConfiguration(url, topology: topology), logger: logger)
         let collector = DeliveryCollector()
         let consumer = RabbitMQConsumer(
             configuration: TestBroker.consumerConfiguration(url, topology: topology, queue: TestBroker.unique("q")),
@@ -40,12 +38,8 @@ extension RabbitMQTests {
         ) { (delivery: RabbitMQDelivery) in await collector.add(delivery) }
         try await withRunning([consumer], run: { try await $0.run() }) {
             try #require(try await Patience.waitUntil { consumer.status.isReady }, "the consumer never connected over TLS")
-            try await withRunning([publisher], run: { try await $0.run() }) {
-                try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected over TLS")
-                let outcomes = await publisher.publish(history, notAfter: .now + .seconds(60))
-                #expect(outcomes.allSatisfy { $0.isConfirmed })
-                try #require(try await collector.waitFor(count: history.count))
-            }
+            try await publishAll(history, url: url, topology: topology)
+            try #require(try await collector.waitFor(count: history.count))
         }
         #expect(await collector.envelopes == history)
     }
