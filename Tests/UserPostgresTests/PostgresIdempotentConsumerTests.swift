@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import UserDomain
 import UserPorts
+import UserPortsTesting
 @testable import UserPostgres
 
 @Suite("PostgresIdempotentConsumer")
@@ -10,8 +11,10 @@ struct PostgresIdempotentConsumerTests {
     func idempotent() async throws {
         try await TestPostgres.withFreshSchema { url in
             try TestPostgres.run(url, "CREATE TABLE mail (user_id uuid NOT NULL)")
-            let first = try await PostgresIdempotentConsumer.open(url: url, name: "welcome-mail")
-            let second = try await PostgresIdempotentConsumer.open(url: url, name: "welcome-mail")
+            let first = try await PostgresIdempotentConsumer.open(
+                url: url, name: "welcome-mail", acquireTimeout: Patience.safetyNet)
+            let second = try await PostgresIdempotentConsumer.open(
+                url: url, name: "welcome-mail", acquireTimeout: Patience.safetyNet)
             let events = try (0..<5).map { index in
                 User.register(
                     id: UserID(UUID()), email: try EmailAddress("u\(index)@example.com"),
@@ -60,7 +63,8 @@ struct PostgresIdempotentConsumerTests {
     func batch() async throws {
         try await TestPostgres.withFreshSchema { url in
             try TestPostgres.run(url, "CREATE TABLE seen (user_id uuid NOT NULL)")
-            let consumer = try await PostgresIdempotentConsumer.open(url: url, name: "batch")
+            let consumer = try await PostgresIdempotentConsumer.open(
+                url: url, name: "batch", acquireTimeout: Patience.safetyNet)
             let events = try (0..<3).map { index in
                 User.register(
                     id: UserID(UUID()), email: try EmailAddress("b\(index)@example.com"),

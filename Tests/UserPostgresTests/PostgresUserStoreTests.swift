@@ -217,7 +217,9 @@ struct PostgresUserStoreTests {
                 }
             }
             let connection = try PostgresConnection(conninfo: url)
-            #expect(try connection.execute("SELECT max(version) FROM schema_migrations").int64(0, 0) == 4)
+            #expect(
+                try connection.execute("SELECT max(version) FROM schema_migrations").int64(0, 0)
+                    == Int64(PostgresSchema.latestVersion))
             let directory = try connection.execute(
                 "SELECT string_agg(email_canonical, ' ' ORDER BY email_canonical COLLATE \"C\") FROM user_directory")
             #expect(directory.string(0, 0) == "fd@example.com idn@xn--bcher-kva.de plain@example.com σίσυφοσ@example.gr")
@@ -254,6 +256,37 @@ struct PostgresUserStoreTests {
             #expect(try connection.execute("SELECT max(version) FROM schema_migrations").int64(0, 0) == 3)
             let stored = try connection.execute("SELECT string_agg(email_canonical, ' ' ORDER BY id) FROM users")
             #expect(stored.string(0, 0) == users.map { $0.1.lowercased() }.joined(separator: " "), "nothing rewritten")
+        }
+    }
+
+    @Test("a writer in flight in one schema does not hold back the history of a store in another schema of the database")
+    func appendLockPerSchema() async throws {
+        struct StillWaiting: Error {}
+        try await TestPostgres.withFreshSchema { first in
+            try await TestPostgres.withFreshSchema { second in
+                try await TestPostgres.withStore(first) { _ in }  // the first schema's tables
+                try await TestPostgres.withStore(second) { store in
+                    let elsewhere = try await UserService(repository: store).register(
+                        email: "here@example.com", displayName: "Here")
+                    // A writer of the first schema, under its append lock, in a transaction it leaves open.
+                    let writer = PostgresWriter(url: first)
+                    _ = try writer.beginAndInsert(email: "inflight@example.com")
+                    let history = try await withThrowingTaskGroup(of: [OutboxEvent]?.self) { group in
+                        group.addTask { try await store.events(after: nil, limit: 10) }
+                        group.addTask {
+                            try await Task.sleep(for: Patience.safetyNet)
+                            return nil
+                        }
+                        let first = try await group.next()!
+                        group.cancelAll()
+                        // Committing lets a blocked read finish, so that the group can end.
+                        try writer.commit()
+                        guard let first else { throw StillWaiting() }
+                        return first
+                    }
+                    #expect(history.map(\.envelope.userID) == [elsewhere.id])
+                }
+            }
         }
     }
 
@@ -400,7 +433,7 @@ final class PostgresWriter {
     func beginAndInsert(email: String) throws -> (position: Int64, eventID: UUID) {
         try connection.execute("BEGIN")
         // As the store does: positions are drawn under the shared append lock.
-        _ = try connection.query("SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.appendLockKey))")
+        _ = try connection.query("SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.appendLock))")
         let user = User.register(
             id: UserID(UUID()), email: try EmailAddress(email), displayName: try DisplayName("W"), at: Date())
         let event = user.events[0]

@@ -48,16 +48,22 @@ public final class PostgresIdempotentConsumer: Sendable {
 
     /// Connects and creates the ledger table when missing.
     ///
+    /// - Parameters:
+    ///   - url: the database, `postgres://…` (its password is never logged).
+    ///   - name: the consumer's name in the ledger.
+    ///   - maximumConnections: the pool's size.
+    ///   - acquireTimeout: how long a call waits for a free connection before it fails with `unavailable`.
+    ///   - logger: for the pool's connects and failures.
     /// - Throws: `UserStoreError`, with the password redacted, when the database can't be used.
     public static func open(
-        url: String, name: String, maximumConnections: Int = 4,
+        url: String, name: String, maximumConnections: Int = 4, acquireTimeout: Duration = .seconds(5),
         logger: Logger = Logger(label: "user-postgres.consumer", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> PostgresIdempotentConsumer {
         let url = try PostgresURL(url, connectTimeout: .seconds(5))
         let pool = PostgresPool(
             url: url,
             settings: .init(
-                minimumConnections: 0, maximumConnections: max(1, maximumConnections), acquireTimeout: .seconds(5),
+                minimumConnections: 0, maximumConnections: max(1, maximumConnections), acquireTimeout: acquireTimeout,
                 maximumIdleTime: .seconds(60)),
             logger: logger)
         let consumer = PostgresIdempotentConsumer(name: name, pool: pool, url: url)

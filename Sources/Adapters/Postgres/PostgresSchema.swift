@@ -15,7 +15,8 @@ import UserPorts
 /// indexes no query needs, so that appending an event writes two index entries (position, unpublished).
 /// Version 4 recomputes `email_canonical` (users and the directory) in Swift: the canonical form became IDNA
 /// A-labels and Unicode case folding instead of `lower()` (see `EmailAddress.canonical`); two users whose
-/// addresses now have one form stop it (``rewriteCanonicalEmails(_:)``).
+/// addresses now have one form stop it (``rewriteCanonicalEmails(_:)``). Version 5 gives each schema its own
+/// append lock (``appendLock``): stores in different schemas of one database no longer wait for each other.
 enum PostgresSchema {
     /// One schema version: SQL, then (for changes SQL can't compute) a step in Swift, in the same transaction.
     struct Migration: Sendable {
@@ -98,7 +99,7 @@ enum PostgresSchema {
             -- maximum in a new snapshot. Volatile, so the second statement sees commits made before the lock.
             CREATE FUNCTION user_events_horizon() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
             BEGIN
-                PERFORM pg_advisory_xact_lock(\(appendLockKey));
+                PERFORM pg_advisory_xact_lock(\(legacyAppendLockKey));
                 RETURN (SELECT coalesce(max(position), 0) FROM user_events);
             END
             $$;
@@ -123,10 +124,33 @@ enum PostgresSchema {
         Migration(
             version: 4, sql: "-- email_canonical is recomputed in Swift: rewriteCanonicalEmails(_:)",
             rewrite: { try rewriteCanonicalEmails($0) }),
+        Migration(
+            version: 5, sql:
+            """
+            -- One append lock per schema: advisory locks are per database, so with one key for all, a history
+            -- read in one schema waited for the writers of every other schema of the database (and made their
+            -- next writes wait behind it). Writers of this version take the schema's key (appendLock); the
+            -- horizon takes it, then the single key of versions 1-4, which writers of an older version still
+            -- take during a rolling upgrade (a later version drops it).
+            CREATE OR REPLACE FUNCTION user_events_horizon() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                PERFORM pg_advisory_xact_lock(\(appendLock));
+                PERFORM pg_advisory_xact_lock(\(legacyAppendLockKey));
+                RETURN (SELECT coalesce(max(position), 0) FROM user_events);
+            END
+            $$;
+            """
+        ),
     ]
 
-    /// The advisory lock writers hold (shared) while appending events, and the horizon takes (exclusive).
-    static let appendLockKey: Int64 = 0x7573_6572_732D_6576
+    /// The advisory lock writers hold (shared) while appending events, and the horizon takes (exclusive), as
+    /// an SQL expression: one key per schema (the current one: the store's, first on its search path), so that
+    /// stores in other schemas of the same database neither wait for nor hold back each other.
+    static let appendLock = "hashtextextended('swift-user-domain.append.' || current_schema(), 0)"
+
+    /// The one append lock key of schema versions 1-4, for every schema of a database; the horizon still takes
+    /// it for writers of those versions during a rolling upgrade.
+    static let legacyAppendLockKey: Int64 = 0x7573_6572_732D_6576
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }
 

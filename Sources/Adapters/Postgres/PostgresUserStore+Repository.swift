@@ -163,11 +163,11 @@ extension PostgresUserStore {
             ? """
             SELECT $\(first)::uuid, $\(first + 1)::uuid, $\(first + 2)::integer, $\(first + 3), $\(first + 4)::jsonb,
                 to_timestamp($\(first + 5)::int8 / 1000.0)
-            FROM changed, (SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.appendLockKey))) AS append_lock
+            FROM changed, (SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.appendLock))) AS append_lock
             """
             : """
             SELECT e.event_id, e.user_id, e.user_version, e.type, e.payload, to_timestamp(e.occurred / 1000.0)
-            FROM changed, (SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.appendLockKey))) AS append_lock,
+            FROM changed, (SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.appendLock))) AS append_lock,
                 unnest($\(first)::uuid[], $\(first + 1)::uuid[], $\(first + 2)::integer[], $\(first + 3)::text[],
                     $\(first + 4)::jsonb[], $\(first + 5)::int8[])
                     WITH ORDINALITY AS e(event_id, user_id, user_version, type, payload, occurred, n)

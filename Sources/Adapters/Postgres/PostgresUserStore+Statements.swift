@@ -27,7 +27,7 @@ extension PostgresUserStore {
                 SELECT event_id, user_id, user_version, type, payload, to_timestamp(occurred / 1000.0)
                 FROM unnest($1::uuid[], $2::uuid[], $3::integer[], $4::text[], $5::jsonb[], $6::int8[])
                     WITH ORDINALITY AS batch(event_id, user_id, user_version, type, payload, occurred, n),
-                    (SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.appendLockKey))) AS append_lock
+                    (SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.appendLock))) AS append_lock
                 ORDER BY n
                 RETURNING position
             )
