@@ -156,8 +156,7 @@ public struct DirectoryQueries<Store: UserDirectory & EventHistory>: Sendable {
     {
         guard (1...Self.maximumLimit).contains(limit) else { throw UserError.invalidPageSize(limit) }
         try await wait(for: token)
-        let normalized = prefix.trimmingCharacters(in: .whitespaces).precomposedStringWithCanonicalMapping
-        return try await store.searchDirectory(prefix: normalized, limit: limit)
+        return try await store.searchDirectory(prefix: DirectoryEntry.searchPrefix(prefix), limit: limit)
     }
 
     /// Counts by status.

@@ -27,6 +27,9 @@ import UserDomain
 /// ``OutboxRelayConfiguration/pollInterval`` for commits it can't see), or call ``publishPendingEvents()`` to drain
 /// the outbox once. On graceful shutdown it finishes the batch in flight, gives up the lease and returns.
 ///
+/// A publisher that can't be reached (``PublishOutcome/unavailable(_:)``: a broker down) counts no attempt:
+/// the relay backs off as a whole, as after a store failure, and an outage of any length parks nothing as dead.
+///
 /// Metrics (swift-metrics): counters `users_outbox_published_total`, `users_outbox_retried_total` (failed
 /// attempts that will be retried), `users_outbox_dead_total`; gauges `users_outbox_pending`,
 /// `users_outbox_oldest_pending_age_seconds` (the outbox lag) and `users_outbox_dead`.
@@ -100,8 +103,9 @@ public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease, Publisher: Messag
     /// whose publishing fails are recorded for a later retry (or parked as dead) as ``run()`` does.
     ///
     /// - Returns: the number published; 0 when another relay holds the lease.
-    /// - Throws: a store error; events published before it are marked. A cancelled task returns what it
-    ///   published so far.
+    /// - Throws: a store error, or an error saying the publisher is unavailable (it could not be reached, see
+    ///   ``PublishOutcome/unavailable(_:)``; no attempt is counted); events published before it are marked. A
+    ///   cancelled task returns what it published so far.
     @discardableResult
     public func publishPendingEvents() async throws -> Int {
         var total = 0
@@ -117,6 +121,14 @@ public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease, Publisher: Messag
         var fetched = 0
         var stoppedEarly = false
         var published = 0
+        /// Why the publisher could not be reached, when it could not (``PublishOutcome/unavailable(_:)``).
+        var unavailable: (any Error)?
+    }
+
+    /// The publisher could not be reached: nothing of the batch was sent, no attempt is counted.
+    struct PublisherUnavailable: Error, CustomStringConvertible {
+        let underlying: any Error
+        var description: String { "The publisher is unavailable: \(underlying)" }
     }
 
     /// Whether more events are due at once: a full batch, or one cut short to renew the lease.
@@ -159,6 +171,9 @@ public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease, Publisher: Messag
             case .notAttempted:
                 held.insert(user)
                 notAttempted = true
+            case .unavailable(let error):
+                held.insert(user)  // not an attempt: the whole relay backs off
+                outcome.unavailable = error
             }
         }
         // Cut short by the lease margin: the rest goes in the next batch, under a renewed lease.
@@ -171,6 +186,7 @@ public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease, Publisher: Messag
         }
         try await markPublished(done)
         outcome.published = done.count
+        if let error = outcome.unavailable { throw PublisherUnavailable(underlying: error) }
         return outcome
     }
 

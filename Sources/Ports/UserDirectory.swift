@@ -96,3 +96,12 @@ public protocol UserDirectory: Sendable {
     ///   rebuild could not see every event; nothing is emptied then.
     func resetDirectory() async throws
 }
+
+extension DirectoryEntry {
+    /// A search prefix as every directory compares it: spaces and tabs around it trimmed, in Unicode NFC (the
+    /// form names and addresses are stored in). The user service's and the directory service's searches both
+    /// use it, so one query finds the same users on both.
+    public static func searchPrefix(_ text: String) -> String {
+        text.trimmingCharacters(in: .whitespaces).precomposedStringWithCanonicalMapping
+    }
+}

@@ -70,7 +70,8 @@ public struct DirectoryAPI<Replica: DirectoryReplica>: Sendable {
                 }
                 limit = value
             }
-            let entries = try await replica.search(prefix: query["prefix"].map(String.init) ?? "", limit: limit)
+            let prefix = DirectoryEntry.searchPrefix(query["prefix"].map(String.init) ?? "")
+            let entries = try await replica.search(prefix: prefix, limit: limit)
             return try Self.json(DirectoryPage(items: entries.map(DirectoryEntryRepresentation.init)))
         }
         router.get("directory/stats") { _, _ in

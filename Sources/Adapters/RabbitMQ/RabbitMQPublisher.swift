@@ -14,7 +14,9 @@ public import UserPorts
 /// (`UserEventEnvelope.jsonData()`) as body. A batch (``publish(_:notAfter:)``, what the outbox relay calls)
 /// is sent at once and its confirms awaited together: one wait per batch. A nack, a return, a lost
 /// connection or a confirm that does not come within ``Configuration/timeout`` fails the events concerned
-/// with a ``RabbitMQError``; the relay retries them.
+/// with a ``RabbitMQError``; the relay retries them. When it can't connect at all (the broker down, the login
+/// refused, ``run()`` not running), nothing was sent: the batch is `unavailable`, which the relay does not
+/// count as an attempt (an outage never parks events as dead).
 ///
 /// Run it as a swift-service-lifecycle `Service` before the relay: ``run()`` connects, keeps the connection's
 /// heartbeats, reconnects with a jittered, doubling backoff after the connection dropped or the broker
@@ -91,6 +93,7 @@ public final class RabbitMQPublisher: MessagePublisher, Service {
         case .confirmed: return
         case .failed(let error): throw error
         case .notAttempted: throw CancellationError()
+        case .unavailable(let error): throw error
         }
     }
 
@@ -105,7 +108,7 @@ public final class RabbitMQPublisher: MessagePublisher, Service {
         guard running.withLock({ $0 }) else {
             let error = RabbitMQError(
                 .notRunning, "The RabbitMQ publisher for \(configuration.url.redacted) is not running.")
-            return [PublishOutcome](repeating: .failed(error), count: events.count)
+            return [PublishOutcome](repeating: .unavailable(error), count: events.count)
         }
         if Task.isCancelled || ContinuousClock.now >= deadline {
             return [PublishOutcome](repeating: .notAttempted, count: events.count)
@@ -121,9 +124,9 @@ public final class RabbitMQPublisher: MessagePublisher, Service {
                 $0.publishConfirmed(messages, exchange: exchange, timeout: timeout)
             }
         } catch {
+            // Connecting (or setting the connection up) failed: nothing was sent.
             health.failed(RabbitMQError.from(error))
-            failedCounter.increment(by: Int64(events.count))
-            return [PublishOutcome](repeating: .failed(RabbitMQError.from(error)), count: events.count)
+            return [PublishOutcome](repeating: .unavailable(RabbitMQError.from(error)), count: events.count)
         }
         var confirmed = 0
         var connectionError: RabbitMQError?

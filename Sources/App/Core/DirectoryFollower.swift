@@ -61,7 +61,11 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     /// Waits for the queue, backfills (retrying until it succeeds), opens the handler, then waits for the
     /// shutdown.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown { try await self.queueDeclared() }
+        do {
+            try await cancelWhenGracefulShutdown { try await self.queueDeclared() }
+        } catch is CancellationError {
+            return  // shut down before the queue was there (the broker unreachable): nothing to undo
+        }
         var failures = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {

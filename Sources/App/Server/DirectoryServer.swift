@@ -7,7 +7,7 @@ import ServiceLifecycle
 import UnixSignals
 import UserAppCore
 import UserDomain
-import UserHTTP
+public import UserHTTP
 import UserInMemory
 import UserPorts
 import UserRabbitMQ
@@ -41,12 +41,15 @@ public struct DirectoryServiceConfiguration: Sendable {
     public var port: Int
     /// Tokens a client of the directory must send; without any, only loopback addresses are served.
     public var apiTokens: [String]
+    /// The HTTP connections' idle and request time limits and their bound, as `users serve` has them (a
+    /// client that trickles its request head gets 408, an idle one is closed, connections past the bound wait).
+    public var connections: HTTPConnectionLimits
 
     /// Creates a configuration.
     public init(
         source: String, exchange: String = "users.events", queue: String = "users.directory", events: String,
         eventsToken: String? = nil, store: String = "sqlite:directory.sqlite", host: String = "127.0.0.1",
-        port: Int = 8081, apiTokens: [String] = []
+        port: Int = 8081, apiTokens: [String] = [], connections: HTTPConnectionLimits = .init()
     ) {
         self.source = source
         self.exchange = exchange
@@ -57,6 +60,7 @@ public struct DirectoryServiceConfiguration: Sendable {
         self.host = host
         self.port = port
         self.apiTokens = apiTokens
+        self.connections = connections
     }
 }
 
@@ -148,9 +152,11 @@ public enum DirectoryServer {
             let (logger, configuration, history) = (logger, configuration, history)
             let app = Application(
                 router: api.makeRouter(tokens: configuration.apiTokens),
+                server: .limitedHTTP1(configuration.connections, logger: logger),
                 configuration: .init(
                     address: .hostname(address, port: configuration.port), serverName: "users-directory"),
                 onServerRunning: { channel in
+                    await HTTPConnectionLimits.pauseAcceptingWhenOutOfDescriptors(channel, logger: logger)
                     listening.withLock { $0 = true }
                     var bound = requested
                     if let local = channel.localAddress, let ip = local.ipAddress, let port = local.port {
