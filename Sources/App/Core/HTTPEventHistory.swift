@@ -10,7 +10,8 @@ public import UserPorts
 ///
 /// Requests go through Foundation's `URLSession`, whose transfers run on its own threads (libcurl on
 /// Linux), never blocking Swift's cooperative pool. The token is sent as a header only; it is never part of
-/// an error or a description.
+/// an error or a description. Redirects are not followed (a 3xx is an error): the token goes to the
+/// configured address and nowhere else.
 public struct HTTPEventHistory: EventHistorySource {
     /// The user service's base URL, e.g. `http://127.0.0.1:8080`.
     public let baseURL: URL
@@ -55,7 +56,7 @@ public struct HTTPEventHistory: EventHistorySource {
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let (data, response): (Data, URLResponse)
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            (data, response) = try await Self.session.data(for: request)
         } catch {
             throw EventHistoryError(
                 "The event history at \(redactedBaseURL) can't be reached (\(type(of: error)): "
@@ -77,6 +78,11 @@ public struct HTTPEventHistory: EventHistorySource {
         }
     }
 
+    /// A session that follows no redirect: `URLSession.shared` sent the bearer token on to whatever host a
+    /// redirect named.
+    private static let session = URLSession(
+        configuration: .ephemeral, delegate: RefusingRedirects(), delegateQueue: nil)
+
     private struct Body: Decodable {
         struct Item: Decodable {
             var position: Int64
@@ -84,5 +90,15 @@ public struct HTTPEventHistory: EventHistorySource {
         }
         var items: [Item]
         var next: Int64?
+    }
+}
+
+/// Answers every redirect with "don't follow": the task completes with the 3xx response.
+private final class RefusingRedirects: NSObject, URLSessionTaskDelegate, Sendable {
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void
+    ) {
+        completionHandler(nil)
     }
 }
