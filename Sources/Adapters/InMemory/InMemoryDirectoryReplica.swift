@@ -50,23 +50,11 @@ public actor InMemoryDirectoryReplica: DirectoryReplica {
 
     /// Entries whose e-mail or display name starts with `prefix`, ignoring case.
     public func search(prefix: String, limit: Int) -> [DirectoryEntry] {
-        let low = prefix.lowercased()
-        let matches = rows.values.compactMap(\.entry).filter {
-            $0.email.lowercased().hasPrefix(low) || $0.displayName.lowercased().hasPrefix(low)
-        }
-        let sorted = matches.sorted { a, b in
-            let (left, right) = (a.displayName.lowercased(), b.displayName.lowercased())
-            // Byte order, as the SQL stores sort.
-            if left != right { return Array(left.utf8).lexicographicallyPrecedes(Array(right.utf8)) }
-            return a.id < b.id
-        }
-        return Array(sorted.prefix(max(0, limit)))
+        rows.values.compactMap(\.entry).directorySearch(prefix: prefix, limit: limit)
     }
 
     /// Counts by status, tombstones not counted.
     public func statistics() -> DirectoryStatistics {
-        let entries = rows.values.compactMap(\.entry)
-        let active = entries.count { $0.status == .active }
-        return DirectoryStatistics(active: active, deactivated: entries.count - active)
+        rows.values.compactMap(\.entry).directoryStatistics()
     }
 }

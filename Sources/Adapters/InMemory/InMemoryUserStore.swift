@@ -269,24 +269,13 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     /// Entries whose e-mail or display name starts with `prefix`, ignoring case.
     public func searchDirectory(prefix: String, limit: Int) throws -> [DirectoryEntry] {
         try checkOpen()
-        let low = prefix.lowercased()
-        let matches = directory.values.filter {
-            $0.email.lowercased().hasPrefix(low) || $0.displayName.lowercased().hasPrefix(low)
-        }
-        let sorted = matches.sorted { a, b in
-            let (left, right) = (a.displayName.lowercased(), b.displayName.lowercased())
-            // Byte order, as the SQL stores sort.
-            if left != right { return Array(left.utf8).lexicographicallyPrecedes(Array(right.utf8)) }
-            return a.id < b.id
-        }
-        return Array(sorted.prefix(max(0, limit)))
+        return directory.values.directorySearch(prefix: prefix, limit: limit)
     }
 
     /// Counts by status.
     public func directoryStatistics() throws -> DirectoryStatistics {
         try checkOpen()
-        let active = directory.values.count { $0.status == .active }
-        return DirectoryStatistics(active: active, deactivated: directory.count - active)
+        return directory.values.directoryStatistics()
     }
 
     /// The directory's checkpoint.
