@@ -181,7 +181,7 @@ struct DirectoryFollowerTests {
     func wrongTokenNeverLogged() async throws {
         let source = try SourceService(exchange: FollowerBroker.unique("dir"), token: "right-token")
         let lines = Locked<[String]>([])
-        let logger = Logger(label: "test") { _ in LineCapture(lines: lines) }
+        let logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
         try await withService(source.application()) {
             try #require(try await source.waitUntilServing())
             let running = try RunningFollower(
@@ -194,22 +194,5 @@ struct DirectoryFollowerTests {
             }
         }
         #expect(lines.withLock { $0.allSatisfy { !$0.contains("wrong-secret-token") && !$0.contains("amqp-secret") } })
-    }
-}
-
-/// Keeps every log line with its metadata.
-struct LineCapture: LogHandler {
-    let lines: Locked<[String]>
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let all = metadata.merging(event.metadata ?? [:]) { $1 }
-        lines.withLock { $0.append("\(event.message) " + all.map { "\($0)=\($1)" }.joined(separator: " ")) }
     }
 }

@@ -81,24 +81,6 @@ enum TestBroker {
     }
 }
 
-/// A log handler that keeps every line (message and metadata) for the tests to read.
-struct CapturingLogHandler: LogHandler {
-    let lines: Locked<[String]>
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let all = metadata.merging(event.metadata ?? [:]) { $1 }
-        let line = "\(event.level) \(event.message) " + all.map { "\($0)=\($1)" }.sorted().joined(separator: " ")
-        lines.withLock { $0.append(line) }
-    }
-}
-
 /// Runs a `Service` in a task and cancels it (and waits for it) after `body`, also when `body` throws.
 func withRunning<S: Sendable, T>(
     _ services: [S], run: @escaping @Sendable (S) async throws -> Void, _ body: () async throws -> T
