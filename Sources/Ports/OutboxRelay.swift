@@ -121,8 +121,6 @@ public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease, Publisher: Messag
         var fetched = 0
         var stoppedEarly = false
         var published = 0
-        /// Why the publisher could not be reached, when it could not (``PublishOutcome/unavailable(_:)``).
-        var unavailable: (any Error)?
     }
 
     /// The publisher could not be reached: nothing of the batch was sent, no attempt is counted.
@@ -154,6 +152,7 @@ public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease, Publisher: Messag
         var failures: [(OutboxEvent, any Error)] = []
         var held: Set<UserID> = []
         var notAttempted = false
+        var unavailable: (any Error)?  // why the publisher could not be reached, when it could not
         for (index, entry) in batch.enumerated() {
             let user = entry.envelope.userID
             // After a user's event did not go through, its later events wait, even if the publisher got them
@@ -173,7 +172,7 @@ public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease, Publisher: Messag
                 notAttempted = true
             case .unavailable(let error):
                 held.insert(user)  // not an attempt: the whole relay backs off
-                outcome.unavailable = error
+                unavailable = error
             }
         }
         // Cut short by the lease margin: the rest goes in the next batch, under a renewed lease.
@@ -186,7 +185,7 @@ public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease, Publisher: Messag
         }
         try await markPublished(done)
         outcome.published = done.count
-        if let error = outcome.unavailable { throw PublisherUnavailable(underlying: error) }
+        if let unavailable { throw PublisherUnavailable(underlying: unavailable) }
         return outcome
     }
 

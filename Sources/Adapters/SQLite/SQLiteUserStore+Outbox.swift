@@ -51,7 +51,8 @@ extension SQLiteUserStore {
         guard !positions.isEmpty else { return }
         let now = Date().epochMilliseconds
         // A relay's batch is mostly one run of consecutive positions: one statement per run, not per event
-        // (the per-event statement was half of the relay's store time, `Benchmarks/relay.sh`).
+        // (marking in a 50,000-event drain, relay-bench: 0.26 s before, 0.22 s after; the commit, not the
+        // statements, is most of it).
         let runs = Self.consecutiveRuns(positions.map(\.rawValue))
         try await write { connection in
             try connection.writeTransaction {
