@@ -45,9 +45,10 @@ public enum PublishOutcome: Sendable {
     /// The event was not sent (deadline, cancellation, or an earlier event of its user failed); the relay
     /// leaves it due without counting an attempt.
     case notAttempted
-    /// The destination could not be reached, and nothing was sent (not connected: a broker that is down,
-    /// refuses the login, or a publisher that is not running). The relay leaves the event due without counting
-    /// an attempt, and backs off as a whole: an outage never parks events as dead.
+    /// The destination could not be reached (not connected: a broker that is down, refuses the login, or a
+    /// publisher that is not running), or the connection was lost before the destination confirmed the event:
+    /// nothing is known against the event itself. The relay leaves the event due without counting an attempt,
+    /// and backs off as a whole: an outage never parks events as dead.
     case unavailable(any Error)
 
     /// Whether this is ``confirmed``.

@@ -33,12 +33,16 @@ import UserDomain
 /// Metrics (swift-metrics): counters `users_outbox_published_total`, `users_outbox_retried_total` (failed
 /// attempts that will be retried), `users_outbox_dead_total`; gauges `users_outbox_pending`,
 /// `users_outbox_oldest_pending_age_seconds` (the outbox lag) and `users_outbox_dead`.
-public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease, Publisher: MessagePublisher>: Service {
+///
+/// The publisher is held as `any MessagePublisher` (never behind a hand-written eraser): each batch goes to the
+/// publisher's own ``MessagePublisher/publish(_:notAfter:)``, a broker's batched confirms included, whatever
+/// the wiring (one dynamic call per batch).
+public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease>: Service {
     /// How the relay batches, polls, backs off, gives up and shares the work.
     public typealias Configuration = OutboxRelayConfiguration
 
     private let outbox: Outbox
-    private let publisher: Publisher
+    private let publisher: any MessagePublisher
     private let configuration: Configuration
     private let logger: Logger
     private let published = Counter(label: "users_outbox_published_total")
@@ -49,7 +53,9 @@ public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease, Publisher: Messag
     private let deadGauge = Gauge(label: "users_outbox_dead")
 
     /// Creates a relay.
-    public init(outbox: Outbox, publisher: Publisher, configuration: Configuration = .init(), logger: Logger) {
+    public init(
+        outbox: Outbox, publisher: any MessagePublisher, configuration: Configuration = .init(), logger: Logger
+    ) {
         self.outbox = outbox
         self.publisher = publisher
         self.configuration = configuration

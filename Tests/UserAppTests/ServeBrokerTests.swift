@@ -134,4 +134,156 @@ struct ServeBrokerTests {
         let (_, statusJSON, _) = try await UsersBinaryTests.run(["events", "status", "--json", "--store", store])
         #expect(Self.json(Data(statusJSON.utf8))["pending"] as? Int == 1, "the event waits in the outbox")
     }
+
+    /// A TCP forwarder (python3, started by the test) from a port of its own to the broker: killing it is a broker
+    /// outage as `users serve` sees it (the connection drops, new ones are refused), without stopping the broker
+    /// that other tests use.
+    final class Forwarder: Sendable {
+        static let script = """
+            import asyncio, sys
+            port, host, target = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+            async def pipe(reader, writer):
+                try:
+                    while data := await reader.read(65536):
+                        writer.write(data)
+                        await writer.drain()
+                except Exception:
+                    pass
+                finally:
+                    writer.close()
+            async def handle(client_reader, client_writer):
+                try:
+                    server_reader, server_writer = await asyncio.open_connection(host, target)
+                except Exception:
+                    client_writer.close()
+                    return
+                await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
+            async def main():
+                server = await asyncio.start_server(handle, "127.0.0.1", port)
+                async with server:
+                    await server.serve_forever()
+            asyncio.run(main())
+            """
+        let process: Process
+
+        init(port: Int, to target: Int) async throws {
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", Self.script, String(port), "127.0.0.1", String(target)]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            try #require(
+                try await Patience.waitUntil { Self.accepts(port) }, "the forwarder never listened on \(port)")
+        }
+
+        /// Whether something accepts connections on the port.
+        static func accepts(_ port: Int) -> Bool {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+        }
+
+        /// SIGKILL: every forwarded connection drops at once.
+        func kill() async {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    self.process.waitUntilExit()
+                    continuation.resume()
+                }
+            }
+        }
+    }
+
+    @Test("a broker unreachable at start, then killed mid-stream, for longer than maxAttempts rounds: 0 dead, all delivered once back")
+    func outagesParkNothing() async throws {
+        let url = try Self.brokerURL()
+        guard let at = url.lastIndex(of: "@"), let portStart = url[at...].lastIndex(of: ":"),
+            let slash = url[portStart...].firstIndex(of: "/"), let brokerPort = Int(url[url.index(after: portStart)..<slash])
+        else { throw TestSetupError("USERS_TEST_AMQP_URL has no host:port") }
+        let forwardPort = try UsersBinaryTests.freePort()
+        let forwarded = String(url[...portStart]) + String(forwardPort) + String(url[slash...])
+        let exchange = "t.outage.\(UUID().uuidString.prefix(8).lowercased())"
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("users-amqp-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = "sqlite:" + directory.appendingPathComponent("u.sqlite").path
+        let log = directory.appendingPathComponent("serve.log")
+        let received = Received()
+        let consumer = RabbitMQConsumer(
+            configuration: .init(
+                url: try RabbitMQURL(url), topology: RabbitMQTopology(exchange: exchange), queue: exchange + ".q",
+                retryBackoff: .milliseconds(10)...(.milliseconds(100))),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        ) { (envelope: UserEventEnvelope) in await received.add(envelope) }
+        let group = ServiceGroup(services: [consumer], logger: Logger(label: "test"))
+        /// How many times the relay has backed off as a whole so far.
+        func relayFailures() -> Int {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            return text.components(separatedBy: "outbox relay failed; retrying").count - 1
+        }
+        func outbox() async throws -> (pending: Int, dead: Int) {
+            let (_, output, _) = try await UsersBinaryTests.run(["events", "status", "--json", "--store", store])
+            let object = Self.json(Data(output.utf8))
+            return (object["pending"] as? Int ?? -1, object["dead"] as? Int ?? -1)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            defer { tasks.cancelAll() }
+            try #require(try await Patience.waitUntil { consumer.status.isReady }, "the consumer never connected")
+            let port = try UsersBinaryTests.freePort()
+            let base = "http://127.0.0.1:\(port)"
+            // One attempt before an event is dead: an outage that counted attempts would park at once.
+            let server = try Self.serve(
+                ["--store", store, "--port", String(port)],
+                environment: [
+                    "USERS_PUBLISHER": forwarded, "USERS_AMQP_EXCHANGE": exchange, "USERS_RELAY_MAX_ATTEMPTS": "1",
+                ],
+                log: log)
+            var forwarder: Forwarder?
+            defer {
+                if server.isRunning { server.terminate() }
+                if let forwarder { Foundation.kill(forwarder.process.processIdentifier, SIGKILL) }
+            }
+            try await UsersBinaryTests.waitUntilLive(base)
+            func register(_ names: Range<Int>) async throws {
+                for index in names {
+                    let (status, _) = try await UsersBinaryTests.request(
+                        "POST", base + "/users", body: #"{"email":"o\#(index)@example.com","displayName":"O"}"#)
+                    #expect(status == 201)
+                }
+            }
+            // 1. Unreachable from the start.
+            try await register(0..<3)
+            try #require(try await Patience.waitUntil { relayFailures() >= 3 }, "the relay never backed off")
+            var status = try await outbox()
+            #expect(status.pending == 3 && status.dead == 0, "unreachable: \(status)")
+            forwarder = try await Forwarder(port: forwardPort, to: brokerPort)
+            try #require(try await Patience.waitUntil { await received.envelopes.count >= 3 }, "never delivered")
+            // 2. Killed while connected, and down for more than one round.
+            await forwarder?.kill()
+            let before = relayFailures()
+            try await register(3..<8)
+            try #require(try await Patience.waitUntil { relayFailures() >= before + 3 }, "the relay never backed off")
+            status = try await outbox()
+            #expect(status.dead == 0, "killed: \(status)")
+            forwarder = try await Forwarder(port: forwardPort, to: brokerPort)
+            try #require(try await Patience.waitUntil { await received.envelopes.count >= 8 }, "never delivered")
+            status = try await outbox()
+            #expect(status.pending == 0 && status.dead == 0)
+            #expect(Set(await received.envelopes.map(\.eventID)).count == 8)
+            await UsersBinaryTests.stop(server)
+            #expect(server.terminationStatus == 0)
+            await forwarder?.kill()
+            forwarder = nil
+        }
+    }
 }

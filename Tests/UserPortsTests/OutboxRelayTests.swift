@@ -143,7 +143,7 @@ struct OutboxRelayTests {
     func twoRelays() async throws {
         let history = try await makeHistory()
         let publisher = OverlapDetectingPublisher()
-        func relay(_ owner: String) -> OutboxRelay<InMemoryUserStore, OverlapDetectingPublisher> {
+        func relay(_ owner: String) -> OutboxRelay<InMemoryUserStore> {
             OutboxRelay(
                 outbox: store, publisher: publisher,
                 configuration: .init(batchSize: 5, pollInterval: .milliseconds(5), owner: owner), logger: logger)

@@ -12,11 +12,12 @@ public import UserPorts
 /// `application/json`, `message_id` = the event id, `type` = the event type, `timestamp` = when it occurred,
 /// headers `user-id` (string) and `user-version` (64-bit integer), and the envelope's JSON
 /// (`UserEventEnvelope.jsonData()`) as body. A batch (``publish(_:notAfter:)``, what the outbox relay calls)
-/// is sent at once and its confirms awaited together: one wait per batch. A nack, a return, a lost
-/// connection or a confirm that does not come within ``Configuration/timeout`` fails the events concerned
-/// with a ``RabbitMQError``; the relay retries them. When it can't connect at all (the broker down, the login
-/// refused, ``run()`` not running), nothing was sent: the batch is `unavailable`, which the relay does not
-/// count as an attempt (an outage never parks events as dead).
+/// is sent at once and its confirms awaited together: one wait per batch. A nack or a return fails the events
+/// concerned with a ``RabbitMQError``; the relay retries them and counts the attempt. When it can't connect at
+/// all (the broker down, the login refused, ``run()`` not running), or the connection drops or goes silent
+/// (no confirm within ``Configuration/timeout``) before the confirms came, the events are `unavailable`, which
+/// the relay does not count as an attempt: an outage of any length, or a broker killed mid-batch, never parks
+/// events as dead.
 ///
 /// Run it as a swift-service-lifecycle `Service` before the relay: ``run()`` connects, keeps the connection's
 /// heartbeats, reconnects with a jittered, doubling backoff after the connection dropped or the broker
@@ -130,17 +131,25 @@ public final class RabbitMQPublisher: MessagePublisher, Service {
         }
         var confirmed = 0
         var connectionError: RabbitMQError?
-        for outcome in outcomes {
+        // A connection that dropped or went silent before the confirms came says nothing about the events:
+        // they are `unavailable` (the relay republishes them without counting an attempt, and backs off as a
+        // whole), so a broker killed mid-batch, however often, parks nothing as dead. A nack or a return is
+        // about the event: it stays `failed`.
+        let reported = outcomes.map { outcome -> PublishOutcome in
             switch outcome {
-            case .confirmed: confirmed += 1
+            case .confirmed:
+                confirmed += 1
+                return outcome
             case .failed(let error as RabbitMQError) where [.connectionLost, .timeout].contains(error.code):
                 connectionError = error
-            default: break
+                return .unavailable(error)
+            default:
+                return outcome
             }
         }
         confirmedCounter.increment(by: Int64(confirmed))
         if confirmed < outcomes.count { failedCounter.increment(by: Int64(outcomes.count - confirmed)) }
         if let connectionError { health.failed(connectionError) } else { health.connected() }
-        return outcomes
+        return reported
     }
 }

@@ -3,22 +3,6 @@ public import UserDomain
 import UserAdapterSupport
 public import UserPorts
 
-/// A publisher chosen at run time, usable where a concrete `MessagePublisher` is needed.
-public struct AnyPublisher: MessagePublisher {
-    /// The wrapped publisher.
-    public let base: any MessagePublisher
-
-    /// Wraps a publisher.
-    public init(_ base: any MessagePublisher) {
-        self.base = base
-    }
-
-    /// Forwards to the wrapped publisher.
-    public func publish(_ event: UserEventEnvelope) async throws {
-        try await base.publish(event)
-    }
-}
-
 /// Writes each event as one JSON line (the envelope's stable JSON) to stdout or appends it to a file.
 ///
 /// Writes run on a queue of the publisher's own, never on Swift's cooperative pool: a slow reader of

@@ -33,7 +33,7 @@ public final class UserSystem<Store: UserStore>: Sendable {
     /// The publisher the relay sends to (the bus, the event log, a broker), when one runs.
     public let publisher: (any MessagePublisher)?
     /// The outbox relay, when one runs.
-    public let relay: OutboxRelay<Store, AnyPublisher>?
+    public let relay: OutboxRelay<Store>?
     /// The projection that keeps the directory read model.
     public let projection: DirectoryProjection<Store>
     /// The directory queries (the read side), consistent with a write when given its token.
@@ -57,14 +57,14 @@ public final class UserSystem<Store: UserStore>: Sendable {
         close: @escaping @Sendable () async -> Void = {}
     ) throws {
         var bus: InMemoryEventBus?
-        let relayed: AnyPublisher?
+        let relayed: (any MessagePublisher)?
         switch publisher {
         case .memory:
             let memoryBus = InMemoryEventBus()
             bus = memoryBus
-            relayed = AnyPublisher(memoryBus)
+            relayed = memoryBus
         case .log(let path):
-            relayed = AnyPublisher(try JSONLinesPublisher(path: path))
+            relayed = try JSONLinesPublisher(path: path)
         case .none:
             relayed = nil
         case .amqp:
@@ -88,17 +88,16 @@ public final class UserSystem<Store: UserStore>: Sendable {
         store: Store, publisher: some MessagePublisher, options: Options = .init(), logger: Logger,
         close: @escaping @Sendable () async -> Void = {}
     ) {
-        self.init(
-            store: store, bus: nil, publisher: AnyPublisher(publisher), options: options, logger: logger, close: close)
+        self.init(store: store, bus: nil, publisher: publisher, options: options, logger: logger, close: close)
     }
 
     private init(
-        store: Store, bus: InMemoryEventBus?, publisher: AnyPublisher?, options: Options, logger: Logger,
+        store: Store, bus: InMemoryEventBus?, publisher: (any MessagePublisher)?, options: Options, logger: Logger,
         close: @escaping @Sendable () async -> Void
     ) {
         self.store = store
         self.bus = bus
-        self.publisher = publisher?.base
+        self.publisher = publisher
         users = UserService(repository: store, logger: logger)
         relay = publisher.map { OutboxRelay(outbox: store, publisher: $0, configuration: options.relay, logger: logger) }
         projection = DirectoryProjection(store: store, logger: logger)
@@ -108,7 +107,7 @@ public final class UserSystem<Store: UserStore>: Sendable {
         if let service = store as? any Service { services.append(service) }
         services.append(projection)
         // A publisher that is a Service (a broker's connection) runs before the relay, so it stops after it.
-        if let base = publisher?.base as? any Service { services.append(base) }
+        if let service = publisher as? any Service { services.append(service) }
         if let relay { services.append(relay) }
         if let keep = options.eventRetention { services.append(EventRetention(store: store, keep: keep, logger: logger)) }
         self.services = services
