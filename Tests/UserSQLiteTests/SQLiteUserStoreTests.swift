@@ -40,6 +40,34 @@ struct SQLiteUserStoreTests {
         }
     }
 
+    @Test("a database file removed or replaced while open: every write is refused as unavailable, none acknowledged")
+    func removedFileRefusesWrites() async throws {
+        try await withTemporaryDirectory { directory in
+            for replace in [false, true] {
+                let path = directory.appendingPathComponent("moved-\(replace).sqlite").path
+                let store = try await SQLiteUserStore.open(.init(path: path))
+                let users = UserService(repository: store)
+                let kept = try await users.register(email: "kept@example.com", displayName: "Kept")
+                for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+                if replace {
+                    // Another file under the same name (a restore, a mistaken copy): still not the open one.
+                    let other = try await SQLiteUserStore.open(.init(path: path))
+                    await other.close()
+                }
+                await expectStoreError(.unavailable, mentioning: path) {
+                    _ = try await users.register(email: "lost@example.com", displayName: "Lost")
+                }
+                await expectStoreError(.unavailable, mentioning: path) {
+                    _ = try await users.rename(kept.id, to: "Renamed")
+                }
+                await expectStoreError(.unavailable, mentioning: path) {
+                    try await store.markPublished([EventPosition(rawValue: 1)])
+                }
+                await store.close()
+            }
+        }
+    }
+
     @Test("operations after close fail with code closed")
     func closed() async throws {
         let store = try await SQLiteUserStore.open(.init(path: ":memory:"))

@@ -54,6 +54,18 @@ final class SQLiteConnection {
         try withStatement(sql) { statement in try statement.step() ? statement.text(0) : nil }
     }
 
+    /// Throws `SQLITE_READONLY_DBMOVED` when the database file was removed, renamed or replaced since this
+    /// connection opened it (SQLite's `SQLITE_FCNTL_HAS_MOVED`: a `stat` of the path against the open file).
+    /// A write then would commit into a file that no path names any more: acknowledged, and lost at the next
+    /// restart. Writers call it before each write; a read doesn't need it (and does without the system call).
+    func checkFileNotMoved() throws(SQLiteError) {
+        var moved: Int32 = 0
+        guard sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK, moved != 0 else {
+            return
+        }
+        throw SQLiteError(code: SQLiteError.readonlyDatabaseMoved, handle: nil)
+    }
+
     /// Rows changed by the last statement.
     var changes: Int { Int(sqlite3_changes(handle)) }
 

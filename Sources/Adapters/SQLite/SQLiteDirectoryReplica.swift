@@ -121,7 +121,7 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
 
     private func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         do {
-            return try await writer.perform(body)
+            return try await writer.performWrite(body)
         } catch {
             throw SQLiteUserStore.mapError(error, path: path, opening: false)
         }

@@ -25,6 +25,7 @@ struct SQLiteError: Error, Sendable, CustomStringConvertible {
     // Extended result codes are C macro expressions that Swift does not import.
     static let constraintUnique = SQLITE_CONSTRAINT | (8 << 8)
     static let constraintPrimaryKey = SQLITE_CONSTRAINT | (6 << 8)
+    static let readonlyDatabaseMoved = SQLITE_READONLY | (4 << 8)
 
     var isUniqueViolation: Bool { code == Self.constraintUnique || code == Self.constraintPrimaryKey }
     var isBusy: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }

@@ -136,7 +136,7 @@ public final class SQLiteIdempotentConsumer: Sendable {
         let name = name
         let now = Date().epochMilliseconds
         do {
-            return try await worker.perform { connection in
+            return try await worker.performWrite { connection in
                 try connection.writeTransaction {
                     try connection.withStatement(
                         """

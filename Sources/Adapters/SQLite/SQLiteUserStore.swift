@@ -183,8 +183,13 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
         return try await read(body)
     }
 
+    /// Writes on the writer connection, refusing when the database file was removed or replaced meanwhile.
     func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await perform(on: writer, body)
+        do {
+            return try await writer.performWrite(body)
+        } catch {
+            throw Self.mapError(error, path: configuration.path, opening: false)
+        }
     }
 
     func perform<T: Sendable>(

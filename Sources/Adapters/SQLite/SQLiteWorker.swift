@@ -62,6 +62,17 @@ actor SQLiteWorker {
         return try body(connection)
     }
 
+    /// Runs a write: ``perform(_:)`` after checking that the database file is still the one its path names
+    /// (`SQLiteConnection.checkFileNotMoved()`), so that no write is acknowledged into a deleted file.
+    nonisolated func performWrite<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T)
+        async throws -> T
+    {
+        try await perform { connection in
+            try connection.checkFileNotMoved()
+            return try body(connection)
+        }
+    }
+
     /// Runs `body` with the connection on the worker's queue. Cancelling the calling task interrupts the
     /// statement that runs for it (`sqlite3_interrupt`), which then fails with `SQLITE_INTERRUPT`.
     nonisolated func perform<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws
