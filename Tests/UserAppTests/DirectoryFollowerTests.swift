@@ -7,6 +7,7 @@ import UserInMemory
 import UserPorts
 import UserPortsTesting
 import UserSQLite
+@testable import UserRabbitMQ
 
 /// The follower against the real broker, with a user service in this process whose publications the test
 /// chooses: backfill, late start, lost database, redelivery, gaps.
@@ -125,6 +126,53 @@ struct DirectoryFollowerTests {
                 }
                 #expect(try await replica.search(prefix: "later", limit: 5).map(\.id) == [id])
                 #expect(replica.applications.withLock { [$0[registered.eventID], $0[renamed.eventID]] } == [1, 1])
+            }
+        }
+    }
+
+    /// The ready messages of a queue (a passive declare on a connection of its own).
+    static func messageCount(queue: String) async throws -> Int {
+        let worker = AMQPWorker(
+            label: "test", url: try RabbitMQURL(try FollowerBroker.url), heartbeat: 0, timeout: .seconds(30),
+            backoff: .milliseconds(10)...(.milliseconds(10)))
+        defer { Task { await worker.close() } }
+        return try await worker.perform(setUp: { _ in }) { try $0.messageCount(queue: queue) }
+    }
+
+    @Test("an event behind a gap that never closes is parked after the bound, with its later events, and the rest goes on")
+    func hopelessGapIsParked() async throws {
+        let source = try SourceService(exchange: FollowerBroker.unique("dir"))
+        try await withService(source.application()) {
+            try await withService(source.publisher) {
+                try #require(try await source.waitUntilServing())
+                let replica = CountingReplica(InMemoryDirectoryReplica())
+                let queue = FollowerBroker.unique("q")
+                let running = try RunningFollower(
+                    replica: replica, source: source, queue: queue, gapSightings: 3, gapAge: .milliseconds(200),
+                    logger: logger)
+                // A version 2 whose version 1 exists nowhere (forged, or trimmed from the history).
+                let orphan = UserEventEnvelope(
+                    eventID: UUID(), userID: UserID(UUID()), userVersion: 2, occurredAt: Date(),
+                    event: .renamed(displayName: try DisplayName("Orphan"), previous: try DisplayName("Nobody")))
+                try await running.whileRunning {
+                    try #require(try await Patience.waitUntil { running.follower.isBackfilled })
+                    try await source.publish([orphan])
+                    let parking = queue + ".parked"
+                    try #require(
+                        try await Patience.waitUntil { try await Self.messageCount(queue: parking) == 1 },
+                        "the hopeless event was not parked")
+                    let sightings = replica.gaps.withLock { $0[orphan.eventID] ?? 0 }
+                    #expect(sightings >= 3, "parked only after the bound: \(sightings) sightings")
+                    // The queue flows on: an event after it is applied.
+                    let next = UserEventEnvelope(
+                        eventID: UUID(), userID: UserID(UUID()), userVersion: 1, occurredAt: Date(),
+                        event: .registered(email: try EmailAddress("next@example.com"), displayName: try DisplayName("Next")))
+                    try await source.publish([next])
+                    try #require(try await Patience.waitUntil { try await replica.appliedVersion(of: next.userID) == 1 })
+                    let settled = replica.gaps.withLock { $0[orphan.eventID] ?? 0 }
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(replica.gaps.withLock { $0[orphan.eventID] ?? 0 } == settled, "not redelivered any more")
+                }
             }
         }
     }

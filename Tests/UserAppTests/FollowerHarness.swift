@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Testing
+import UserApp
 import UserAppCore
 import UserDomain
 import UserInMemory
@@ -181,7 +182,10 @@ struct RunningFollower<Replica: DirectoryReplica> {
     let follower: DirectoryFollower<Replica>
     let consumer: RabbitMQConsumer
 
-    init(replica: Replica, source: SourceService, queue: String, token: String? = nil, logger: Logger) throws {
+    init(
+        replica: Replica, source: SourceService, queue: String, token: String? = nil, gapSightings: Int = 20,
+        gapAge: Duration = .seconds(60), logger: Logger
+    ) throws {
         let box = Locked<DirectoryFollower<Replica>?>(nil)
         let consumer = RabbitMQConsumer(
             configuration: .init(
@@ -190,14 +194,14 @@ struct RunningFollower<Replica: DirectoryReplica> {
                 retryBackoff: .milliseconds(10)...(.milliseconds(200)), pollInterval: .milliseconds(100)),
             logger: logger
         ) { (deliveries: [RabbitMQDelivery]) in
-            // As `users directory serve` wires it: a batch in one replica transaction; a lasting gap goes back.
-            try await box.withLock { $0! }.handle(deliveries.map(\.envelope)).map { outcome in
-                if case .gap = outcome { .requeue } else { .acknowledge }
-            }
+            // As `users directory serve` wires it: a batch in one replica transaction; a lasting gap goes back,
+            // one that outlasted the bound is parked.
+            try await box.withLock { $0! }.dispositions(deliveries.map(\.envelope)).map(RabbitMQConsumer.Verdict.init)
         }
         let follower = DirectoryFollower(
             replica: replica, history: HTTPEventHistory(baseURL: source.baseURL, token: token), pageSize: 7,
-            retryBackoff: .milliseconds(20)...(.milliseconds(200)), logger: logger,
+            retryBackoff: .milliseconds(20)...(.milliseconds(200)), gapSightings: gapSightings, gapAge: gapAge,
+            logger: logger,
             queueDeclared: { while !consumer.status.isReady { try await Task.sleep(for: .milliseconds(10)) } })
         box.withLock { $0 = follower }
         self.follower = follower

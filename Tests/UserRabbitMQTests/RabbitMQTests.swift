@@ -179,4 +179,84 @@ struct RabbitMQTests {
         }
         #expect(await collector.envelopes == history)
     }
+
+    @Test("a valid event whose message_id or user-id header disagrees with it (forged, mixed up) is parked, never handled")
+    func mismatchedProperties() async throws {
+        let url = try TestBroker.url
+        let topology = RabbitMQTopology(exchange: TestBroker.unique("events"))
+        let queue = TestBroker.unique("q")
+        let (_, history) = try await events(users: 2, each: 1)
+        let collector = DeliveryCollector()
+        let configuration = TestBroker.consumerConfiguration(url, topology: topology, queue: queue)
+        let consumer = RabbitMQConsumer(configuration: configuration, logger: logger) { (delivery: RabbitMQDelivery) in
+            await collector.add(delivery)
+        }
+        try await withRunning([consumer], run: { try await $0.run() }) {
+            try #require(try await Patience.waitUntil { consumer.status.isReady })
+            let exchange = topology.exchange
+            let forged = history[0]
+            _ = try await TestBroker.withConnection { connection in
+                try connection.selectConfirms()
+                let body = Array(forged.jsonData())
+                let messages = [
+                    // Another message id than the event's.
+                    AMQPOutgoing(routingKey: forged.type, messageID: UUID().uuidString.lowercased(), body: body),
+                    // The event's id, but no user-id / user-version headers.
+                    AMQPOutgoing(
+                        routingKey: forged.type, messageID: forged.eventID.uuidString.lowercased(), body: body),
+                ]
+                let outcomes = connection.publishConfirmed(messages, exchange: exchange, timeout: .seconds(30))
+                #expect(outcomes.allSatisfy { $0.isConfirmed })
+            }
+            let parking = configuration.parkingQueue
+            try #require(
+                try await Patience.waitUntil {
+                    try await TestBroker.withConnection { try $0.messageCount(queue: parking) } == 2
+                }, "the mismatched messages were not parked")
+            let publisher = RabbitMQPublisher(
+                configuration: TestBroker.publisherConfiguration(url, topology: topology), logger: logger)
+            try await withRunning([publisher], run: { try await $0.run() }) {
+                try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected")
+                for event in history { try await publisher.publish(event) }
+                try #require(try await collector.waitFor(count: history.count))
+            }
+        }
+        #expect(await collector.envelopes == history, "only what the publisher published was handled")
+    }
+
+    @Test("a park verdict rejects that delivery to the parking queue; the others of its batch are acknowledged")
+    func parkVerdict() async throws {
+        let url = try TestBroker.url
+        let topology = RabbitMQTopology(exchange: TestBroker.unique("events"))
+        let queue = TestBroker.unique("q")
+        let (_, history) = try await events(users: 3, each: 2)
+        let doomed = history[1].eventID
+        let seen = Locked<[UUID]>([])
+        let configuration = TestBroker.consumerConfiguration(url, topology: topology, queue: queue)
+        let consumer = RabbitMQConsumer(configuration: configuration, logger: logger) {
+            (deliveries: [RabbitMQDelivery]) -> [RabbitMQConsumer.Verdict] in
+            seen.withLock { $0 += deliveries.map(\.envelope.eventID) }
+            return deliveries.map { $0.envelope.eventID == doomed ? .park : .acknowledge }
+        }
+        let publisher = RabbitMQPublisher(
+            configuration: TestBroker.publisherConfiguration(url, topology: topology), logger: logger)
+        try await withRunning([consumer], run: { try await $0.run() }) {
+            try #require(try await Patience.waitUntil { consumer.status.isReady })
+            try await withRunning([publisher], run: { try await $0.run() }) {
+                try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected")
+                let outcomes = await publisher.publish(history, notAfter: .now + .seconds(600))
+                #expect(outcomes.allSatisfy { $0.isConfirmed })
+            }
+            let parking = configuration.parkingQueue
+            try #require(
+                try await Patience.waitUntil {
+                    try await TestBroker.withConnection { try $0.messageCount(queue: parking) } == 1
+                }, "the parked delivery is not in the parking queue")
+            try #require(try await Patience.waitUntil { seen.withLock { $0.count } >= history.count })
+            // Nothing comes back: the acknowledged ones are settled, the parked one is out of the queue.
+            #expect(
+                try await TestBroker.withConnection { try $0.messageCount(queue: queue) } == 0, "nothing left or requeued")
+        }
+        #expect(seen.withLock { $0 }.count == history.count, "each delivery handled once: \(seen.withLock { $0 })")
+    }
 }

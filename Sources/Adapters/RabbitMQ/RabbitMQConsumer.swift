@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import Metrics
 public import ServiceLifecycle
 public import UserDomain
 import UserPorts
@@ -31,7 +32,9 @@ import UserPorts
 /// - A handler that throws, or a ``Verdict/requeue``: the message is put back (`basic.reject` with
 ///   requeue) after a doubling backoff (``Configuration/retryBackoff``), and consumption goes on; the
 ///   broker redelivers it. A batch handler that throws puts back its whole batch.
-/// - A poison message (its body is not a valid envelope): rejected without requeue, which the queue's
+/// - A poison message (its body is not a valid envelope, or its `message_id`, `user-id` or `user-version`
+///   header is missing or disagrees with the envelope: counted in `users_rabbitmq_mismatched_total`), or a
+///   ``Verdict/park``: rejected without requeue, which the queue's
 ///   `x-dead-letter-exchange` (the default exchange) and `x-dead-letter-routing-key` route to the parking
 ///   queue ``Configuration/parkingQueue``; it never reaches the handler, and consumption goes on. Why
 ///   dead-lettering and not "publish to the parking queue, then ack": the broker moves the message in one
@@ -59,6 +62,10 @@ public final class RabbitMQConsumer: Service {
         case acknowledge
         /// Not now (a gap before it, a transient failure): put back in the queue after the retry backoff.
         case requeue
+        /// Never (a gap that outlasted every backfill, an event the handler can't ever apply): rejected without
+        /// requeue, to the parking queue ``Configuration/parkingQueue``, logged at `error` and counted
+        /// (`users_rabbitmq_parked_total`).
+        case park
     }
 
     private let configuration: Configuration
@@ -66,6 +73,8 @@ public final class RabbitMQConsumer: Service {
     private let health: RabbitMQHealth
     private let logger: Logger
     private let handler: BatchHandler
+    private let parkedCounter = Counter(label: "users_rabbitmq_parked_total")
+    private let mismatchedCounter = Counter(label: "users_rabbitmq_mismatched_total")
 
     /// Creates a consumer whose handler gets the deliveries that arrived together, in one call.
     public init(configuration: Configuration, logger: Logger, batchHandler: @escaping BatchHandler) {
@@ -151,8 +160,7 @@ public final class RabbitMQConsumer: Service {
                     metadata: ["event.id": "\(deliveries[0].envelope.eventID)", "error": "\(error)"])
                 verdicts = Array(repeating: .requeue, count: deliveries.count)
             }
-            let requeued = zip(messages, verdicts).filter { $0.1 == .requeue }.map(\.0)
-            guard !requeued.isEmpty else {
+            if verdicts.allSatisfy({ $0 == .acknowledge }) {
                 handlerFailures = 0
                 // Every delivery up to the last is handled (earlier batches were settled, poison rejected).
                 await settle(generation: batch[0].generation) { [tag = messages.last!.deliveryTag] connection in
@@ -161,8 +169,25 @@ public final class RabbitMQConsumer: Service {
                 continue
             }
             let acknowledged = zip(messages, verdicts).filter { $0.1 == .acknowledge }.map(\.0.deliveryTag)
-            await settle(generation: batch[0].generation) { connection in
+            let parked = zip(deliveries, zip(messages, verdicts)).filter { $0.1.1 == .park }
+            for (delivery, _) in parked {
+                logger.error(
+                    "rabbitmq consumer parked a message its handler can't ever apply",
+                    metadata: [
+                        "rabbitmq.queue": "\(configuration.queue)", "rabbitmq.parking": "\(configuration.parkingQueue)",
+                        "event.id": "\(delivery.envelope.eventID)", "user.id": "\(delivery.envelope.userID)",
+                        "user.version": "\(delivery.envelope.userVersion)",
+                    ])
+            }
+            if !parked.isEmpty { parkedCounter.increment(by: Int64(parked.count)) }
+            await settle(generation: batch[0].generation) { [parked = parked.map(\.1.0.deliveryTag)] connection in
                 for tag in acknowledged { try connection.ack(tag) }
+                for tag in parked { try connection.reject(tag, requeue: false) }
+            }
+            let requeued = zip(messages, verdicts).filter { $0.1 == .requeue }.map(\.0)
+            guard !requeued.isEmpty else {
+                handlerFailures = 0
+                continue
             }
             handlerFailures += 1
             let base = configuration.retryBackoff.lowerBound * (1 << min(handlerFailures - 1, 16))
@@ -185,14 +210,18 @@ public final class RabbitMQConsumer: Service {
         var messages: [AMQPIncoming] = []
         var deliveries: [RabbitMQDelivery] = []
         for incoming in batch {
-            guard let envelope = try? UserEventEnvelope(jsonData: incoming.body) else {
+            let envelope = try? UserEventEnvelope(jsonData: incoming.body)
+            let mismatch = envelope.flatMap { Self.mismatch(incoming, $0) }
+            guard let envelope, mismatch == nil else {
                 logger.warning(
-                    "rabbitmq consumer parked a message that is not a valid event",
+                    mismatch.map { "rabbitmq consumer parked a message whose \($0) does not match its event" }
+                        ?? "rabbitmq consumer parked a message that is not a valid event",
                     metadata: [
                         "rabbitmq.queue": "\(configuration.queue)", "rabbitmq.parking": "\(configuration.parkingQueue)",
                         "rabbitmq.routing_key": "\(incoming.routingKey)",
                         "rabbitmq.message_id": "\(incoming.messageID ?? "-")",
                     ])
+                if mismatch != nil { mismatchedCounter.increment() }
                 await settle(generation: incoming.generation) { [tag = incoming.deliveryTag] connection in
                     try connection.reject(tag, requeue: false)
                 }
@@ -206,6 +235,22 @@ public final class RabbitMQConsumer: Service {
                     deliveryMode: incoming.deliveryMode, headers: incoming.headers, redelivered: incoming.redelivered))
         }
         return (messages, deliveries)
+    }
+
+    /// Which of the message's properties that the publisher derives from its event (`message_id`, the headers
+    /// `user-id` and `user-version`) is missing or says something else than the event: a message that was not
+    /// published as ``RabbitMQPublisher`` publishes (forged, or mixed up) is parked, never applied.
+    static func mismatch(_ incoming: AMQPIncoming, _ envelope: UserEventEnvelope) -> String? {
+        guard let messageID = incoming.messageID.flatMap(UUID.init(uuidString:)), messageID == envelope.eventID else {
+            return "message_id"
+        }
+        guard let user = incoming.headers["user-id"].flatMap(UserID.init), user == envelope.userID else {
+            return "user-id header"
+        }
+        guard let version = incoming.headers["user-version"].flatMap(Int.init), version == envelope.userVersion else {
+            return "user-version header"
+        }
+        return nil
     }
 
     /// Acknowledges or rejects on the connection the messages came on; when that connection is gone, the

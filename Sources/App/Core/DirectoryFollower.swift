@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 public import ServiceLifecycle
 public import UserDomain
@@ -32,6 +33,10 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     private let logger: Logger
     private let queueDeclared: @Sendable () async throws -> Void
     private let gate = FollowerGate()
+    private let gapSightings: Int
+    private let gapAge: Duration
+    /// The events seen behind a gap after a backfill, by event id: how often, since when.
+    private let gaps = Locked<[UUID: (sightings: Int, since: ContinuousClock.Instant)]>([:])
 
     /// Creates a follower.
     ///
@@ -41,12 +46,18 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     ///   - pageSize: events per history page (1…1000).
     ///   - retryBackoff: the doubling delay between failed backfill attempts.
     ///   - logger: for the backfill's progress and failures.
+    ///   - gapSightings: with `gapAge`, when an event behind a gap is given up (``disposition(_:)``): after it
+    ///     was seen behind the gap, a backfill notwithstanding, this many times …
+    ///   - gapAge: … and for at least this long since the first time.
     ///   - queueDeclared: returns once the broker queue the handler is fed from exists and is bound.
     public init(
         replica: Replica, history: any EventHistorySource, pageSize: Int = 500,
-        retryBackoff: ClosedRange<Duration> = .milliseconds(100)...(.seconds(5)), logger: Logger,
+        retryBackoff: ClosedRange<Duration> = .milliseconds(100)...(.seconds(5)), gapSightings: Int = 20,
+        gapAge: Duration = .seconds(60), logger: Logger,
         queueDeclared: @escaping @Sendable () async throws -> Void
     ) {
+        self.gapSightings = max(1, gapSightings)
+        self.gapAge = gapAge
         self.replica = replica
         self.history = history
         self.pageSize = min(1000, max(1, pageSize))
@@ -55,11 +66,20 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
         self.queueDeclared = queueDeclared
     }
 
+    private let lastBackfillFailure = Locked<String?>(nil)
+
     /// Whether the first backfill finished (deliveries are being applied).
     public var isBackfilled: Bool { gate.isOpen }
 
+    /// Why the last backfill failed, until one succeeds (a safe sentence: no token): for a readiness check.
+    public var backfillFailure: String? { lastBackfillFailure.withLock { $0 } }
+
     /// Waits for the queue, backfills (retrying until it succeeds), opens the handler, then waits for the
     /// shutdown.
+    ///
+    /// - Throws: ``ConfigurationError`` for `directory.events` when the first backfill is refused in a way that
+    ///   retrying can't fix (``EventHistoryError/isPermanent``: 401, 403, 404); the `queueDeclared` closure's
+    ///   errors. Anything else is retried.
     public func run() async throws {
         do {
             try await cancelWhenGracefulShutdown { try await self.queueDeclared() }
@@ -77,9 +97,16 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
                         "applied": "\(result.applied)", "duplicates": "\(result.duplicates)", "gaps": "\(result.gaps)",
                         "position": "\(position)",
                     ])
+                lastBackfillFailure.withLock { $0 = nil }
                 gate.open()
                 break
+            } catch let error as EventHistoryError where error.isPermanent {
+                logger.error("directory backfill refused by the user service", metadata: ["error": "\(error)"])
+                throw ConfigurationError(
+                    key: "directory.events",
+                    "\(error) Check the events URL (--events) and USERS_EVENTS_TOKEN: retrying won't help.")
             } catch {
+                lastBackfillFailure.withLock { $0 = "\(error)" }
                 failures += 1
                 let base = retryBackoff.lowerBound * (1 << min(failures - 1, 16))
                 let delay = min(base, retryBackoff.upperBound)
@@ -129,6 +156,43 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
         return outcomes
     }
 
+    /// What the consumer does with each event of a batch: ``handle(_:)-(_)`` applies them, then an applied or
+    /// duplicate event is ``FollowerDisposition/acknowledge``, one behind a gap ``FollowerDisposition/requeue``
+    /// (its predecessor is on its way: the relay holds a user's later events behind an unpublished one), until
+    /// the gap has outlasted the bound (`gapSightings` sightings and `gapAge` since the first: a predecessor
+    /// that was forged, lost or trimmed from the history never comes): then ``FollowerDisposition/park``, and it
+    /// is logged at `error`.
+    ///
+    /// - Throws: as ``handle(_:)-(_)``.
+    public func dispositions(_ events: [UserEventEnvelope]) async throws -> [FollowerDisposition] {
+        let outcomes = try await handle(events)
+        let now = ContinuousClock.now
+        return gaps.withLock { gaps in
+            zip(events, outcomes).map { event, outcome in
+                guard case .gap(let applied) = outcome else {
+                    gaps[event.eventID] = nil
+                    return .acknowledge
+                }
+                var seen = gaps[event.eventID] ?? (0, now)
+                seen.sightings += 1
+                guard seen.sightings >= gapSightings, now - seen.since >= gapAge else {
+                    if gaps.count >= 100_000 { gaps.removeAll() }  // a bound on memory; they start over
+                    gaps[event.eventID] = seen
+                    return .requeue
+                }
+                gaps[event.eventID] = nil
+                logger.error(
+                    "directory gives up an event whose predecessor never came; it is parked",
+                    metadata: [
+                        "event.id": "\(event.eventID)", "user.id": "\(event.userID)",
+                        "user.version": "\(event.userVersion)", "applied.version": "\(applied)",
+                        "sightings": "\(seen.sightings)", "since": "\(now - seen.since)",
+                    ])
+                return .park
+            }
+        }
+    }
+
     /// Reads the history from the replica's backfill position to its end.
     @discardableResult
     public func backfill() async throws -> ReplicaBackfillResult {
@@ -147,6 +211,17 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
         }
         return total
     }
+}
+
+/// What a consumer does with a delivered event once the follower handled it (see
+/// ``DirectoryFollower/dispositions(_:)``).
+public enum FollowerDisposition: Sendable, Hashable {
+    /// Applied, or applied before: acknowledge it.
+    case acknowledge
+    /// Behind a gap that a later delivery may close: put it back.
+    case requeue
+    /// Behind a gap that outlasted the follower's bound: set it aside (a parking queue), never apply it.
+    case park
 }
 
 /// An event whose user's previous version is missing from the replica, even after a backfill.
