@@ -139,4 +139,53 @@ struct DirectoryProcessTests {
         #expect(status == 201)
         #expect(arrived, "the registration reached the directory service")
     }
+
+    @Test("refusals retrying can't fix exit 78 at start (broker login, events token), secrets unprinted; a token's newline is trimmed")
+    func permanentRefusalsAtStart() async throws {
+        let broker = try FollowerBroker.url
+        guard let at = broker.lastIndex(of: "@"), let colon = broker[..<at].lastIndex(of: ":") else {
+            Issue.record("USERS_TEST_AMQP_URL has no user:password@")
+            return
+        }
+        let secret = "Wr0ng-\(UUID().uuidString.prefix(6))"
+        let wrongBroker = String(broker[...colon]) + secret + String(broker[at...])
+        let usersPort = try UsersBinaryTests.freePort()
+        let users = "http://127.0.0.1:\(usersPort)"
+        let token = "events-token-\(UUID().uuidString.prefix(8))"
+        let service = try UsersBinaryTests.start(
+            ["serve", "--store", "memory:", "--port", String(usersPort)], environment: ["USERS_API_TOKENS": token])
+        defer { if service.isRunning { service.terminate() } }
+        try await UsersBinaryTests.waitUntilLive(users)
+        func directory(source: String, token: String) -> [String] {
+            [
+                "directory", "serve", "--source", source, "--exchange", FollowerBroker.unique("x"),
+                "--queue", FollowerBroker.unique("q"), "--events", users, "--store", "memory:", "--port", "0",
+            ]
+        }
+        // The broker refuses the login.
+        let (loginStatus, loginOutput) = try await UsersBinaryTests.run(
+            directory(source: wrongBroker, token: token), environment: ["USERS_EVENTS_TOKEN": token])
+        #expect(loginStatus == 78, "\(loginOutput)")
+        #expect(loginOutput.contains("Retrying won't help"), "\(loginOutput)")
+        #expect(!loginOutput.contains(secret))
+        // The user service refuses the token (401).
+        let wrongToken = "not-\(token)"
+        let (tokenStatus, tokenOutput) = try await UsersBinaryTests.run(
+            directory(source: broker, token: wrongToken), environment: ["USERS_EVENTS_TOKEN": wrongToken])
+        #expect(tokenStatus == 78, "\(tokenOutput)")
+        #expect(tokenOutput.contains("401"), "\(tokenOutput)")
+        #expect(!tokenOutput.contains(wrongToken))
+        // The right token with a trailing newline (as read from a file): trimmed, the directory becomes ready.
+        let port = try UsersBinaryTests.freePort()
+        var arguments = directory(source: broker, token: token)
+        arguments[arguments.count - 1] = String(port)
+        let follower = try UsersBinaryTests.start(arguments, environment: ["USERS_EVENTS_TOKEN": token + "\n"])
+        defer { if follower.isRunning { follower.terminate() } }
+        let ready = try await Patience.waitUntil(pollingEvery: .milliseconds(50)) {
+            await Self.ready("http://127.0.0.1:\(port)")
+        }
+        #expect(ready, "a token with a trailing newline was not trimmed")
+        await UsersBinaryTests.stop(follower)
+        await UsersBinaryTests.stop(service)
+    }
 }

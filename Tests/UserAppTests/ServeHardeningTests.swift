@@ -37,7 +37,10 @@ extension UsersBinaryTests {
             "postgres://u@127.0.0.1:1/db?pass%77ord=SECRET", "postgres://u:SECRET@127.0.0.1:1/db",
         ])
     func storePasswordRedacted(_ url: String) async throws {
-        for command in [["migrate"], ["list"], ["serve", "--port", "0"]] {
+        let directory = [
+            "directory", "serve", "--port", "0", "--source", "amqp://g:guest@127.0.0.1:1/v", "--events", "http://127.0.0.1:1",
+        ]
+        for command in [["migrate"], ["list"], ["serve", "--port", "0"], directory] {
             let (status, output) = try await Self.run(
                 command + ["--store", url], environment: ["USERS_LOG_LEVEL": "trace"])
             #expect(status == 69 || status == 78, "\(command): \(status) \(output)")
@@ -68,7 +71,10 @@ extension UsersBinaryTests {
 
     @Test("a configuration error exits 78 from every command, naming the key, migrate's and serve's included")
     func configurationExitCodes() async throws {
-        for command in [["migrate"], ["list"], ["serve", "--port", "0"]] {
+        let directory = [
+            "directory", "serve", "--port", "0", "--source", "amqp://g:guest@127.0.0.1:1/v", "--events", "http://127.0.0.1:1",
+        ]
+        for command in [["migrate"], ["list"], ["serve", "--port", "0"], directory] {
             let (status, output) = try await Self.run(
                 command + ["--store", "memory:"], environment: ["USERS_RELAY_BATCH_SIZE": "0"])
             #expect(status == 78, "\(command): \(status) \(output)")
@@ -119,7 +125,10 @@ extension UsersBinaryTests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("users-bad-\(UUID()).yaml")
         try Data("users:\n  store: \"postgres://u:SECRET\\q@127.0.0.1:1/db\"\n".utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        for command in [["migrate"], ["list"], ["serve", "--port", "0"]] {
+        let directory = [
+            "directory", "serve", "--port", "0", "--source", "amqp://g:guest@127.0.0.1:1/v", "--events", "http://127.0.0.1:1",
+        ]
+        for command in [["migrate"], ["list"], ["serve", "--port", "0"], directory] {
             let (status, output) = try await Self.run(command + ["--config", file.path], environment: [:])
             #expect(status == 78, "\(command): \(status) \(output)")
             #expect(!output.contains("SECRET"), "\(command): \(output)")

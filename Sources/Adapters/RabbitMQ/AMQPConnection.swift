@@ -46,7 +46,13 @@ final class AMQPConnection {
         var wait = timeval(timeout)
         let opened = amqp_socket_open_noblock(socket, url.host, Int32(url.port), &wait)
         guard opened == AMQP_STATUS_OK.rawValue else {
-            let code: RabbitMQError.Code = opened == AMQP_STATUS_TIMEOUT.rawValue ? .timeout : .unreachable
+            let code: RabbitMQError.Code =
+                switch opened {
+                case AMQP_STATUS_TIMEOUT.rawValue: .timeout
+                case AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue, AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue:
+                    .certificateRefused
+                default: .unreachable
+                }
             throw RabbitMQError(
                 code, "RabbitMQ at \(url.redacted) is unreachable: \(String(cString: amqp_error_string2(opened))).")
         }

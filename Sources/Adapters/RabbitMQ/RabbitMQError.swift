@@ -16,6 +16,9 @@ public struct RabbitMQError: Error, Sendable, CustomStringConvertible, CustomDeb
         public static let unknownVirtualHost = Code("unknownVirtualHost")
         /// No connection could be made: refused, no route, name not resolved, TLS handshake failed.
         public static let unreachable = Code("unreachable")
+        /// The broker's TLS certificate was not trusted: signed by an unknown CA (no `cacertfile`, or another
+        /// one), or made for another host name.
+        public static let certificateRefused = Code("certificateRefused")
         /// The broker did not answer in time (connect, login, a confirm).
         public static let timeout = Code("timeout")
         /// The connection was lost or closed by the broker (restart, heartbeat missed, forced close).
@@ -46,6 +49,12 @@ public struct RabbitMQError: Error, Sendable, CustomStringConvertible, CustomDeb
         self.code = code
         self.message = message
         self.replyCode = replyCode
+    }
+
+    /// Whether retrying can't help until a configuration changes (ours or the broker's): a refused login, an
+    /// unknown virtual host, a malformed URL or CA file, a broker certificate that is not trusted.
+    public var isPermanent: Bool {
+        [.accessRefused, .unknownVirtualHost, .invalidURL, .certificateRefused].contains(code)
     }
 
     /// The safe message.

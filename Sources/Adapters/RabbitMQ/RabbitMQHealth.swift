@@ -39,7 +39,13 @@ final class RabbitMQHealth: Sendable {
         switch phase {
         case .connected: logger.info("rabbitmq \(role) connected", metadata: metadata)
         case .stopped, .connecting: logger.debug("rabbitmq \(role) \(phase.rawValue)", metadata: metadata)
-        case .reconnecting, .failing: logger.warning("rabbitmq \(role) \(phase.rawValue)", metadata: metadata)
+        case .reconnecting, .failing:
+            // A refusal that retrying won't fix needs a person: an error, not a warning.
+            if error?.isPermanent == true {
+                logger.error("rabbitmq \(role) \(phase.rawValue)", metadata: metadata)
+            } else {
+                logger.warning("rabbitmq \(role) \(phase.rawValue)", metadata: metadata)
+            }
         }
     }
 
@@ -63,7 +69,7 @@ final class RabbitMQHealth: Sendable {
             count += 1
             return count
         }
-        let refused = [.accessRefused, .unknownVirtualHost, .invalidURL].contains(error.code)
+        let refused = error.isPermanent
         let phase: RabbitMQConnectionStatus.Phase =
             refused || failures >= 3 ? .failing : everConnected.withLock { $0 } ? .reconnecting : .connecting
         move(to: phase, error: error)

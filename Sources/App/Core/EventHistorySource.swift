@@ -43,10 +43,17 @@ public struct EventHistoryError: Error, Sendable, CustomStringConvertible {
     public let description: String
     /// Whether the source refused the credentials (401/403): a configuration problem, not a transient one.
     public let isAuthentication: Bool
+    /// The HTTP status the source answered, when it answered one that is not 200.
+    public let status: Int?
+
+    /// Whether retrying can't help until a configuration changes: the credentials refused (401, 403), or no
+    /// event history at that address (404: a wrong base URL).
+    public var isPermanent: Bool { isAuthentication || status == 404 }
 
     /// Creates an error.
-    public init(_ description: String, isAuthentication: Bool = false) {
+    public init(_ description: String, isAuthentication: Bool = false, status: Int? = nil) {
         self.description = description
         self.isAuthentication = isAuthentication
+        self.status = status
     }
 }

@@ -26,17 +26,13 @@ public struct HTTPEventHistory: EventHistorySource {
     ///   - timeout: for each request.
     public init(baseURL: URL, token: String?, timeout: Duration = .seconds(10)) {
         self.baseURL = baseURL
-        self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+        // Trimmed as the API tokens are: a token read from a file or a secret store often ends with a newline.
+        self.token = token.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.flatMap { $0.isEmpty ? nil : $0 }
         self.timeout = timeout
     }
 
-    /// The base URL as it may be printed: without a user or password.
-    public var redactedBaseURL: String {
-        guard var components = URLComponents(url: baseURL, resolvingAgainstBaseURL: false) else { return "-" }
-        components.user = nil
-        components.password = nil
-        return components.string ?? "-"
-    }
+    /// The base URL as it may be printed: its password (and any query value) replaced by `***`.
+    public var redactedBaseURL: String { URLRedaction.redact(baseURL.absoluteString, visibleParameters: []) }
 
     /// Reads one page.
     ///
@@ -66,7 +62,7 @@ public struct HTTPEventHistory: EventHistorySource {
         guard status == 200 else {
             throw EventHistoryError(
                 "The event history at \(redactedBaseURL) answered \(status).",
-                isAuthentication: status == 401 || status == 403)
+                isAuthentication: status == 401 || status == 403, status: status)
         }
         do {
             let body = try JSONDecoder().decode(Body.self, from: data)

@@ -62,6 +62,12 @@ public struct DirectoryServiceConfiguration: Sendable {
         self.apiTokens = apiTokens
         self.connections = connections
     }
+
+    /// The store as it may be printed: `sqlite:PATH`, `memory:`, and anything else through the one redaction
+    /// every printed URL goes through (a `postgres://user:password@…` given by mistake shows `***`).
+    var printableStore: String {
+        (try? StoreLocation(store))?.description ?? URLRedaction.redact(store)
+    }
 }
 
 /// `users directory serve`: the directory as a second service. A `DirectoryFollower` keeps a replica in
@@ -114,7 +120,8 @@ public enum DirectoryServer {
             await replica.close()
         } else {
             throw ConfigurationError(
-                key: "directory.store", "The store (--store) must be sqlite:PATH or memory:, not \(configuration.store).")
+                key: "directory.store",
+                "The store (--store) must be sqlite:PATH or memory:, not \(configuration.printableStore).")
         }
     }
 
@@ -134,18 +141,30 @@ public enum DirectoryServer {
                 logger: logger
             ) { (deliveries: [RabbitMQDelivery]) in
                 // The deliveries that arrived together, applied in one replica transaction, acknowledged at once.
-                try await follower.value.handle(deliveries.map(\.envelope)).map { outcome in
-                    if case .gap = outcome { .requeue } else { .acknowledge }
-                }
+                try await follower.value.dispositions(deliveries.map(\.envelope)).map(RabbitMQConsumer.Verdict.init)
             }
             follower.value = DirectoryFollower(
                 replica: replica, history: history, logger: logger,
                 queueDeclared: {
-                    while !consumer.status.isReady { try await Task.sleep(for: .milliseconds(20)) }
+                    // A refusal retrying can't fix, before the queue ever existed, is the configuration's: the
+                    // service ends (exit 78) instead of retrying forever. Later ones are logged at error and shown
+                    // by readiness.
+                    while !consumer.status.isReady {
+                        if let error = consumer.status.lastError, error.isPermanent {
+                            throw ConfigurationError(
+                                key: "directory.source", "\(error.message) Retrying won't help: check the broker URL.")
+                        }
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
                 })
             let api = DirectoryAPI(replica: replica) { [follower = follower.value] in
-                guard follower.isBackfilled else { throw NotReady("The backfill from the user service is not done.") }
-                guard consumer.status.isReady else { throw NotReady("The broker consumer is not connected.") }
+                guard follower.isBackfilled else {
+                    throw NotReady(
+                        "The backfill from the user service is not done"
+                            + (follower.backfillFailure.map { ": \($0)" } ?? "."))
+                }
+                let status = consumer.status
+                guard status.isReady else { throw NotReady("The broker consumer is not connected (\(status)).") }
             }
             let requested = "\(configuration.host):\(configuration.port)"
             let listening = Locked(false)
@@ -165,7 +184,7 @@ public enum DirectoryServer {
                     logger.info(
                         "users directory serve listening",
                         metadata: [
-                            "address": "\(bound)", "store": "\(configuration.store)", "source": "\(url.redacted)",
+                            "address": "\(bound)", "store": "\(configuration.printableStore)", "source": "\(url.redacted)",
                             "events": "\(history.redactedBaseURL)", "queue": "\(configuration.queue)",
                         ])
                 },
@@ -202,5 +221,16 @@ private final class FollowerBox<Replica: DirectoryReplica>: Sendable {
             storage.withLock { $0! }
         }
         set { storage.withLock { $0 = newValue } }
+    }
+}
+
+extension RabbitMQConsumer.Verdict {
+    /// The consumer's verdict for what the follower decided.
+    package init(_ disposition: FollowerDisposition) {
+        switch disposition {
+        case .acknowledge: self = .acknowledge
+        case .requeue: self = .requeue
+        case .park: self = .park
+        }
     }
 }
