@@ -4,6 +4,11 @@
 #   Benchmarks/relay.sh [N] [BATCHES] [ROUNDS] [LAG_SECONDS] [LAG_RATES]
 #                                                   (defaults 100000, "100 1000", 3, 20, "1000 3000")
 #
+# served: the same N events committed into a SQLite file, then `users serve` (the release binary) started on it
+# with the broker as its publisher and USERS_RELAY_BATCH_SIZE = the batch: the relay as the service wires and
+# runs it, timed from the first event marked published to the last (the bench polls the outbox's count in the
+# same file every 25 ms). served-lag: registrations POSTed to `users serve` at 1,000 writes/s; the lag from each
+# 201 to its effect's commit in a consumer. These are the figures that stand for what users run.
 # relay: N committed events (registrations) drained from the outbox by OutboxRelay.publishPendingEvents()
 # through RabbitMQPublisher (confirms awaited per batch) into a durable topic exchange with a bound durable
 # queue; c/amqp_baseline.c publishes the same N messages (bodies, routing keys, properties written by
@@ -33,9 +38,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-printf '== building relay-bench (release) and the C baseline\n' >&2
+printf '== building relay-bench and users (release) and the C baseline\n' >&2
 swift build -c release --product relay-bench >&2
+swift build -c release --product users >&2
 bench="$(swift build -c release --show-bin-path)/relay-bench"
+users="$(swift build -c release --show-bin-path)/users"
 gcc -O2 -Wall -o "$work/amqp-baseline" c/amqp_baseline.c -lrabbitmq
 
 printf '== starting a throwaway RabbitMQ\n' >&2
@@ -69,6 +76,10 @@ for round in $(seq 1 "$ROUNDS"); do
         run "$work/amqp-baseline" 127.0.0.1 "$USERS_TEST_AMQP_PORT" "$amqp_user" "$amqp_password" "$amqp_vhost" \
             bench.c.events bench.c "$work/messages.txt" "$batch"
         drop_queue bench.c
+        run "$bench" --phase served --amqp "$USERS_TEST_AMQP_URL" --store "sqlite:$work/served.sqlite" \
+            --events "$N" --batch "$batch" --exchange bench.served.events --queue bench.served --users "$users"
+        drop_queue bench.served
+        drop_queue bench.served.parked
         run "$bench" --phase relay --amqp "$USERS_TEST_AMQP_URL" --store "sqlite:$work/relay.sqlite" \
             --events "$N" --batch "$batch" --exchange bench.sqlite.events --queue bench.sqlite
         drop_queue bench.sqlite
@@ -79,6 +90,10 @@ for round in $(seq 1 "$ROUNDS"); do
         drop_queue bench.memory.parked
     done
 done
+run "$bench" --phase served-lag --amqp "$USERS_TEST_AMQP_URL" --store "sqlite:$work/served-lag.sqlite" \
+    --consumer-store "$work/served-consumer.sqlite" --rate 1000 --seconds "$LAG_SECONDS" \
+    --exchange bench.servedlag.events --queue bench.servedlag --users "$users"
+drop_queue bench.servedlag
 for rate in $LAG_RATES; do
     run "$bench" --phase lag --amqp "$USERS_TEST_AMQP_URL" --store "sqlite:$work/lag-$rate.sqlite" \
         --consumer-store "$work/consumer-$rate.sqlite" --rate "$rate" --seconds "$LAG_SECONDS" \
@@ -91,20 +106,21 @@ import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 relay = [r for r in rows if r["phase"] == "relay"]
 print()
-print("| batch | round | C events/s | Swift, SQLite events/s | ratio | Swift, memory events/s | ratio | CPU µs/event: C / SQLite / memory | SQLite: store s / publish s |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| batch | round | C events/s | users serve (SQLite) events/s | ratio | relay-bench SQLite events/s | ratio | relay-bench memory events/s | ratio | CPU µs/event: C / SQLite / memory |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 rounds = {}
 for r in relay:
     key = (r["batch"], r["backend"] if r["peer"] != "c" else "c")
     rounds.setdefault(key, []).append(r)
 for batch in [int(b) for b in sys.argv[2].split()]:
     for i, c in enumerate(rounds.get((batch, "c"), [])):
+        v = rounds.get((batch, "sqlite-served"), [])[i]
         s = rounds.get((batch, "sqlite"), [])[i]
         m = rounds.get((batch, "memory"), [])[i]
         us = lambda r: f'{r["cpu_seconds"] / r["ops"] * 1e6:.0f}'
-        print(f'| {batch} | {i + 1} | {c["ops_per_s"]:,} | {s["ops_per_s"]:,} | {s["ops_per_s"] / c["ops_per_s"]:.2f} '
-              f'| {m["ops_per_s"]:,} | {m["ops_per_s"] / c["ops_per_s"]:.2f} | {us(c)} / {us(s)} / {us(m)} '
-              f'| {s.get("store_seconds", 0):.2f} / {s["publish_seconds"]:.2f} |')
+        print(f'| {batch} | {i + 1} | {c["ops_per_s"]:,} | {v["ops_per_s"]:,} | {v["ops_per_s"] / c["ops_per_s"]:.2f} '
+              f'| {s["ops_per_s"]:,} | {s["ops_per_s"] / c["ops_per_s"]:.2f} '
+              f'| {m["ops_per_s"]:,} | {m["ops_per_s"] / c["ops_per_s"]:.2f} | {us(c)} / {us(s)} / {us(m)} |')
 lags = [r for r in rows if r["phase"] == "lag"]
 if lags:
     print()
@@ -112,5 +128,5 @@ if lags:
     print("|---|---:|---:|---:|---:|---:|---:|")
 for r in lags:
         print(f'| {r["backend"]} | {r["ops"]:,} | {r["ops_per_s"]:,} | {r["p50_ms"]} | {r["p99_ms"]} | {r["max_ms"]} '
-              f'| {r["to_handler_p50_ms"]} / {r["to_handler_p99_ms"]} |')
+              f'| {r.get("to_handler_p50_ms", "–")} / {r.get("to_handler_p99_ms", "–")} |')
 PY

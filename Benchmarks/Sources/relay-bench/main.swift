@@ -6,6 +6,14 @@
 //   relay-bench --phase relay --amqp amqp://… --store sqlite:/tmp/r.sqlite --events 100000 --batch 100
 //       commits the events (registrations of users 0..<N, deterministic ids: the same bodies as the file),
 //       declares and binds a durable queue, then times `OutboxRelay.publishPendingEvents()` draining them.
+//   relay-bench --phase served --amqp amqp://… --store sqlite:/tmp/s.sqlite --events 100000 --batch 100 --users PATH
+//       commits the same events, then starts `users serve` (the binary at PATH) on that store with the broker as
+//       its publisher (USERS_RELAY_BATCH_SIZE = the batch): the relay as the service runs it, through the wiring
+//       the service builds. Times the drain from the first event marked published to the last (the bench reads
+//       the outbox's count from the same file every 10 ms), and the process's start before it.
+//   relay-bench --phase served-lag --amqp amqp://… --store sqlite:/tmp/l.sqlite --rate 1000 --seconds 20 --users PATH
+//       POSTs registrations to that `users serve` at a steady rate; a RabbitMQConsumer applies every event through
+//       a SQLiteIdempotentConsumer; reports the lag from each 201 (its commit) to its effect's commit.
 //   relay-bench --phase lag --amqp amqp://… --store sqlite:/tmp/l.sqlite --rate 1000 --seconds 20
 //       saves users through the repository at a steady rate while the relay runs as a service and a
 //       RabbitMQConsumer applies every event through a SQLiteIdempotentConsumer; reports the lag from each
@@ -33,6 +41,7 @@ struct Options {
     var rate = 1000
     var seconds = 20
     var consumerStore = "/tmp/relay-bench-consumer.sqlite"
+    var users: String?
 
     init(_ arguments: [String]) throws {
         var iterator = arguments.dropFirst().makeIterator()
@@ -50,6 +59,7 @@ struct Options {
             case "--rate": rate = try Self.int(value)
             case "--seconds": seconds = try Self.int(value)
             case "--consumer-store": consumerStore = value
+            case "--users": users = value
             default: throw BenchError("unknown option \(argument)")
             }
         }
@@ -207,6 +217,20 @@ func declareQueue(_ url: RabbitMQURL, exchange: String, queue: String, logger: L
     await running.stop()
 }
 
+/// Commits registrations of users 0..<n (deterministic ids: the bodies of the messages file), 1,000 a batch.
+func commitBacklog(_ store: some BenchStore, _ n: Int) async throws {
+    let commitStart = ContinuousClock.now
+    for start in stride(from: 0, to: n, by: 1000) {
+        let changes = (start..<min(start + 1000, n)).map { i in
+            let (user, envelope) = registration(i)
+            return UserChange(user: user, events: [envelope])
+        }
+        let outcome = try await store.insert(changes)
+        precondition(outcome.rejected.isEmpty && outcome.insertedCount == changes.count)
+    }
+    note("committed \(n) events in \(String(format: "%.2f", seconds(.now - commitStart))) s")
+}
+
 func relayPhase(_ options: Options, _ url: RabbitMQURL, logger: Logger) async throws {
     let (store, close, backend) = try await openStore(options.store)
     try await relayPhase(store, close, backend, options, url, logger: logger)
@@ -217,16 +241,7 @@ func relayPhase(
     _ url: RabbitMQURL, logger: Logger
 ) async throws {
     let n = options.events
-    let commitStart = ContinuousClock.now
-    for start in stride(from: 0, to: n, by: 1000) {
-        let changes = (start..<min(start + 1000, n)).map { i in
-            let (user, envelope) = registration(i)
-            return UserChange(user: user, events: [envelope])
-        }
-        let outcome = try await store.insert(changes)
-        precondition(outcome.rejected.isEmpty && outcome.insertedCount == changes.count)
-    }
-    note("committed \(n) events into \(backend) in \(String(format: "%.2f", seconds(.now - commitStart))) s")
+    try await commitBacklog(store, n)
 
     try await declareQueue(url, exchange: options.exchange, queue: options.queue, logger: logger)
     let rabbit = RabbitMQPublisher(
@@ -359,7 +374,9 @@ func run(_ options: Options) async throws {
     switch options.phase {
     case "relay": try await relayPhase(options, url, logger: logger)
     case "lag": try await lagPhase(options, url, logger: logger)
-    default: throw BenchError("unknown phase \(options.phase) (relay, lag)")
+    case "served": try await servedPhase(options, url, logger: logger)
+    case "served-lag": try await servedLagPhase(options, url, logger: logger)
+    default: throw BenchError("unknown phase \(options.phase) (relay, lag, served, served-lag)")
     }
 }
 

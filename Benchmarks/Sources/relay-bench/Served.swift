@@ -1,0 +1,167 @@
+// The relay as `users serve` runs it: the binary, its configuration, its wiring (Benchmarks/relay.sh).
+import Foundation
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+import Logging
+import Synchronization
+import UserDomain
+import UserPorts
+import UserRabbitMQ
+import UserSQLite
+
+/// Starts `users serve` on a SQLite store with the broker as its publisher, as an operator would.
+func startServe(_ options: Options, path: String, port: Int, log: String) throws -> Process {
+    guard let users = options.users, let amqp = options.amqp else { throw BenchError("--users and --amqp are needed") }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: users)
+    process.arguments = ["serve"]
+    process.environment = ProcessInfo.processInfo.environment.merging([
+        "USERS_STORE": "sqlite:" + path, "USERS_PUBLISHER": amqp, "USERS_AMQP_EXCHANGE": options.exchange,
+        "USERS_RELAY_BATCH_SIZE": String(options.batch), "USERS_PORT": String(port), "USERS_LOG_LEVEL": "warning",
+    ]) { $1 }
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+    try process.run()
+    return process
+}
+
+/// SIGTERM, then waits for the process off the cooperative pool.
+func stopServe(_ process: Process) async {
+    kill(process.processIdentifier, SIGTERM)
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async {
+            process.waitUntilExit()
+            continuation.resume()
+        }
+    }
+}
+
+func sqlitePath(_ store: String) throws -> String {
+    guard store.hasPrefix("sqlite:") else { throw BenchError("the served phases take --store sqlite:PATH") }
+    return String(store.dropFirst("sqlite:".count))
+}
+
+/// Commits N registrations into a new SQLite file, then lets `users serve` relay them; times the drain.
+func servedPhase(_ options: Options, _ url: RabbitMQURL, logger: Logger) async throws {
+    let path = try sqlitePath(options.store)
+    let n = options.events
+    let (store, close, _) = try await openStore(options.store)
+    try await commitBacklog(store, n)
+    await close()
+    try await declareQueue(url, exchange: options.exchange, queue: options.queue, logger: logger)
+
+    // The bench reads the outbox's count from the same file (another process, WAL: no lock on the service).
+    let reader = try await SQLiteUserStore.open(.init(path: path))
+    let started = ContinuousClock.now
+    let server = try startServe(options, path: path, port: 0, log: path + ".serve.log")
+    var first: ContinuousClock.Instant?
+    var last = started
+    while true {
+        let pending = try await reader.outboxStatus().pendingCount
+        let now = ContinuousClock.now
+        if pending < n, first == nil { first = now }
+        if pending == 0 {
+            last = now
+            break
+        }
+        guard server.isRunning else { throw BenchError("users serve exited; see \(path).serve.log") }
+        guard now - started < .seconds(600) else { throw BenchError("the served relay did not drain in 600 s") }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    await stopServe(server)
+    await reader.close()
+    let drain = seconds(last - (first ?? started))
+    let startup = seconds((first ?? started) - started)
+    emit(
+        #"{"peer":"swift-user-domain","backend":"sqlite-served","phase":"relay","batch":\#(options.batch),"ops":\#(n),"seconds":\#(String(format: "%.3f", drain)),"ops_per_s":\#(Int((Double(n) / drain).rounded())),"startup_seconds":\#(String(format: "%.3f", startup))}"#
+    )
+}
+
+/// POSTs registrations to `users serve` at a steady rate; the lag from each 201 to its effect's commit in a
+/// consumer of the broker.
+func servedLagPhase(_ options: Options, _ url: RabbitMQURL, logger: Logger) async throws {
+    let path = try sqlitePath(options.store)
+    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: options.consumerStore + suffix) }
+    let ledger = try await SQLiteIdempotentConsumer.open(path: options.consumerStore, name: "bench")
+    let (_, warmUp) = registration(0, base: 0xFFFF_FFFF)
+    try await ledger.handle(warmUp) { db in
+        try db.execute("CREATE TABLE bench_users (id TEXT PRIMARY KEY, version INTEGER NOT NULL, name TEXT)")
+    }
+    let total = options.rate * options.seconds
+    let committed = Mutex<[UserID: ContinuousClock.Instant]>([:])
+    let applied = Mutex<[UserID: ContinuousClock.Instant]>([:])
+    let consumer = RabbitMQConsumer(
+        configuration: .init(url: url, topology: .init(exchange: options.exchange), queue: options.queue),
+        logger: logger
+    ) { (deliveries: [RabbitMQDelivery]) in
+        let envelopes = deliveries.map(\.envelope)
+        try await ledger.handle(envelopes) { db, envelope in
+            try db.execute(
+                "INSERT OR REPLACE INTO bench_users (id, version, name) VALUES (?1, ?2, ?3)",
+                [.text("\(envelope.userID)"), .integer(Int64(envelope.userVersion)), .text(envelope.type)])
+        }
+        let now = ContinuousClock.now
+        applied.withLock { for envelope in envelopes { $0[envelope.userID] = now } }
+        return Array(repeating: .acknowledge, count: deliveries.count)
+    }
+    let consumerService = Running { try await consumer.run() }
+    try await waitUntil(.seconds(30)) { consumer.status.isReady }
+
+    let port = Int.random(in: 20_000..<60_000)
+    let server = try startServe(options, path: path, port: port, log: path + ".serve.log")
+    let base = URL(string: "http://127.0.0.1:\(port)/users")!
+    let session = URLSession(configuration: .ephemeral)
+    let deadline = ContinuousClock.now + .seconds(60)
+    while (try? await session.data(from: URL(string: "http://127.0.0.1:\(port)/health/ready")!))?.1
+        .isOK != true
+    {
+        guard ContinuousClock.now < deadline, server.isRunning else { throw BenchError("users serve did not start") }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+
+    struct Created: Decodable { var id: String }
+    let interval = Duration.seconds(1) / options.rate
+    let start = ContinuousClock.now + .milliseconds(200)
+    var late = 0
+    for i in 0..<total {
+        let due = start + interval * i
+        if ContinuousClock.now < due {
+            try await Task.sleep(until: due, tolerance: .microseconds(50), clock: .continuous)
+        } else if ContinuousClock.now - due > .milliseconds(5) {
+            late += 1
+        }
+        var request = URLRequest(url: base)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(#"{"email":"lag\#(i)@example.com","displayName":"Lag \#(i)"}"#.utf8)
+        let (data, response) = try await session.data(for: request)
+        let now = ContinuousClock.now
+        guard (response as? HTTPURLResponse)?.statusCode == 201,
+            let id = UserID(try JSONDecoder().decode(Created.self, from: data).id)
+        else { throw BenchError("POST /users did not answer 201 with an id") }
+        committed.withLock { $0[id] = now }
+    }
+    let writing = seconds(.now - start)
+    try await waitUntil(.seconds(120)) { applied.withLock { $0.count } >= total + 0 }
+    await consumerService.stop()
+    await stopServe(server)
+    await ledger.close()
+
+    let commits = committed.withLock { $0 }
+    var lags = applied.withLock { $0 }.compactMap { id, at in commits[id].map { seconds(at - $0) * 1000 } }
+    lags.sort()
+    guard lags.count == total else { throw BenchError("matched \(lags.count) of \(total) events") }
+    func percentile(_ p: Double) -> Double { lags[min(lags.count - 1, Int((Double(lags.count) * p).rounded(.up)) - 1)] }
+    let f = { (x: Double) in String(format: "%.2f", x) }
+    note("\(late) of \(total) writes began more than 5 ms late")
+    emit(
+        #"{"peer":"swift-user-domain","backend":"sqlite-served","phase":"lag","batch":\#(options.batch),"ops":\#(total),"seconds":\#(String(format: "%.3f", writing)),"ops_per_s":\#(Int((Double(total) / writing).rounded())),"p50_ms":\#(f(percentile(0.5))),"p99_ms":\#(f(percentile(0.99))),"max_ms":\#(f(lags.last!)),"late_writes":\#(late)}"#
+    )
+}
+
+extension URLResponse {
+    fileprivate var isOK: Bool { (self as? HTTPURLResponse)?.statusCode == 200 }
+}
