@@ -20,4 +20,10 @@ public protocol EventHistory: CommitSignalling {
     /// - Returns: how many events were deleted.
     @discardableResult
     func deletePublishedEvents(before date: Date) async throws -> Int
+
+    /// The highest position that ``deletePublishedEvents(before:)`` has deleted, or `nil` when the history was
+    /// never trimmed. Events at or below it may be gone: a reader that starts below it (``events(after:limit:)``
+    /// from a lower position, or from the start) would read an incomplete history, and should not take it for a
+    /// whole one.
+    func trimmedThrough() async throws -> EventPosition?
 }

@@ -207,11 +207,15 @@ extension UserStoreContract {
             try f.expect.equal(
                 try await f.store.events(after: all[0].position, limit: 2).map(\.position),
                 [all[1].position, all[2].position], "after the first, two at most")
+            try f.expect.equal(try await f.store.trimmedThrough(), nil, "trimmedThrough before any trimming")
             try f.expect.equal(
                 try await f.store.deletePublishedEvents(before: all[1].envelope.occurredAt), 1,
                 "deleted before the second")
+            try f.expect.equal(try await f.store.trimmedThrough(), all[0].position, "trimmedThrough: the deleted one")
             try f.expect.equal(
                 try await f.store.deletePublishedEvents(before: Date().addingTimeInterval(3600)), 2, "deleted the rest")
+            try f.expect.equal(
+                try await f.store.trimmedThrough(), all[2].position, "trimmedThrough: the highest deleted, not the dead one")
             try f.expect.equal(
                 try await f.store.events(after: nil, limit: 10).map(\.position), [all[3].position], "kept: the dead one"
             )

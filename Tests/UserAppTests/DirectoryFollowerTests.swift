@@ -130,6 +130,31 @@ struct DirectoryFollowerTests {
         }
     }
 
+    @Test("a follower whose backfill starts below what retention deleted is never ready, and says why")
+    func trimmedHistoryIsNotReady() async throws {
+        let source = try SourceService(exchange: FollowerBroker.unique("dir"))
+        _ = try await write(source, count: 4, tag: "old")
+        let events = try await source.store.events(after: nil, limit: 100)
+        try await source.store.markPublished(events.map(\.position))
+        let trimmed = try await source.store.deletePublishedEvents(before: Date().addingTimeInterval(3600))
+        #expect(trimmed == events.count - 1, "all but the newest")
+        let lines = Locked<[String]>([])
+        let logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
+        try await withService(source.application()) {
+            try #require(try await source.waitUntilServing())
+            let running = try RunningFollower(
+                replica: InMemoryDirectoryReplica(), source: source, queue: FollowerBroker.unique("q"), logger: logger)
+            try await running.whileRunning {
+                try #require(
+                    try await Patience.waitUntil { running.follower.backfillFailure?.contains("410") == true },
+                    "the follower did not see the trimmed history")
+                #expect(!running.follower.isBackfilled, "never ready on an incomplete history")
+                #expect(running.follower.backfillFailure?.contains("can't be made whole") == true)
+                #expect(lines.withLock { $0.contains { $0.contains("below what retention deleted") } })
+            }
+        }
+    }
+
     /// The ready messages of a queue (a passive declare on a connection of its own).
     static func messageCount(queue: String) async throws -> Int {
         let worker = AMQPWorker(
@@ -225,7 +250,7 @@ struct DirectoryFollowerTests {
         }
     }
 
-    @Test("a wrong token for the history is not logged, and the follower is not ready")
+    @Test("a wrong token for the history is not logged; the follower ends with a configuration error, not ready")
     func wrongTokenNeverLogged() async throws {
         let source = try SourceService(exchange: FollowerBroker.unique("dir"), token: "right-token")
         let lines = Locked<[String]>([])
@@ -236,9 +261,11 @@ struct DirectoryFollowerTests {
                 replica: InMemoryDirectoryReplica(), source: source, queue: FollowerBroker.unique("q"),
                 token: "wrong-secret-token", logger: logger)
             try await running.whileRunning {
+                // 401: retrying can't help, so the follower's run ends (users directory serve exits 78).
                 try #require(
-                    try await Patience.waitUntil { lines.withLock { $0.contains { $0.contains("backfill failed") } } })
+                    try await Patience.waitUntil { lines.withLock { $0.contains { $0.contains("backfill refused") } } })
                 #expect(!running.follower.isBackfilled)
+                await #expect(throws: ConfigurationError.self) { try await running.follower.run() }
             }
         }
         #expect(lines.withLock { $0.allSatisfy { !$0.contains("wrong-secret-token") && !$0.contains("amqp-secret") } })

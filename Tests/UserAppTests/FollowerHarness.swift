@@ -5,6 +5,7 @@ import Testing
 import UserApp
 import UserAppCore
 import UserDomain
+import UserHTTP
 import UserInMemory
 import UserPorts
 import UserPortsTesting
@@ -53,31 +54,12 @@ final class SourceService: Sendable {
 
     var baseURL: URL { URL(string: "http://127.0.0.1:\(port.withLock { $0 } ?? 0)")! }
 
-    /// The events route, as the user service documents it.
+    /// The user service's own `GET /events` (UserAPI's route, its token check included).
     func application() -> some ApplicationProtocol {
-        let router = Router()
-        let (store, token) = (store, token)
-        router.get("events") { request, _ -> Response in
-            if let token, request.headers[.authorization] != "Bearer \(token)" {
-                return Response(status: .unauthorized)
-            }
-            let after = request.uri.queryParameters["after"].flatMap { Int64($0) } ?? 0
-            let limit = request.uri.queryParameters["limit"].flatMap { Int($0) } ?? 100
-            let events = try await store.events(
-                after: after == 0 ? nil : EventPosition(rawValue: after), limit: limit)
-            var items: [String] = []
-            for event in events {
-                items.append("{\"position\":\(event.position.rawValue),\"event\":\(event.envelope.jsonString())}")
-            }
-            var body = "{\"items\":[\(items.joined(separator: ","))]"
-            if events.count == limit, let last = events.last { body += ",\"next\":\(last.position.rawValue)" }
-            body += "}"
-            return Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: body)))
-        }
+        let api = UserAPI(service: users, readiness: {}).servingEvents(from: store)
         return Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            router: api.makeRouter(tokens: token.map { [$0] } ?? []),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { [port] channel in port.withLock { $0 = channel.localAddress?.port } },
             logger: Logger(label: "test.source"))
     }

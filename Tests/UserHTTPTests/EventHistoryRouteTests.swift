@@ -75,4 +75,31 @@ struct EventHistoryRouteTests {
             }
         }
     }
+
+    @Test("a page below what retention deleted is 410 history-trimmed; pages after it are served")
+    func trimmed() async throws {
+        let store = InMemoryUserStore()
+        let users = UserService(repository: store)
+        for index in 0..<3 { _ = try await users.register(email: "t\(index)@example.com", displayName: "T") }
+        let events = try await store.events(after: nil, limit: 10)
+        try await store.markPublished(events.map(\.position))
+        #expect(try await store.deletePublishedEvents(before: Date().addingTimeInterval(3600)) == 2)
+        let api = UserAPI(service: users, readiness: {}).servingEvents(from: store)
+        try await Application(router: api.makeRouter(tokens: ["t0k"])).test(.router) { client in
+            let auth: HTTPFields = [.authorization: "Bearer t0k"]
+            for after in [0, 1] {
+                try await client.execute(uri: "/events?after=\(after)", method: .get, headers: auth) { response in
+                    #expect(response.status == .gone, "after=\(after)")
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                    let body = String(buffer: response.body)
+                    #expect(body.contains("history-trimmed") && body.contains("up to position 2"), "\(body)")
+                }
+            }
+            try await client.execute(uri: "/events?after=2", method: .get, headers: auth) { response in
+                #expect(response.status == .ok)
+                let page = try JSONDecoder().decode(Page.self, from: Data(String(buffer: response.body).utf8))
+                #expect(page.items.map(\.position) == [3])
+            }
+        }
+    }
 }

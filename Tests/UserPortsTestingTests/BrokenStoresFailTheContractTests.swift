@@ -34,6 +34,7 @@ extension ForwardingOutbox {
     func deletePublishedEvents(before date: Date) async throws -> Int {
         try await inner.deletePublishedEvents(before: date)
     }
+    func trimmedThrough() async throws -> EventPosition? { try await inner.trimmedThrough() }
     func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
         try await inner.acquireRelayLease(owner: owner, duration: duration)
     }

@@ -320,6 +320,7 @@ struct MarkFailingOutbox: EventOutbox {
     func deletePublishedEvents(before date: Date) async throws -> Int {
         try await store.deletePublishedEvents(before: date)
     }
+    func trimmedThrough() async throws -> EventPosition? { try await store.trimmedThrough() }
     func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
         try await store.acquireRelayLease(owner: owner, duration: duration)
     }

@@ -8,6 +8,7 @@ public import UserPorts
 /// to 1,000 events: the one indirect call per page is nothing beside the store's query).
 protocol EventHistoryReading: Sendable {
     func events(after position: EventPosition?, limit: Int) async throws -> [OutboxEvent]
+    func trimmedThrough() async throws -> EventPosition?
 }
 
 /// The history behind ``UserAPI/servingEvents(from:)``.
@@ -16,6 +17,10 @@ private struct EventHistoryReader<History: EventHistory>: EventHistoryReading {
 
     func events(after position: EventPosition?, limit: Int) async throws -> [OutboxEvent] {
         try await history.events(after: position, limit: limit)
+    }
+
+    func trimmedThrough() async throws -> EventPosition? {
+        try await history.trimmedThrough()
     }
 }
 
@@ -26,7 +31,9 @@ extension UserAPI {
     /// It needs a bearer token like every route but the health checks. A page is
     /// `{"items":[{"position":P,"event":ENVELOPE}],"next":P}`, where `ENVELOPE` is the event's stable JSON
     /// (the body the broker carries) and `next`, present when the page is full, is the `after` of the next
-    /// page.
+    /// page. A page that would start below what retention deleted (`after` lower than the store's
+    /// `EventHistory.trimmedThrough()`) is refused with 410 and the problem `history-trimmed`: its reader would
+    /// otherwise take an incomplete history for a whole one.
     public func servingEvents(from history: some EventHistory) -> UserAPI {
         var api = self
         api.events = EventHistoryReader(history: history)
@@ -64,6 +71,12 @@ extension UserAPI {
                         "invalid-limit", "limit must be a whole number from 1 to \(eventPageLimit).", field: "limit")
                 }
                 limit = value
+            }
+            if let trimmed = try await history.trimmedThrough(), (after?.rawValue ?? 0) < trimmed.rawValue {
+                throw Problem(
+                    .gone, code: "history-trimmed", title: "The history no longer reaches back that far.",
+                    detail: "Retention deleted the events up to position \(trimmed.rawValue): a page after "
+                        + "\(after?.rawValue ?? 0) would miss some. Pages after \(trimmed.rawValue) are whole.")
             }
             let events = try await history.events(after: after, limit: limit)
             var body: [UInt8] = Array(#"{"items":["#.utf8)

@@ -36,7 +36,7 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     /// What ``run()`` waits on.
     nonisolated let lifetime = ServiceLifetime()
     /// Whether retention deleted events (then the directory can't be rebuilt).
-    private var historyTrimmed = false
+    private var trimmedPosition: EventPosition?
     /// The relay lease: who holds it, until when.
     private var lease: (owner: String, expires: ContinuousClock.Instant)?
 
@@ -244,9 +244,15 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
         where log[index].published && !log[index].deleted && log[index].event.envelope.occurredAt < date {
             log[index].deleted = true
             count += 1
+            trimmedPosition = max(trimmedPosition ?? log[index].event.position, log[index].event.position)
         }
-        if count > 0 { historyTrimmed = true }
         return count
+    }
+
+    /// The highest position retention deleted, or `nil`.
+    public func trimmedThrough() throws -> EventPosition? {
+        try checkOpen()
+        return trimmedPosition
     }
 
     /// Takes or renews the relay lease.
@@ -297,7 +303,7 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     /// Empties the directory and its checkpoint, unless retention trimmed the log.
     public func resetDirectory() throws {
         try checkOpen()
-        if historyTrimmed {
+        if trimmedPosition != nil {
             throw UserStoreError(
                 .historyTrimmed, "The event log was trimmed by retention; the directory can't be rebuilt from it.")
         }

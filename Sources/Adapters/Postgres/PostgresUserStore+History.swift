@@ -39,6 +39,15 @@ extension PostgresUserStore {
         }
     }
 
+    /// The highest position retention deleted (noted by ``deletePublishedEvents(before:)``), or `nil`.
+    public func trimmedThrough() async throws -> EventPosition? {
+        try await withConnection { connection in
+            let result = try connection.query(
+                "SELECT position FROM projection_checkpoints WHERE name = '\(StoreConventions.trimmedHistoryMarker)'")
+            return result.rowCount == 1 ? EventPosition(rawValue: result.int64(0, 0)) : nil
+        }
+    }
+
     /// Deletes published events that occurred before `date`, and notes that the history was trimmed.
     @discardableResult
     public func deletePublishedEvents(before date: Date) async throws -> Int {

@@ -44,6 +44,15 @@ extension SQLiteUserStore {
         }
     }
 
+    /// The highest position retention deleted (noted by ``deletePublishedEvents(before:)``), or `nil`.
+    public func trimmedThrough() async throws -> EventPosition? {
+        try await shortRead { connection in
+            try connection.withStatement(
+                "SELECT position FROM projection_checkpoints WHERE name = '\(StoreConventions.trimmedHistoryMarker)'"
+            ) { statement in try statement.step() ? EventPosition(rawValue: statement.int64(0)) : nil }
+        }
+    }
+
     /// Deletes published events that occurred before `date`, and notes that the history was trimmed.
     @discardableResult
     public func deletePublishedEvents(before date: Date) async throws -> Int {

@@ -117,6 +117,11 @@ public struct AnyUserStore: UserRepository, EventOutbox, UserDirectory, Service 
     }
 
     /// Forwards to the wrapped store.
+    public func trimmedThrough() async throws -> EventPosition? {
+        try await base.trimmedThrough()
+    }
+
+    /// Forwards to the wrapped store.
     public func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
         try await base.acquireRelayLease(owner: owner, duration: duration)
     }

@@ -106,12 +106,24 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
                     key: "directory.events",
                     "\(error) Check the events URL (--events) and USERS_EVENTS_TOKEN: retrying won't help.")
             } catch {
-                lastBackfillFailure.withLock { $0 = "\(error)" }
                 failures += 1
                 let base = retryBackoff.lowerBound * (1 << min(failures - 1, 16))
                 let delay = min(base, retryBackoff.upperBound)
-                logger.warning(
-                    "directory backfill failed; retrying", metadata: ["error": "\(error)", "retry.in": "\(delay)"])
+                if let trimmed = error as? EventHistoryError, trimmed.isTrimmed {
+                    // Never ready on a history that can't make this replica whole (it would serve a directory
+                    // with users missing as if complete); an operator has to act.
+                    lastBackfillFailure.withLock {
+                        $0 = "\(trimmed) This directory can't be made whole from the history: start it from a copy of "
+                            + "another directory's database, or keep the user service's events while directories follow."
+                    }
+                    logger.error(
+                        "directory backfill starts below what retention deleted; not ready",
+                        metadata: ["error": "\(error)", "retry.in": "\(delay)"])
+                } else {
+                    lastBackfillFailure.withLock { $0 = "\(error)" }
+                    logger.warning(
+                        "directory backfill failed; retrying", metadata: ["error": "\(error)", "retry.in": "\(delay)"])
+                }
                 _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             }
         }
@@ -156,14 +168,14 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
         return outcomes
     }
 
-    /// What the consumer does with each event of a batch: ``handle(_:)-(_)`` applies them, then an applied or
-    /// duplicate event is ``FollowerDisposition/acknowledge``, one behind a gap ``FollowerDisposition/requeue``
-    /// (its predecessor is on its way: the relay holds a user's later events behind an unpublished one), until
-    /// the gap has outlasted the bound (`gapSightings` sightings and `gapAge` since the first: a predecessor
-    /// that was forged, lost or trimmed from the history never comes): then ``FollowerDisposition/park``, and it
-    /// is logged at `error`.
+    /// What the consumer does with each event of a batch: ``handle(_:)-([UserEventEnvelope])`` applies them,
+    /// then an applied or duplicate event is ``FollowerDisposition/acknowledge``, one behind a gap
+    /// ``FollowerDisposition/requeue`` (its predecessor is on its way: the relay holds a user's later events
+    /// behind an unpublished one), until the gap has outlasted the bound (`gapSightings` sightings and `gapAge`
+    /// since the first: a predecessor that was forged, lost or trimmed from the history never comes): then
+    /// ``FollowerDisposition/park``, and it is logged at `error`.
     ///
-    /// - Throws: as ``handle(_:)-(_)``.
+    /// - Throws: as ``handle(_:)-([UserEventEnvelope])``.
     public func dispositions(_ events: [UserEventEnvelope]) async throws -> [FollowerDisposition] {
         let outcomes = try await handle(events)
         let now = ContinuousClock.now

@@ -50,6 +50,10 @@ public struct EventHistoryError: Error, Sendable, CustomStringConvertible {
     /// event history at that address (404: a wrong base URL).
     public var isPermanent: Bool { isAuthentication || status == 404 }
 
+    /// Whether the source's history no longer reaches back to the position asked for (410: retention deleted
+    /// events above it): a reader starting there can't be made whole from it.
+    public var isTrimmed: Bool { status == 410 }
+
     /// Creates an error.
     public init(_ description: String, isAuthentication: Bool = false, status: Int? = nil) {
         self.description = description

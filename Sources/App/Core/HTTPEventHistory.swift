@@ -59,6 +59,13 @@ public struct HTTPEventHistory: EventHistorySource {
                     + "\((error as NSError).localizedDescription)).")
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        if status == 410 {
+            struct Gone: Decodable { var detail: String }
+            let detail = (try? JSONDecoder().decode(Gone.self, from: data))?.detail ?? "retention deleted events."
+            throw EventHistoryError(
+                "The event history at \(redactedBaseURL) no longer reaches back to position \(position?.rawValue ?? 0) "
+                    + "(410): \(detail)", status: status)
+        }
         guard status == 200 else {
             throw EventHistoryError(
                 "The event history at \(redactedBaseURL) answered \(status).",
