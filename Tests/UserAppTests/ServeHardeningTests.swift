@@ -71,10 +71,7 @@ extension UsersBinaryTests {
 
     @Test("a configuration error exits 78 from every command, naming the key, migrate's and serve's included")
     func configurationExitCodes() async throws {
-        let directory = [
-            "directory", "serve", "--port", "0", "--source", "amqp://g:guest@127.0.0.1:1/v", "--events", "http://127.0.0.1:1",
-        ]
-        for command in [["migrate"], ["list"], ["serve", "--port", "0"], directory] {
+        for command in [["migrate"], ["list"], ["serve", "--port", "0"]] {
             let (status, output) = try await Self.run(
                 command + ["--store", "memory:"], environment: ["USERS_RELAY_BATCH_SIZE": "0"])
             #expect(status == 78, "\(command): \(status) \(output)")
@@ -125,10 +122,7 @@ extension UsersBinaryTests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("users-bad-\(UUID()).yaml")
         try Data("users:\n  store: \"postgres://u:SECRET\\q@127.0.0.1:1/db\"\n".utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        let directory = [
-            "directory", "serve", "--port", "0", "--source", "amqp://g:guest@127.0.0.1:1/v", "--events", "http://127.0.0.1:1",
-        ]
-        for command in [["migrate"], ["list"], ["serve", "--port", "0"], directory] {
+        for command in [["migrate"], ["list"], ["serve", "--port", "0"]] {
             let (status, output) = try await Self.run(command + ["--config", file.path], environment: [:])
             #expect(status == 78, "\(command): \(status) \(output)")
             #expect(!output.contains("SECRET"), "\(command): \(output)")
