@@ -4,10 +4,12 @@
 #   Benchmarks/relay.sh [N] [BATCHES] [ROUNDS] [LAG_SECONDS] [LAG_RATES]
 #                                                   (defaults 100000, "100 1000", 3, 20, "1000 3000")
 #
-# served: the same N events committed into a SQLite file, then `users serve` (the release binary) started on it
-# with the broker as its publisher and USERS_RELAY_BATCH_SIZE = the batch: the relay as the service wires and
-# runs it, timed from the first event marked published to the last (the bench polls the outbox's count in the
-# same file every 25 ms). served-lag: registrations POSTed to `users serve` at 1,000 writes/s; the lag from each
+# served: the same N events committed into a SQLite file and projected by `users serve --publisher none` (as
+# after a broker outage: the service kept projecting, only the relay has a backlog), then `users serve` (the
+# release binary) started on it with the broker as its publisher and USERS_RELAY_BATCH_SIZE = the batch: the
+# relay as the service wires and runs it, timed from the first event marked published to the last (the bench
+# polls the first due event in the same file every 25 ms). served-cold: the same without the projection first
+# (the relay and the projection start on the backlog together). served-lag: registrations POSTed to `users serve` at 1,000 writes/s; the lag from each
 # 201 to its effect's commit in a consumer. These are the figures that stand for what users run.
 # relay: N committed events (registrations) drained from the outbox by OutboxRelay.publishPendingEvents()
 # through RabbitMQPublisher (confirms awaited per batch) into a durable topic exchange with a bound durable
@@ -76,10 +78,12 @@ for round in $(seq 1 "$ROUNDS"); do
         run "$work/amqp-baseline" 127.0.0.1 "$USERS_TEST_AMQP_PORT" "$amqp_user" "$amqp_password" "$amqp_vhost" \
             bench.c.events bench.c "$work/messages.txt" "$batch"
         drop_queue bench.c
-        run "$bench" --phase served --amqp "$USERS_TEST_AMQP_URL" --store "sqlite:$work/served.sqlite" \
-            --events "$N" --batch "$batch" --exchange bench.served.events --queue bench.served --users "$users"
-        drop_queue bench.served
-        drop_queue bench.served.parked
+        for phase in served served-cold; do
+            run "$bench" --phase "$phase" --amqp "$USERS_TEST_AMQP_URL" --store "sqlite:$work/served.sqlite" \
+                --events "$N" --batch "$batch" --exchange bench.served.events --queue bench.served --users "$users"
+            drop_queue bench.served
+            drop_queue bench.served.parked
+        done
         run "$bench" --phase relay --amqp "$USERS_TEST_AMQP_URL" --store "sqlite:$work/relay.sqlite" \
             --events "$N" --batch "$batch" --exchange bench.sqlite.events --queue bench.sqlite
         drop_queue bench.sqlite
@@ -106,8 +110,8 @@ import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 relay = [r for r in rows if r["phase"] == "relay"]
 print()
-print("| batch | round | C events/s | users serve (SQLite) events/s | ratio | relay-bench SQLite events/s | ratio | relay-bench memory events/s | ratio | CPU µs/event: C / SQLite / memory |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| batch | round | C events/s | users serve (SQLite) events/s | ratio | cold | ratio | relay-bench SQLite events/s | ratio | relay-bench memory events/s | ratio | CPU µs/event: C / SQLite / memory |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 rounds = {}
 for r in relay:
     key = (r["batch"], r["backend"] if r["peer"] != "c" else "c")
@@ -115,10 +119,12 @@ for r in relay:
 for batch in [int(b) for b in sys.argv[2].split()]:
     for i, c in enumerate(rounds.get((batch, "c"), [])):
         v = rounds.get((batch, "sqlite-served"), [])[i]
+        w = rounds.get((batch, "sqlite-served-cold"), [])[i]
         s = rounds.get((batch, "sqlite"), [])[i]
         m = rounds.get((batch, "memory"), [])[i]
         us = lambda r: f'{r["cpu_seconds"] / r["ops"] * 1e6:.0f}'
         print(f'| {batch} | {i + 1} | {c["ops_per_s"]:,} | {v["ops_per_s"]:,} | {v["ops_per_s"] / c["ops_per_s"]:.2f} '
+              f'| {w["ops_per_s"]:,} | {w["ops_per_s"] / c["ops_per_s"]:.2f} '
               f'| {s["ops_per_s"]:,} | {s["ops_per_s"] / c["ops_per_s"]:.2f} '
               f'| {m["ops_per_s"]:,} | {m["ops_per_s"] / c["ops_per_s"]:.2f} | {us(c)} / {us(s)} / {us(m)} |')
 lags = [r for r in rows if r["phase"] == "lag"]

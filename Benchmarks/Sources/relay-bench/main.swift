@@ -7,10 +7,13 @@
 //       commits the events (registrations of users 0..<N, deterministic ids: the same bodies as the file),
 //       declares and binds a durable queue, then times `OutboxRelay.publishPendingEvents()` draining them.
 //   relay-bench --phase served --amqp amqp://… --store sqlite:/tmp/s.sqlite --events 100000 --batch 100 --users PATH
-//       commits the same events, then starts `users serve` (the binary at PATH) on that store with the broker as
-//       its publisher (USERS_RELAY_BATCH_SIZE = the batch): the relay as the service runs it, through the wiring
-//       the service builds. Times the drain from the first event marked published to the last (the bench reads
-//       the outbox's count from the same file every 10 ms), and the process's start before it.
+//       commits the same events, lets `users serve --publisher none` (the binary at PATH) project them into its
+//       directory (as after a broker outage: the service went on; only the relay has a backlog), then starts
+//       `users serve` on that store with the broker as its publisher (USERS_RELAY_BATCH_SIZE = the batch): the
+//       relay as the service runs it, through the wiring the service builds. Times the drain from the first event
+//       marked published to the last (the bench reads the first due event from the same file every 25 ms), and
+//       the process's start before it. `--phase served-cold` skips the projection first: the relay and the
+//       projection start on the backlog together.
 //   relay-bench --phase served-lag --amqp amqp://… --store sqlite:/tmp/l.sqlite --rate 1000 --seconds 20 --users PATH
 //       POSTs registrations to that `users serve` at a steady rate; a RabbitMQConsumer applies every event through
 //       a SQLiteIdempotentConsumer; reports the lag from each 201 (its commit) to its effect's commit.
@@ -374,7 +377,8 @@ func run(_ options: Options) async throws {
     switch options.phase {
     case "relay": try await relayPhase(options, url, logger: logger)
     case "lag": try await lagPhase(options, url, logger: logger)
-    case "served": try await servedPhase(options, url, logger: logger)
+    case "served": try await servedPhase(options, url, warm: true, logger: logger)
+    case "served-cold": try await servedPhase(options, url, warm: false, logger: logger)
     case "served-lag": try await servedLagPhase(options, url, logger: logger)
     default: throw BenchError("unknown phase \(options.phase) (relay, lag, served, served-lag)")
     }
