@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the users-v1 workload (../shared/WORKLOAD.md) for every store and its C baseline, in one run on one
+# Runs the users-v1 workload (Benchmarks/WORKLOAD.md) for every store and its C baseline, in one run on one
 # machine, and prints a table of ops/s with the ratio to C. The C baselines run twice: as the workload
 # defines them (the user row alone), and for insert and update once more doing what the package does (the
 # user row and its event row in one transaction: peer "c+events"), the ratio to the same work.

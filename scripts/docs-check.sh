@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Builds the DocC documentation of every library module with warnings as errors (swift-docc-plugin): a broken
-# symbol link, an ambiguous one, an undocumented parameter in a documented list, fails the test command.
+# symbol link, an ambiguous one, an undocumented parameter in a documented list, fails the test command. First,
+# no file of the repository may refer to a document outside it (../shared/…).
 #
 #   scripts/docs-check.sh       (scripts/test.sh calls it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The repository's documents live in it: nothing may send a reader to a folder beside the clone.
+if git grep -n -e '\.\./shared/' -e '\.\./\.\./\.\./shared/' -- . ':!scripts/docs-check.sh' >&2; then
+    echo "docs-check: the lines above point outside the repository" >&2
+    exit 1
+fi
 targets=(UserDomain UserPorts UserPortsTesting UserInMemory UserSQLite UserPostgres UserRabbitMQ UserHTTP UserAppCore UserApp)
 args=()
 for target in "${targets[@]}"; do args+=(--target "$target"); done

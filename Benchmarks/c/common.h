@@ -1,4 +1,4 @@
-/* Shared pieces of the C baselines of the users-v1 workload (../../../shared/WORKLOAD.md). */
+/* Shared pieces of the C baselines of the users-v1 workload (Benchmarks/WORKLOAD.md). */
 #ifndef USERS_BENCH_COMMON_H
 #define USERS_BENCH_COMMON_H
 

@@ -1,4 +1,4 @@
-// users-bench: the users-v1 workload (../shared/WORKLOAD.md) through the repository port.
+// users-bench: the users-v1 workload (Benchmarks/WORKLOAD.md) through the repository port.
 //
 //   users-bench --store sqlite:/tmp/b.sqlite --users 20000 --lookups 100000
 //   users-bench --store memory:
