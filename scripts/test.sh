@@ -9,7 +9,8 @@
 # ThreadSanitizer's runtime can't host (forking with many threads alive aborts it in ForkChildAfter). They
 # run in the plain pass. Nothing else sets the variable; don't set it for the plain pass.
 #
-# Between the two, scripts/api-conformance.sh checks the live HTTP API against its OpenAPI document,
+# Between the two, scripts/readme-first-command.sh runs the README's first command (scripts/serve.sh) as written,
+# scripts/api-conformance.sh checks the live HTTP API against its OpenAPI document,
 # scripts/snippets-check.sh the docs' Swift code, scripts/docs-check.sh the DocC documentation (no warnings), and
 # scripts/client-check.sh calls the API through the Swift client generated from its document (Clients/UserClient).
 #
@@ -21,8 +22,8 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
-scripts/install-packages.sh pkg-config libsqlite3-dev libpq-dev postgresql librabbitmq-dev rabbitmq-server python3 \
-    python3-venv curl
+# shellcheck disable=SC2046
+scripts/install-packages.sh $(scripts/build-packages.sh) postgresql rabbitmq-server python3 python3-venv curl
 
 # Two throwaway PostgreSQL servers, stopped on exit: one shared by the PostgreSQL suites, one that the restart
 # test restarts. Set USERS_TEST_POSTGRES_URL (and the RESTART_ variables) to use servers of your own instead.
@@ -56,6 +57,9 @@ swift build --build-tests
 
 log "swift test"
 swift test --skip-build
+
+log "The README's first command: the service comes up, answers, and exits cleanly"
+scripts/readme-first-command.sh
 
 log "API conformance: the OpenAPI document validates, schemathesis fuzzes a live server against it"
 scripts/api-conformance.sh .build/debug/users
