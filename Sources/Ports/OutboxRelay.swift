@@ -108,6 +108,10 @@ public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease>: Service {
     /// Publishes every event that is due now, batch after batch, and returns how many it published. Events
     /// whose publishing fails are recorded for a later retry (or parked as dead) as ``run()`` does.
     ///
+    /// The relay lease it takes is given back when it returns (or throws), so that a short-lived process (a
+    /// command that writes, drains and exits) leaves none behind for the next one to wait out. When another
+    /// relay holds the lease, nothing is published and a line at `notice` says so.
+    ///
     /// - Returns: the number published; 0 when another relay holds the lease.
     /// - Throws: a store error, or an error saying the publisher is unavailable (it could not be reached, see
     ///   ``PublishOutcome/unavailable(_:)``; no attempt is counted); events published before it are marked. A
@@ -115,11 +119,28 @@ public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease>: Service {
     @discardableResult
     public func publishPendingEvents() async throws -> Int {
         var total = 0
-        while true {
-            let outcome = try await publishBatch()
-            total += outcome.published
-            if !hasMore(outcome) || Task.isCancelled { return total }
+        var leading = false
+        do {
+            while true {
+                let outcome = try await publishBatch()
+                total += outcome.published
+                if outcome.leading {
+                    leading = true
+                } else if !leading {
+                    logger.notice(
+                        "outbox relay published nothing: another relay holds the lease",
+                        metadata: ["relay.owner": "\(configuration.owner)"])
+                }
+                if !hasMore(outcome) || Task.isCancelled { break }
+            }
+        } catch {
+            // Given back whether or not a batch got through: a failed batch may have taken it. Only this relay's
+            // own lease is ever released.
+            try? await outbox.releaseRelayLease(owner: configuration.owner)
+            throw error
         }
+        if leading { try? await outbox.releaseRelayLease(owner: configuration.owner) }
+        return total
     }
 
     private struct BatchOutcome {

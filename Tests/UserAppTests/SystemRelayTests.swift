@@ -94,4 +94,31 @@ struct SystemRelayTests {
         #expect(try await store.unpublishedEvents(limit: 10).allSatisfy { $0.attempts == 0 })
         await system.close()
     }
+
+    @Test("a short-lived process that drains and closes gives the lease back: the next one relays at once")
+    func drainingGivesTheLeaseBack() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lease-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = "sqlite:" + folder.appendingPathComponent("u.sqlite").path
+        // Two runs of a command, one after the other, each with a relay of its own (a lease owner of its own).
+        for run in 0..<2 {
+            let publisher = CountingPublisher()
+            let system = try await UserSystem.open(store: url, publisher: .none, logger: logger)
+            _ = try await system.users.register(email: "run\(run)@example.com", displayName: "Run")
+            let relay = OutboxRelay(outbox: system.store, publisher: publisher, logger: logger)
+            #expect(try await relay.publishPendingEvents() == 1, "run \(run) relayed its event at once")
+            await system.close()
+        }
+        // A relay that can't take the lease (another holds it) says so and publishes nothing.
+        let store = InMemoryUserStore()
+        _ = try await UserService(repository: store).register(email: "held@example.com", displayName: "Held")
+        #expect(try await store.acquireRelayLease(owner: "someone else", duration: .seconds(60)))
+        let lines = Locked<[String]>([])
+        let captured = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
+        let standby = OutboxRelay(outbox: store, publisher: CountingPublisher(), logger: captured)
+        #expect(try await standby.publishPendingEvents() == 0)
+        #expect(lines.withLock { $0.contains { $0.contains("another relay holds the lease") } })
+        #expect(try await store.acquireRelayLease(owner: "someone else", duration: .seconds(60)), "not taken from it")
+    }
 }
