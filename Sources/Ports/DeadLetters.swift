@@ -5,9 +5,11 @@
 /// Errors: every method may throw `UserStoreError` for an infrastructure failure (code `unavailable` when the
 /// store can't be reached, `closed` after the store closed); none throws a `UserError`.
 public protocol DeadLetters: Sendable {
-    /// Events parked as dead, in position order, at most `limit`.
+    /// Events parked as dead, in position order, at most `limit`, each with its attempts and its last error.
     func deadEvents(limit: Int) async throws -> [OutboxEvent]
-    /// Makes dead events due again with their attempts reset: the ones at `positions`, or all when `nil`.
+    /// Makes dead events due again: the ones at `positions` (others, unknown or not dead, are ignored), or all
+    /// when `nil`. A revived event is due at once, with its attempts reset to 0 and its last error cleared
+    /// (`nil`), and its user's later events are no longer held behind it.
     ///
     /// - Returns: how many events were revived.
     @discardableResult

@@ -71,6 +71,13 @@ struct Fixture: Sendable {
         try await store.unpublishedEvents(limit: 1_000_000)
     }
 
+    /// The events in the outbox when the store has one (the whole-store provider), `nil` for a repository alone:
+    /// a repository check asserts on events only where there are events to see.
+    func eventsIfOutbox() async throws -> [OutboxEvent]? {
+        guard let full else { return nil }
+        return try await full.unpublishedEvents(limit: 1_000_000)
+    }
+
     /// Applies the event log after the directory's checkpoint to the directory, as the projection does.
     func project(batchSize: Int = 3) async throws {
         while true {

@@ -35,6 +35,13 @@ struct Expectations: Sendable {
         }
     }
 
+    /// Expects no value; a failure shows the value found.
+    func isNil<T>(_ value: T?, _ what: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line)
+        throws
+    {
+        if let value { throw fail("\(what()): expected nil, got \(value)", file: file, line: line) }
+    }
+
     func unwrap<T>(_ value: T?, _ what: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line)
         throws -> T
     {

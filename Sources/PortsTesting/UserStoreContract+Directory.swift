@@ -17,7 +17,7 @@ extension UserStoreContract {
             let deactivated = try await f.apply(carol) { user, now, id in user.deactivated(at: now, eventID: id) }
             let gone = try await f.register(email: "gone@example.com", name: "Gone")
             try await f.store.delete(id: gone.id, expectedVersion: 1, events: gone.deleted(at: f.now()).events)
-            try f.expect.that(try await f.store.directoryPosition() == nil, "the checkpoint before projecting")
+            try f.expect.isNil(try await f.store.directoryPosition(), "the checkpoint before projecting")
             try f.expect.equal(
                 try await f.store.directoryStatistics(), DirectoryStatistics(active: 0, deactivated: 0), "empty")
             try await f.project()
@@ -69,7 +69,7 @@ extension UserStoreContract {
             let live = try await f.store.searchDirectory(prefix: "", limit: 100)
             try await f.store.resetDirectory()
             try f.expect.equal(try await f.store.searchDirectory(prefix: "", limit: 100).count, 0, "after the reset")
-            try f.expect.that(try await f.store.directoryPosition() == nil, "the checkpoint after the reset")
+            try f.expect.isNil(try await f.store.directoryPosition(), "the checkpoint after the reset")
             try await f.project(batchSize: 100)
             try f.expect.equal(try await f.store.searchDirectory(prefix: "", limit: 100), live, "the rebuilt directory")
         },

@@ -39,7 +39,7 @@ extension UserStoreContract {
         check("a save without events writes the change and no event", .outbox) { f in
             let change = try f.registration()
             let position = try await f.store.save(change.user, expectedVersion: 0, events: [])
-            try f.expect.that(position == nil, "save without events returns no position")
+            try f.expect.isNil(position, "save without events returns no position")
             try f.expect.equal(try await f.store.user(id: change.user.id), change.user, "the saved user")
             try f.expect.equal(try await f.allEvents().count, 0, "events")
         },
@@ -128,7 +128,7 @@ extension UserStoreContract {
             let due = try await f.store.unpublishedEvents(limit: 10)
             try f.expect.equal(due.map(\.position), all.map(\.position), "due after the retry")
             try f.expect.equal(due[0].attempts, 0, "attempts reset")
-            try f.expect.that(due[0].lastError == nil, "last error cleared")
+            try f.expect.isNil(due[0].lastError, "last error cleared")
         },
         check("events published past a held user stay pending until it is revived, then go in order", .outbox) { f in
             let ada = try await f.register(email: "ada@example.com")
@@ -215,7 +215,8 @@ extension UserStoreContract {
             try f.expect.equal(
                 try await f.store.deletePublishedEvents(before: Date().addingTimeInterval(3600)), 2, "deleted the rest")
             try f.expect.equal(
-                try await f.store.trimmedThrough(), all[2].position, "trimmedThrough: the highest deleted, not the dead one")
+                try await f.store.trimmedThrough(), all[2].position,
+                "trimmedThrough: the highest deleted, not the dead one")
             try f.expect.equal(
                 try await f.store.events(after: nil, limit: 10).map(\.position), [all[3].position], "kept: the dead one"
             )

@@ -62,6 +62,20 @@ actor VersionIgnoringStore: UserRepository, ForwardingOutbox {
     }
 }
 
+/// A store that treats a missing user as fine: an update inserts it, a delete does nothing.
+actor MissingUserTolerantStore: UserRepository, ForwardingOutbox {
+    let inner: any UserStore = InMemoryUserStore()
+
+    func save(_ user: User, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        let exists = try await inner.user(id: user.id) != nil
+        return try await inner.save(user, expectedVersion: exists ? expectedVersion : 0, events: events)
+    }
+    func delete(id: UserID, expectedVersion: Int, events: [UserEventEnvelope]) async throws -> EventPosition? {
+        guard try await inner.user(id: id) != nil else { return nil }
+        return try await inner.delete(id: id, expectedVersion: expectedVersion, events: events)
+    }
+}
+
 /// A store whose e-mail uniqueness is case-sensitive, with a check-then-insert race.
 actor CaseSensitiveStore: UserRepository, ForwardingOutbox {
     let inner: any UserStore = InMemoryUserStore()
@@ -183,6 +197,39 @@ struct BrokenStoresFailTheContractTests {
         }
         let failed = await UserStoreContract(repository: { body in try await body(CaseSensitiveStore()) }).runAll()
         #expect(failed.contains { $0.check == "an e-mail that differs only in letter case is taken" })
+    }
+
+    @Test("every rule of the repository port is a repository check: broken repositories fail them seen as repositories alone")
+    func repositoryRulesOnARepositoryAlone() async {
+        func failed(_ make: @escaping @Sendable () -> any UserRepository) async -> Set<String> {
+            let failures = await UserStoreContract(repository: { body in try await body(make()) }).runAll()
+            for failure in failures {
+                #expect(failure.error is ContractViolation, "\(failure.check): \(failure.error)")
+            }
+            return Set(failures.map(\.check))
+        }
+        let versions = await failed { VersionIgnoringStore() }
+        #expect(versions.contains("a delete at a stale version is a conflict and keeps the user"))
+        #expect(versions.contains("an update at a stale version is a conflict and changes nothing"))
+        #expect(versions.contains("100 tasks renaming one user at the same version: exactly one wins"))
+        let missing = await failed { MissingUserTolerantStore() }
+        #expect(missing.contains("an update of a missing user is not found"))
+        #expect(missing.contains("a delete of a missing user is not found"))
+        #expect(!missing.contains("a saved user is found by id with every field intact"))
+        let unique = await failed { CaseSensitiveStore() }
+        #expect(unique.contains("changing to another user's e-mail is refused and changes nothing"))
+        #expect(unique.contains("a taken e-mail writes neither the row nor its event"))
+        #expect(unique.contains("100 tasks registering one e-mail: exactly one wins"))
+        #expect(unique.contains("two batches racing for one e-mail insert it once"))
+    }
+
+    @Test("a failed expectation shows what was found, not only what was expected")
+    func foundValues() async throws {
+        let failures = await UserStoreContract(provider: { body in try await body(MissingUserTolerantStore()) })
+            .runAll()
+        let failure = try #require(failures.first { $0.check == "an update of a missing user is not found" })
+        let message = String(describing: failure.error)
+        #expect(message.contains("but it succeeded") || message.contains("got"), "\(message)")
     }
 
     @Test("a failure names the typed error the store should have thrown")
