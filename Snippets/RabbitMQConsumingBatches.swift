@@ -8,7 +8,10 @@ import UserSQLite
 
 let logger = Logger(label: "mailer")
 // snippet.show
-let ledger = try await SQLiteIdempotentConsumer.open(path: "mailer.sqlite", name: "welcome-mail")
+// The application's table, created once when the ledger opens (not in every effect).
+let ledger = try await SQLiteIdempotentConsumer.open(path: "mailer.sqlite", name: "welcome-mail") { db in
+    try db.execute("CREATE TABLE IF NOT EXISTS outgoing_mail (user_id TEXT NOT NULL, kind TEXT NOT NULL)")
+}
 let consumer = RabbitMQConsumer(
     configuration: .init(
         url: try RabbitMQURL("amqp://app:secret@127.0.0.1:5672/users"), queue: "mailer.user-events",

@@ -94,4 +94,41 @@ struct SQLiteIdempotentConsumerTests {
         }
         await consumer.close()
     }
+
+    @Test("the application's tables are made once at open; its failing statement shows SQLite's own message, not a generic one")
+    func setUpAndEffectErrors() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("consumer-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("mailer.sqlite").path
+        for _ in 0..<2 {  // opened twice: the set-up runs at every open, and is written to be repeatable
+            let consumer = try await SQLiteIdempotentConsumer.open(path: path, name: "welcome-mail") { db in
+                try db.execute("CREATE TABLE IF NOT EXISTS mail (user_id TEXT NOT NULL)")
+            }
+            let event = try Self.event()
+            #expect(try await consumer.handle(event) { db in
+                try db.execute("INSERT INTO mail (user_id) VALUES (?1)", [.text("\(event.userID)")])
+            })
+            await consumer.close()
+        }
+        let consumer = try await SQLiteIdempotentConsumer.open(path: path, name: "welcome-mail")
+        let event = try Self.event()
+        do {
+            try await consumer.handle(event) { db in
+                try db.execute("INSERT INTO welcome_mail (user_id) VALUES (?1)", [.text("\(event.userID)")])
+            }
+            Issue.record("an insert into a missing table succeeded")
+        } catch let error as SQLiteEffectError {
+            #expect(error.message.contains("no such table: welcome_mail"), "\(error)")
+            #expect(error.sql.contains("INSERT INTO welcome_mail"))
+            #expect(!error.description.contains("\(event.userID)"), "bound values are not part of it")
+        }
+        #expect(try await !consumer.hasProcessed(event), "rolled back: the event is left to be retried")
+        await #expect(throws: SQLiteEffectError.self) {
+            _ = try await SQLiteIdempotentConsumer.open(path: path, name: "broken") { db in
+                try db.execute("CREATE TABLE mail (user_id TEXT NOT NULL)")  // exists: fails, with SQLite's words
+            }
+        }
+        await consumer.close()
+    }
 }

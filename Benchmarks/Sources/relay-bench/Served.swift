@@ -106,12 +106,7 @@ func servedPhase(_ options: Options, _ url: RabbitMQURL, warm: Bool, logger: Log
 func servedLagPhase(_ options: Options, _ url: RabbitMQURL, logger: Logger) async throws {
     let path = try sqlitePath(options.store)
     for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: options.consumerStore + suffix) }
-    let ledger = try await SQLiteIdempotentConsumer.open(path: options.consumerStore, name: "bench")
-    let (_, warmUp) = registration(0, base: 0xFFFF_FFFF)
-    try await ledger.handle(warmUp) { db in
-        try db.execute("CREATE TABLE bench_users (id TEXT PRIMARY KEY, version INTEGER NOT NULL, name TEXT)")
-    }
+    let ledger = try await openLedger(options.consumerStore)
     let total = options.rate * options.seconds
     let committed = CommitTimes()
     let applied = Mutex<[UserID: ContinuousClock.Instant]>([:])

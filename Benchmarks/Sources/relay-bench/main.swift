@@ -220,6 +220,14 @@ func declareQueue(_ url: RabbitMQURL, exchange: String, queue: String, logger: L
     await running.stop()
 }
 
+/// A new consumer ledger and its effect's table (created once, when it opens).
+func openLedger(_ path: String) async throws -> SQLiteIdempotentConsumer {
+    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    return try await SQLiteIdempotentConsumer.open(path: path, name: "bench") { db in
+        try db.execute("CREATE TABLE bench_users (id TEXT PRIMARY KEY, version INTEGER NOT NULL, name TEXT)")
+    }
+}
+
 /// Commits registrations of users 0..<n (deterministic ids: the bodies of the messages file), 1,000 a batch.
 func commitBacklog(_ store: some BenchStore, _ n: Int) async throws {
     let commitStart = ContinuousClock.now
@@ -280,13 +288,7 @@ func lagPhase(
     _ store: some BenchStore, _ close: @Sendable () async -> Void, _ backend: String, _ options: Options,
     _ url: RabbitMQURL, logger: Logger
 ) async throws {
-    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: options.consumerStore + suffix) }
-    let ledger = try await SQLiteIdempotentConsumer.open(path: options.consumerStore, name: "bench")
-    // The effect's table, created by a first (synthetic) event.
-    let (_, warmUp) = registration(0, base: 0xFFFF_FFFF)
-    try await ledger.handle(warmUp) { db in
-        try db.execute("CREATE TABLE bench_users (id TEXT PRIMARY KEY, version INTEGER NOT NULL, name TEXT)")
-    }
+    let ledger = try await openLedger(options.consumerStore)
 
     let total = options.rate * options.seconds
     let committed = Mutex<[UUID: ContinuousClock.Instant]>([:])

@@ -190,6 +190,12 @@ public final class RabbitMQConsumer: Service {
                 continue
             }
             handlerFailures += 1
+            if handlerFailures == 10 || handlerFailures % 100 == 0 {
+                // A handler that fails the same way every time is retried forever: not without a word.
+                logger.error(
+                    "rabbitmq consumer: messages went back to the queue \(handlerFailures) times in a row; they are retried until the handler succeeds (see its errors above), or give them the park verdict",
+                    metadata: ["rabbitmq.queue": "\(configuration.queue)", "count": "\(requeued.count)"])
+            }
             let base = configuration.retryBackoff.lowerBound * (1 << min(handlerFailures - 1, 16))
             let delay = min(base, configuration.retryBackoff.upperBound) * Double.random(in: 0.5...1.0)
             logger.debug(

@@ -26,24 +26,40 @@ public struct SQLiteTransaction: ~Copyable {
     /// Runs a statement with bound parameters (`?1`, `?2`, … or `?`).
     ///
     /// - Returns: the number of rows it changed.
+    /// - Throws: ``SQLiteEffectError`` with SQLite's message when the statement fails.
     @discardableResult
     public func execute(_ sql: String, _ parameters: [SQLiteValue] = []) throws -> Int {
-        try connection.withStatement(sql) { statement in
-            try Self.bind(parameters, statement)
-            while try statement.step() {}
+        try Self.reporting(sql) {
+            try connection.withStatement(sql) { statement in
+                try Self.bind(parameters, statement)
+                while try statement.step() {}
+            }
         }
         return connection.changes
     }
 
     /// Runs a query with bound parameters and returns its rows.
+    ///
+    /// - Throws: ``SQLiteEffectError`` with SQLite's message when the statement fails.
     public func query(_ sql: String, _ parameters: [SQLiteValue] = []) throws -> [[SQLiteValue]] {
-        try connection.withStatement(sql) { statement in
-            try Self.bind(parameters, statement)
-            var rows: [[SQLiteValue]] = []
-            while try statement.step() {
-                rows.append((0..<statement.columnCount).map { statement.value($0) })
+        try Self.reporting(sql) {
+            try connection.withStatement(sql) { statement in
+                try Self.bind(parameters, statement)
+                var rows: [[SQLiteValue]] = []
+                while try statement.step() {
+                    rows.append((0..<statement.columnCount).map { statement.value($0) })
+                }
+                return rows
             }
-            return rows
+        }
+    }
+
+    /// The application's statements fail with SQLite's own words (see ``SQLiteEffectError``).
+    private static func reporting<T>(_ sql: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as SQLiteError where !error.isInterrupt {
+            throw SQLiteEffectError(error, sql: sql)
         }
     }
 
@@ -59,10 +75,14 @@ public struct SQLiteTransaction: ~Copyable {
 /// and a crash either keeps both or neither.
 ///
 /// The consumer keeps its ledger in a `processed_events` table of the database it is given (created when
-/// missing), next to the tables its effects write, which is what makes the two atomic.
+/// missing), next to the tables its effects write, which is what makes the two atomic. The application creates
+/// its own tables once, in the `setUp` of ``open(path:name:busyTimeout:setUp:)``, not in every effect. A
+/// statement of the application's that fails throws ``SQLiteEffectError`` with SQLite's message.
 ///
 /// ```swift
-/// let consumer = try await SQLiteIdempotentConsumer.open(path: "mailer.sqlite", name: "welcome-mail")
+/// let consumer = try await SQLiteIdempotentConsumer.open(path: "mailer.sqlite", name: "welcome-mail") { db in
+///     try db.execute("CREATE TABLE IF NOT EXISTS outgoing_mail (user_id TEXT NOT NULL, kind TEXT NOT NULL)")
+/// }
 /// try await consumer.handle(event) { db in
 ///     try db.execute("INSERT INTO outgoing_mail (user_id, kind) VALUES (?1, 'welcome')", [.text("\(event.userID)")])
 /// }
@@ -79,12 +99,15 @@ public final class SQLiteIdempotentConsumer: Sendable {
         self.path = path
     }
 
-    /// Opens (creating if needed) the consumer's database and its ledger table.
+    /// Opens (creating if needed) the consumer's database and its ledger table, then runs `setUp` once in a
+    /// transaction: where the application creates (or migrates) the tables its effects write.
     ///
-    /// - Throws: `UserStoreError`, naming the path, when the database can't be opened.
-    public static func open(path: String, name: String, busyTimeout: Duration = .seconds(5)) async throws
-        -> SQLiteIdempotentConsumer
-    {
+    /// - Throws: `UserStoreError`, naming the path, when the database can't be opened; ``SQLiteEffectError``
+    ///   when a statement of `setUp` fails.
+    public static func open(
+        path: String, name: String, busyTimeout: Duration = .seconds(5),
+        setUp: @escaping @Sendable (borrowing SQLiteTransaction) throws -> Void = { _ in }
+    ) async throws -> SQLiteIdempotentConsumer {
         let worker = SQLiteWorker(label: "user-sqlite.consumer")
         do {
             try await worker.open {
@@ -102,6 +125,7 @@ public final class SQLiteIdempotentConsumer: Sendable {
                         PRIMARY KEY (consumer, event_id)
                     ) STRICT, WITHOUT ROWID
                     """)
+                try connection.writeTransaction { try setUp(SQLiteTransaction(connection: connection)) }
             }
         } catch {
             await worker.close()
