@@ -41,6 +41,16 @@ struct ServeBrokerTests {
         return process
     }
 
+    /// A consumer of a queue of its own bound to `exchange`, collecting what arrives.
+    static func consumer(url: String, exchange: String, into received: Received) throws -> RabbitMQConsumer {
+        RabbitMQConsumer(
+            configuration: .init(
+                url: try RabbitMQURL(url), topology: RabbitMQTopology(exchange: exchange), queue: exchange + ".q",
+                retryBackoff: .milliseconds(10)...(.milliseconds(100))),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        ) { (envelope: UserEventEnvelope) in await received.add(envelope) }
+    }
+
     static func json(_ data: Data) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
     }
@@ -53,12 +63,7 @@ struct ServeBrokerTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let received = Received()
-        let consumer = RabbitMQConsumer(
-            configuration: .init(
-                url: try RabbitMQURL(url), topology: RabbitMQTopology(exchange: exchange), queue: exchange + ".q",
-                retryBackoff: .milliseconds(10)...(.milliseconds(100))),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        ) { (envelope: UserEventEnvelope) in await received.add(envelope) }
+        let consumer = try Self.consumer(url: url, exchange: exchange, into: received)
         let group = ServiceGroup(services: [consumer], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -178,17 +183,9 @@ struct ServeBrokerTests {
 
         /// Whether something accepts connections on the port.
         static func accepts(_ port: Int) -> Bool {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = UInt16(port).bigEndian
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
+            guard let fd = UsersBinaryTests.connectLoopback(port) else { return false }
+            close(fd)
+            return true
         }
 
         /// SIGKILL: every forwarded connection drops at once.
@@ -218,12 +215,7 @@ struct ServeBrokerTests {
         let store = "sqlite:" + directory.appendingPathComponent("u.sqlite").path
         let log = directory.appendingPathComponent("serve.log")
         let received = Received()
-        let consumer = RabbitMQConsumer(
-            configuration: .init(
-                url: try RabbitMQURL(url), topology: RabbitMQTopology(exchange: exchange), queue: exchange + ".q",
-                retryBackoff: .milliseconds(10)...(.milliseconds(100))),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        ) { (envelope: UserEventEnvelope) in await received.add(envelope) }
+        let consumer = try Self.consumer(url: url, exchange: exchange, into: received)
         let group = ServiceGroup(services: [consumer], logger: Logger(label: "test"))
         /// How many times the relay has backed off as a whole so far.
         func relayFailures() -> Int {

@@ -33,6 +33,23 @@ struct UsersBinaryTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// A TCP connection to 127.0.0.1:`port`: its descriptor (the caller closes it), or `nil` when nothing accepts.
+    static func connectLoopback(_ port: Int) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        if connected { return fd }
+        close(fd)
+        return nil
+    }
+
     static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> Process {
         let process = Process()
         process.executableURL = binary
@@ -117,18 +134,8 @@ struct UsersBinaryTests {
         let server = try Self.start(
             ["serve", "--store", "memory:", "--port", String(port)], environment: ["USERS_HTTP_IDLE_TIMEOUT_MS": "300"])
         try await Self.waitUntilLive("http://127.0.0.1:\(port)")
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try #require(Self.connectLoopback(port))
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        try #require(connected)
         // A receive timeout far above the idle timeout: recv returns 0 (closed) long before it, or -1 after it.
         var wait = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
