@@ -8,8 +8,8 @@ public import UserPorts
 /// from its event history, then followed from a broker queue. A swift-service-lifecycle `Service`.
 ///
 /// The broker side stays outside (this target links no broker client): the wiring hands
-/// `handle(_:)` (the batch one, an array of events in, an outcome per event out) to a consumer as its
-/// handler, and gives ``init(replica:history:pageSize:retryBackoff:logger:queueDeclared:)``
+/// ``dispositions(_:)`` (an array of events in, what to do with each out) to a consumer as its batch
+/// handler, and gives ``init(replica:history:pageSize:retryBackoff:gapSightings:gapAge:logger:queueDeclared:)``
 /// a `queueDeclared` that returns once the consumer's durable queue and binding exist. The order is what makes
 /// it gap-free:
 ///
@@ -45,10 +45,10 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     ///   - history: the user service's event history.
     ///   - pageSize: events per history page (1…1000).
     ///   - retryBackoff: the doubling delay between failed backfill attempts.
-    ///   - logger: for the backfill's progress and failures.
-    ///   - gapSightings: with `gapAge`, when an event behind a gap is given up (``disposition(_:)``): after it
+    ///   - gapSightings: with `gapAge`, when an event behind a gap is given up (``dispositions(_:)``): after it
     ///     was seen behind the gap, a backfill notwithstanding, this many times …
     ///   - gapAge: … and for at least this long since the first time.
+    ///   - logger: for the backfill's progress and failures.
     ///   - queueDeclared: returns once the broker queue the handler is fed from exists and is bound.
     public init(
         replica: Replica, history: any EventHistorySource, pageSize: Int = 500,
