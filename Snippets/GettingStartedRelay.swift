@@ -1,6 +1,7 @@
 // Quoted in: Sources/Ports/UserPorts.docc/GettingStarted.md
 import Logging
 import ServiceLifecycle
+import UnixSignals
 import UserInMemory
 import UserPorts
 
@@ -10,7 +11,9 @@ let bus = InMemoryEventBus()
 let relay = OutboxRelay(outbox: store, publisher: bus, logger: logger)
 let subscription = await bus.subscribe()
 
-let group = ServiceGroup(services: [relay], logger: logger)   // graceful shutdown on SIGTERM
+// SIGTERM or SIGINT: the relay finishes its batch, gives its lease back and returns.
+let group = ServiceGroup(
+    configuration: .init(services: [relay], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 // snippet.hide
 let running = Task { try await group.run() }
 _ = try await UserService(repository: store).register(email: "ada@example.com", displayName: "Ada")

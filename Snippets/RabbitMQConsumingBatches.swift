@@ -3,6 +3,7 @@
 // snippet.hide
 import Logging
 import ServiceLifecycle
+import UnixSignals
 import UserRabbitMQ
 import UserSQLite
 
@@ -24,4 +25,6 @@ let consumer = RabbitMQConsumer(
     }
     return Array(repeating: .acknowledge, count: deliveries.count)
 }
-try await ServiceGroup(services: [consumer], logger: logger).run()
+try await ServiceGroup(
+    configuration: .init(services: [consumer], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+).run()

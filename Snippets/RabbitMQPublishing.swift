@@ -3,6 +3,7 @@
 // snippet.hide
 import Logging
 import ServiceLifecycle
+import UnixSignals
 import UserInMemory
 import UserPorts
 import UserRabbitMQ
@@ -13,5 +14,8 @@ let store = InMemoryUserStore()
 let publisher = RabbitMQPublisher(
     configuration: try .init(url: "amqp://app:secret@127.0.0.1:5672/users"), logger: logger)
 let relay = OutboxRelay(outbox: store, publisher: publisher, logger: logger)
-let group = ServiceGroup(services: [publisher, relay], logger: logger)   // the publisher first
+// The publisher first, so that it stops after the relay; SIGTERM or SIGINT shut both down gracefully.
+let group = ServiceGroup(
+    configuration: .init(
+        services: [publisher, relay], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 try await group.run()
