@@ -155,6 +155,35 @@ struct DirectoryFollowerTests {
         }
     }
 
+    @Test("a replica whose file was removed refuses the events: the follower says so (readiness), and puts them back")
+    func replicaRefusingWrites() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("replica-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("directory.sqlite").path
+        let source = try SourceService(exchange: FollowerBroker.unique("dir"))
+        try await withService(source.application()) {
+            try await withService(source.publisher) {
+                try #require(try await source.waitUntilServing())
+                let replica = try await SQLiteDirectoryReplica.open(path: path)
+                let running = try RunningFollower(
+                    replica: replica, source: source, queue: FollowerBroker.unique("q"), logger: logger)
+                try await running.whileRunning {
+                    try #require(try await Patience.waitUntil { running.follower.isBackfilled })
+                    for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+                    let users = try await write(source, count: 1, tag: "lost")
+                    try await source.publish(try await source.allEvents())
+                    try #require(
+                        try await Patience.waitUntil { running.follower.applyFailure != nil },
+                        "the follower never noticed")
+                    #expect(running.follower.applyFailure?.contains("removed or replaced") == true)
+                    #expect(try await replica.appliedVersion(of: users[0].id) == nil)
+                }
+                await replica.close()
+            }
+        }
+    }
+
     /// The ready messages of a queue (a passive declare on a connection of its own).
     static func messageCount(queue: String) async throws -> Int {
         let worker = AMQPWorker(

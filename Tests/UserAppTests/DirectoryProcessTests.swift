@@ -188,4 +188,23 @@ struct DirectoryProcessTests {
         await UsersBinaryTests.stop(follower)
         await UsersBinaryTests.stop(service)
     }
+
+    @Test("a broker that can't be reached at start: the directory keeps trying, and /health/ready names the broker")
+    func unreachableBrokerNamedByReadiness() async throws {
+        let port = try UsersBinaryTests.freePort()
+        let base = "http://127.0.0.1:\(port)"
+        let follower = try UsersBinaryTests.start([
+            "directory", "serve", "--source", "amqp://app:secret@127.0.0.1:1/v", "--events", "http://127.0.0.1:1",
+            "--store", "memory:", "--port", String(port),
+        ])
+        defer { if follower.isRunning { follower.terminate() } }
+        try await UsersBinaryTests.waitUntilLive(base)
+        let (status, body) = try await UsersBinaryTests.request("GET", base + "/health/ready")
+        #expect(status == 503)
+        let detail = String(decoding: body, as: UTF8.self)
+        #expect(detail.contains("broker consumer is not connected"), "\(detail)")
+        #expect(!detail.contains("secret"))
+        await UsersBinaryTests.stop(follower)
+        #expect(follower.terminationStatus == 0)
+    }
 }

@@ -1,5 +1,6 @@
 import CSQLite
 import CSQLiteSupport
+import Foundation
 
 /// One SQLite connection and its statement cache.
 ///
@@ -11,6 +12,8 @@ final class SQLiteConnection {
     private var statements: [String: SQLiteStatement] = [:]
     /// The context of the connection's WAL hook (``SQLiteCheckpointer``), kept alive as long as the connection.
     var walHookOwner: AnyObject?
+    /// The write-ahead log's device and inode, as first seen by ``checkFileNotMoved()``.
+    private var walIdentity: (device: UInt64, inode: UInt64)?
 
     init(path: String, flags: Int32) throws(SQLiteError) {
         var handle: OpaquePointer?
@@ -55,15 +58,32 @@ final class SQLiteConnection {
     }
 
     /// Throws `SQLITE_READONLY_DBMOVED` when the database file was removed, renamed or replaced since this
-    /// connection opened it (SQLite's `SQLITE_FCNTL_HAS_MOVED`: a `stat` of the path against the open file).
-    /// A write then would commit into a file that no path names any more: acknowledged, and lost at the next
-    /// restart. Writers call it before each write; a read doesn't need it (and does without the system call).
+    /// connection opened it (SQLite's `SQLITE_FCNTL_HAS_MOVED`: a `stat` of the path against the open file), or
+    /// when its write-ahead log was (a `stat` of `PATH-wal` against the one first seen: SQLite keeps writing
+    /// to the log it has open, which a crash then loses with every commit in it). A write then would commit
+    /// into a file that no path names any more: acknowledged, and lost at the next restart. Writers call it
+    /// before each write (two `stat` calls); a read doesn't need it.
     func checkFileNotMoved() throws(SQLiteError) {
         var moved: Int32 = 0
-        guard sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK, moved != 0 else {
+        if sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK, moved != 0 {
+            throw SQLiteError(code: SQLiteError.readonlyDatabaseMoved, handle: nil)
+        }
+        // In WAL mode the log exists while a connection is open (SQLite removes it only when the last one
+        // closes); a rollback-journal database never has one, and is never checked here.
+        guard let database = sqlite3_db_filename(handle, "main"), database.pointee != 0,
+            let log = sqlite3_filename_wal(database)
+        else { return }
+        var status = stat()
+        guard stat(log, &status) == 0 else {
+            if walIdentity != nil { throw SQLiteError(code: SQLiteError.readonlyDatabaseMoved, handle: nil) }
             return
         }
-        throw SQLiteError(code: SQLiteError.readonlyDatabaseMoved, handle: nil)
+        let identity = (device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+        guard let seen = walIdentity else {
+            walIdentity = identity
+            return
+        }
+        if seen != identity { throw SQLiteError(code: SQLiteError.readonlyDatabaseMoved, handle: nil) }
     }
 
     /// Rows changed by the last statement.

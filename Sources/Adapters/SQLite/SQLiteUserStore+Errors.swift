@@ -25,8 +25,8 @@ extension SQLiteUserStore {
         case SQLITE_READONLY where error.code == SQLiteError.readonlyDatabaseMoved:
             return UserStoreError(
                 .unavailable,
-                "The database file \(path) was removed or replaced while open: writes are refused until the service "
-                    + "is restarted on the file it should use.", underlying: error)
+                "The database file \(path) (or its write-ahead log) was removed or replaced while open: writes are "
+                    + "refused until the service is restarted on the file it should use.", underlying: error)
         case SQLITE_READONLY, SQLITE_PERM, SQLITE_AUTH:
             return UserStoreError(.accessDenied, "The database \(path) can't be written.", underlying: error)
         case SQLITE_CANTOPEN:

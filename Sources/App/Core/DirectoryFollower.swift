@@ -67,12 +67,17 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     }
 
     private let lastBackfillFailure = Locked<String?>(nil)
+    private let lastApplyFailure = Locked<String?>(nil)
 
     /// Whether the first backfill finished (deliveries are being applied).
     public var isBackfilled: Bool { gate.isOpen }
 
     /// Why the last backfill failed, until one succeeds (a safe sentence: no token): for a readiness check.
     public var backfillFailure: String? { lastBackfillFailure.withLock { $0 } }
+
+    /// Why the replica refused the last batch (its storage failed: a full disk, a file removed), until a batch
+    /// is applied again: for a readiness check, so that a directory that can't apply anything is not ready.
+    public var applyFailure: String? { lastApplyFailure.withLock { $0 } }
 
     /// Waits for the queue, backfills (retrying until it succeeds), opens the handler, then waits for the
     /// shutdown.
@@ -87,6 +92,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
             return  // shut down before the queue was there (the broker unreachable): nothing to undo
         }
         var failures = 0
+        var reported: String?  // the trimmed-history error last logged at `error`: not repeated every retry
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 let result = try await backfill()
@@ -116,9 +122,11 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
                         $0 = "\(trimmed) This directory can't be made whole from the history: start it from a copy of "
                             + "another directory's database, or keep the user service's events while directories follow."
                     }
-                    logger.error(
+                    logger.log(
+                        level: reported == "\(trimmed)" ? .debug : .error,
                         "directory backfill starts below what retention deleted; not ready",
                         metadata: ["error": "\(error)", "retry.in": "\(delay)"])
+                    reported = "\(trimmed)"
                 } else {
                     lastBackfillFailure.withLock { $0 = "\(error)" }
                     logger.warning(
@@ -153,7 +161,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     ///   waits for the backfill.
     public func handle(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome] {
         try await cancelWhenGracefulShutdown { try await self.gate.wait() }
-        var outcomes = try await replica.apply(events)
+        var outcomes = try await applyNoting(events)
         let behind = outcomes.indices.filter { if case .gap = outcomes[$0] { true } else { false } }
         guard let first = behind.first else { return outcomes }
         logger.info(
@@ -163,7 +171,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
                 "events.behind": "\(behind.count)",
             ])
         _ = try await backfill()
-        let again = try await replica.apply(behind.map { events[$0] })
+        let again = try await applyNoting(behind.map { events[$0] })
         for (index, outcome) in zip(behind, again) { outcomes[index] = outcome }
         return outcomes
     }
@@ -202,6 +210,20 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
                     ])
                 return .park
             }
+        }
+    }
+
+    /// Applies to the replica, noting whether its storage refused (``applyFailure``).
+    private func applyNoting(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome] {
+        do {
+            let outcomes = try await replica.apply(events)
+            lastApplyFailure.withLock { $0 = nil }
+            return outcomes
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            lastApplyFailure.withLock { $0 = "\(error)" }
+            throw error
         }
     }
 

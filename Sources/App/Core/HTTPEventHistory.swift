@@ -52,7 +52,9 @@ public struct HTTPEventHistory: EventHistorySource {
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let (data, response): (Data, URLResponse)
         do {
-            (data, response) = try await Self.session.data(for: request)
+            (data, response) = try await Self.fetch(request)
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             throw EventHistoryError(
                 "The event history at \(redactedBaseURL) can't be reached (\(type(of: error)): "
@@ -78,6 +80,40 @@ public struct HTTPEventHistory: EventHistorySource {
                 next: body.next.map { EventPosition(rawValue: $0) })
         } catch {
             throw EventHistoryError("The event history at \(redactedBaseURL) answered a body that is not a page.")
+        }
+    }
+
+    /// `session.data(for:)`, but cancelled from another thread: FoundationNetworking's own cancellation handler
+    /// calls `URLSessionTask.cancel()`, which waits on the session's queue, while that queue may be resuming this
+    /// very task, which waits for the lock the handler holds: a deadlock, seen when a follower was stopped in the
+    /// middle of a request (a test hung; `users directory serve` would hang on SIGTERM).
+    private static func fetch(_ request: URLRequest) async throws -> (Data, URLResponse) {
+        let pending = Locked<(task: URLSessionDataTask?, cancelled: Bool)>((nil, false))
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let task = session.dataTask(with: request) { data, response, error in
+                    if let error {
+                        let cancelled = (error as? URLError)?.code == .cancelled
+                        continuation.resume(throwing: cancelled ? CancellationError() : error)
+                    } else if let data, let response {
+                        continuation.resume(returning: (data, response))
+                    } else {
+                        continuation.resume(throwing: URLError(.badServerResponse))
+                    }
+                }
+                let cancelled = pending.withLock { state in
+                    state.task = task
+                    return state.cancelled
+                }
+                task.resume()
+                if cancelled { DispatchQueue.global().async { task.cancel() } }
+            }
+        } onCancel: {
+            let task = pending.withLock { state in
+                state.cancelled = true
+                return state.task
+            }
+            if let task { DispatchQueue.global().async { task.cancel() } }
         }
     }
 

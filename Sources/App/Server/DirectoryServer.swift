@@ -158,13 +158,20 @@ public enum DirectoryServer {
                     }
                 })
             let api = DirectoryAPI(replica: replica) { [follower = follower.value] in
+                let status = consumer.status
+                guard status.isReady else {
+                    throw NotReady(
+                        "The broker consumer is not connected (\(status))"
+                            + (follower.isBackfilled ? "." : "; the backfill waits for its queue."))
+                }
                 guard follower.isBackfilled else {
                     throw NotReady(
                         "The backfill from the user service is not done"
                             + (follower.backfillFailure.map { ": \($0)" } ?? "."))
                 }
-                let status = consumer.status
-                guard status.isReady else { throw NotReady("The broker consumer is not connected (\(status)).") }
+                if let failure = follower.applyFailure {
+                    throw NotReady("The directory's store refuses the events: \(failure)")
+                }
             }
             let requested = "\(configuration.host):\(configuration.port)"
             let listening = Locked(false)
