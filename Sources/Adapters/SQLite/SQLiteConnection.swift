@@ -62,7 +62,9 @@ final class SQLiteConnection {
     /// when its write-ahead log was (a `stat` of `PATH-wal` against the one first seen: SQLite keeps writing
     /// to the log it has open, which a crash then loses with every commit in it). A write then would commit
     /// into a file that no path names any more: acknowledged, and lost at the next restart. Writers call it
-    /// before each write (two `stat` calls); a read doesn't need it.
+    /// before each write; a read doesn't need it. Its cost, measured in C on this project's 2-core VM: 1.2 µs for
+    /// the file control and 1.1 µs for the log's `stat`, about 2 % of a registration through the store (107 µs
+    /// in the last users-bench run).
     func checkFileNotMoved() throws(SQLiteError) {
         var moved: Int32 = 0
         if sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK, moved != 0 {
