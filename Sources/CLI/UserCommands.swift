@@ -55,9 +55,11 @@ extension Exit {
         }
     }
 
-    /// Writes a configuration error to stderr and returns 78 (EX_CONFIG).
+    /// Writes a configuration error to stderr, naming its key and `--help` where the message (written for
+    /// embedding apps too) does not, and returns 78 (EX_CONFIG).
     static func report(_ error: ConfigurationError) -> ExitCode {
-        FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
+        let named = error.description.contains(error.key) ? "" : " (\(error.key); see --help)"
+        FileHandle.standardError.write(Data("users: \(error.description)\(named)\n".utf8))
         return configuration
     }
 

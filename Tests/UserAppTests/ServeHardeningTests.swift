@@ -50,6 +50,14 @@ extension UsersBinaryTests {
         }
     }
 
+    @Test("an unknown store kind from the command line names the key and --help; the message itself names neither")
+    func storeKindNamedForTheCLI() async throws {
+        let (status, output) = try await Self.run(["list", "--store", "mysql://u:SECRET@h/db"], environment: [:])
+        #expect(status == 78)
+        #expect(output.contains("memory:, sqlite:PATH or postgres://") && output.contains("(users.store; see --help)"))
+        #expect(!output.contains("SECRET"))
+    }
+
     @Test("serve's exit codes: 78 for configuration (a refused public bind, a host that does not resolve), 69 for an unreachable store")
     func serveExitCodes() async throws {
         let memory = ["--store", "memory:", "--port", "0"]

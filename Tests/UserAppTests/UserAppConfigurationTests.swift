@@ -22,6 +22,7 @@ struct UserAppConfigurationTests {
             Issue.record("a MySQL URL was accepted")
         } catch let error as ConfigurationError {
             #expect(error.key == "users.store")
+            #expect(!error.description.contains("--help"), "an embedding app has no --help: \(error)")
             #expect(!error.description.contains("SECRET"), "the URL, which may hold a password, is not repeated")
         }
         do {

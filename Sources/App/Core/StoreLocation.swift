@@ -19,7 +19,7 @@ public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
             let path = String(text.dropFirst("sqlite:".count))
             guard !path.isEmpty else {
                 throw ConfigurationError(
-                    key: "users.store", "The store URL sqlite: (users.store) needs a path, e.g. sqlite:users.sqlite.")
+                    key: "users.store", "The store URL sqlite: needs a path, e.g. sqlite:users.sqlite.")
             }
             self = .sqlite(path: path)
         } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
@@ -28,7 +28,7 @@ public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
             // The URL is not repeated: it may hold a password.
             throw ConfigurationError(
                 key: "users.store",
-                "The store URL (users.store) must be memory:, sqlite:PATH or postgres://… (see --help).")
+                "The store URL must be memory:, sqlite:PATH or postgres://….")
         }
     }
 
