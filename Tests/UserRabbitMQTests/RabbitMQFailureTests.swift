@@ -127,9 +127,12 @@ extension RabbitMQTests {
         }
         let second = RabbitMQConsumer(
             configuration: TestBroker.consumerConfiguration(url, topology: topology, queue: queue), logger: logger
-        ) { (delivery: RabbitMQDelivery) in
-            if delivery.redelivered { redelivered.withLock { $0 += 1 } }
-            await ledger.handle(delivery.envelope) { $0.append(delivery.envelope.eventID) }
+        ) { (deliveries: [RabbitMQDelivery]) in
+            for delivery in deliveries {
+                if delivery.redelivered { redelivered.withLock { $0 += 1 } }
+                await ledger.handle(delivery.envelope) { $0.append(delivery.envelope.eventID) }
+            }
+            return deliveries.map { _ in .acknowledge }
         }
         try await withRunning([second], run: { try await $0.run() }) {
             try #require(try await Patience.waitUntil { await ledger.state.count == history.count })

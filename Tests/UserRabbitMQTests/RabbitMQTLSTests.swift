@@ -35,7 +35,7 @@ extension RabbitMQTests {
         let consumer = RabbitMQConsumer(
             configuration: TestBroker.consumerConfiguration(url, topology: topology, queue: TestBroker.unique("q")),
             logger: logger
-        ) { (delivery: RabbitMQDelivery) in await collector.add(delivery) }
+        ) { (batch: [RabbitMQDelivery]) in await collector.add(batch) }
         try await withRunning([consumer], run: { try await $0.run() }) {
             try #require(try await Patience.waitUntil { consumer.status.isReady }, "the consumer never connected over TLS")
             try await publishAll(history, url: url, topology: topology)

@@ -34,7 +34,7 @@ struct RabbitMQTests {
         let consumer = RabbitMQConsumer(
             configuration: TestBroker.consumerConfiguration(url, topology: topology, queue: TestBroker.unique("q")),
             logger: logger
-        ) { (delivery: RabbitMQDelivery) in await collector.add(delivery) }
+        ) { (batch: [RabbitMQDelivery]) in await collector.add(batch) }
         try await withRunning([consumer], run: { try await $0.run() }) {
             try #require(try await Patience.waitUntil { consumer.status.isReady }, "the consumer never connected")
             try await withRunning([publisher], run: { try await $0.run() }) {
@@ -73,7 +73,7 @@ struct RabbitMQTests {
             configuration: TestBroker.consumerConfiguration(
                 url, topology: topology, queue: TestBroker.unique("q"), queueType: .quorum, prefetch: 500),
             logger: logger
-        ) { (delivery: RabbitMQDelivery) in await collector.add(delivery) }
+        ) { (batch: [RabbitMQDelivery]) in await collector.add(batch) }
         try await withRunning([consumer], run: { try await $0.run() }) {
             try #require(try await Patience.waitUntil { consumer.status.isReady })
             try await withRunning([publisher], run: { try await $0.run() }) {
@@ -107,7 +107,7 @@ struct RabbitMQTests {
             configuration: TestBroker.consumerConfiguration(
                 url, topology: topology, queue: TestBroker.unique("q"), drainsUnrouted: true),
             logger: logger
-        ) { (delivery: RabbitMQDelivery) in await collector.add(delivery) }
+        ) { (batch: [RabbitMQDelivery]) in await collector.add(batch) }
         try await withRunning([consumer], run: { try await $0.run() }) {
             try #require(try await collector.waitFor(count: history.count))
         }
@@ -129,7 +129,7 @@ struct RabbitMQTests {
         let consumer = RabbitMQConsumer(
             configuration: TestBroker.consumerConfiguration(url, topology: topology, queue: TestBroker.unique("q")),
             logger: logger
-        ) { (delivery: RabbitMQDelivery) in await collector.add(delivery) }
+        ) { (batch: [RabbitMQDelivery]) in await collector.add(batch) }
         let relay = OutboxRelay(outbox: store, publisher: publisher, configuration: .init(batchSize: 30), logger: logger)
         try await withRunning([consumer], run: { try await $0.run() }) {
             try #require(try await Patience.waitUntil { consumer.status.isReady })
@@ -151,8 +151,8 @@ struct RabbitMQTests {
         let (_, history) = try await events(users: 1, each: 2)
         let collector = DeliveryCollector()
         let configuration = TestBroker.consumerConfiguration(url, topology: topology, queue: queue)
-        let consumer = RabbitMQConsumer(configuration: configuration, logger: logger) { (delivery: RabbitMQDelivery) in
-            await collector.add(delivery)
+        let consumer = RabbitMQConsumer(configuration: configuration, logger: logger) { (batch: [RabbitMQDelivery]) in
+            await collector.add(batch)
         }
         let publisher = RabbitMQPublisher(
             configuration: TestBroker.publisherConfiguration(url, topology: topology), logger: logger)
@@ -188,8 +188,8 @@ struct RabbitMQTests {
         let (_, history) = try await events(users: 2, each: 1)
         let collector = DeliveryCollector()
         let configuration = TestBroker.consumerConfiguration(url, topology: topology, queue: queue)
-        let consumer = RabbitMQConsumer(configuration: configuration, logger: logger) { (delivery: RabbitMQDelivery) in
-            await collector.add(delivery)
+        let consumer = RabbitMQConsumer(configuration: configuration, logger: logger) { (batch: [RabbitMQDelivery]) in
+            await collector.add(batch)
         }
         try await withRunning([consumer], run: { try await $0.run() }) {
             try #require(try await Patience.waitUntil { consumer.status.isReady })
@@ -258,5 +258,17 @@ struct RabbitMQTests {
                 try await TestBroker.withConnection { try $0.messageCount(queue: queue) } == 0, "nothing left or requeued")
         }
         #expect(seen.withLock { $0 }.count == history.count, "each delivery handled once: \(seen.withLock { $0 })")
+    }
+
+    @Test("a one-at-a-time handler needs no type annotation (it compiles: the closure is not ambiguous)")
+    func unannotatedHandler() throws {
+        let seen = Locked<[UUID]>([])
+        let consumer = RabbitMQConsumer(
+            configuration: .init(url: try RabbitMQURL("amqp://u:p@127.0.0.1:1/v"), queue: "never.consumed"),
+            logger: logger
+        ) { event in
+            seen.withLock { $0.append(event.eventID) }
+        }
+        #expect(consumer.status.phase == .stopped || consumer.status.phase == .connecting)
     }
 }

@@ -104,6 +104,12 @@ actor DeliveryCollector {
 
     func add(_ delivery: RabbitMQDelivery) { deliveries.append(delivery) }
 
+    /// Collects a batch, every delivery acknowledged: a batch handler.
+    func add(_ batch: [RabbitMQDelivery]) -> [RabbitMQConsumer.Verdict] {
+        deliveries += batch
+        return batch.map { _ in .acknowledge }
+    }
+
     var envelopes: [UserEventEnvelope] { deliveries.map(\.envelope) }
 
     nonisolated func waitFor(count: Int) async throws -> Bool {

@@ -25,9 +25,9 @@ import UserPorts
 /// waiting for more) and, with ``init(configuration:logger:batchHandler:)``, hands them to the handler in
 /// one call, so it can apply them in one transaction (`SQLiteIdempotentConsumer.handle(_:_:)` with an
 /// array, `DirectoryFollower.handle(_:)` with an array); then one `basic.ack` with `multiple` acknowledges
-/// them all. The handler says, per delivery, ``Verdict/acknowledge`` or ``Verdict/requeue``. A handler of
-/// one event at a time (`init(configuration:logger:handler:)`) is called for each delivery of the batch in
-/// turn.
+/// them all. The handler says, per delivery, ``Verdict/acknowledge``, ``Verdict/requeue`` or ``Verdict/park``.
+/// A handler of one event at a time (``init(configuration:logger:handler:)``) is called for each delivery of the
+/// batch in turn.
 ///
 /// - A handler that throws, or a ``Verdict/requeue``: the message is put back (`basic.reject` with
 ///   requeue) after a doubling backoff (``Configuration/retryBackoff``), and consumption goes on; the
@@ -50,8 +50,6 @@ import UserPorts
 /// jittered backoff after it dropped (heartbeats on); ``status`` and the gauge
 /// `users_rabbitmq_consumer_state` show its state.
 public final class RabbitMQConsumer: Service {
-    /// A handler of one delivery: called once per delivered event; throwing puts the message back.
-    public typealias Handler = @Sendable (RabbitMQDelivery) async throws -> Void
     /// A handler of the deliveries that arrived together, in delivery order: one ``Verdict`` per delivery,
     /// at the same index; throwing puts them all back.
     public typealias BatchHandler = @Sendable ([RabbitMQDelivery]) async throws -> [Verdict]
@@ -88,14 +86,22 @@ public final class RabbitMQConsumer: Service {
         health = RabbitMQHealth(role: "consumer", url: configuration.url, logger: logger)
     }
 
-    /// Creates a consumer whose handler gets each delivery with its metadata, one at a time.
-    public convenience init(configuration: Configuration, logger: Logger, handler: @escaping Handler) {
+    /// Creates a consumer whose handler gets each event, one at a time: a handler that throws puts that message
+    /// back (after the retry backoff); the others of its batch are acknowledged.
+    ///
+    /// The only one-at-a-time form, so that a closure without a type annotation is never ambiguous; a handler
+    /// that needs a delivery's metadata (`redelivered`, the headers) takes the batch form and its
+    /// ``RabbitMQDelivery`` values.
+    public convenience init(
+        configuration: Configuration, logger: Logger,
+        handler: @escaping @Sendable (UserEventEnvelope) async throws -> Void
+    ) {
         self.init(configuration: configuration, logger: logger) { [logger] (deliveries: [RabbitMQDelivery]) in
             var verdicts: [Verdict] = []
             verdicts.reserveCapacity(deliveries.count)
             for delivery in deliveries {
                 do {
-                    try await handler(delivery)
+                    try await handler(delivery.envelope)
                     verdicts.append(.acknowledge)
                 } catch {
                     logger.warning(
@@ -108,16 +114,6 @@ public final class RabbitMQConsumer: Service {
                 }
             }
             return verdicts
-        }
-    }
-
-    /// Creates a consumer whose handler gets each event's envelope, one at a time.
-    public convenience init(
-        configuration: Configuration, logger: Logger,
-        handler: @escaping @Sendable (UserEventEnvelope) async throws -> Void
-    ) {
-        self.init(configuration: configuration, logger: logger) { (delivery: RabbitMQDelivery) in
-            try await handler(delivery.envelope)
         }
     }
 
