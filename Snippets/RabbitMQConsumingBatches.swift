@@ -14,9 +14,8 @@ let ledger = try await SQLiteIdempotentConsumer.open(path: "mailer.sqlite", name
     try db.execute("CREATE TABLE IF NOT EXISTS outgoing_mail (user_id TEXT NOT NULL, kind TEXT NOT NULL)")
 }
 let consumer = RabbitMQConsumer(
-    configuration: .init(
-        url: try RabbitMQURL("amqp://app:secret@127.0.0.1:5672/users"), queue: "mailer.user-events",
-        bindings: ["user.registered"]),
+    configuration: try .init(
+        url: "amqp://app:secret@127.0.0.1:5672/users", queue: "mailer.user-events", bindings: ["user.registered"]),
     logger: logger
 ) { (deliveries: [RabbitMQDelivery]) in
     // The deliveries that arrived together: one transaction, then one acknowledgement for them all.

@@ -260,11 +260,11 @@ struct RabbitMQTests {
         #expect(seen.withLock { $0 }.count == history.count, "each delivery handled once: \(seen.withLock { $0 })")
     }
 
-    @Test("a one-at-a-time handler needs no type annotation (it compiles: the closure is not ambiguous)")
+    @Test("a one-at-a-time handler needs no type annotation, and the configuration takes the URL as text as the publisher's does")
     func unannotatedHandler() throws {
         let seen = Locked<[UUID]>([])
         let consumer = RabbitMQConsumer(
-            configuration: .init(url: try RabbitMQURL("amqp://u:p@127.0.0.1:1/v"), queue: "never.consumed"),
+            configuration: try .init(url: "amqp://u:p@127.0.0.1:1/v", queue: "never.consumed"),
             logger: logger
         ) { event in
             seen.withLock { $0.append(event.eventID) }

@@ -48,6 +48,19 @@ extension RabbitMQConsumer {
         /// How long one wait for a delivery lasts before the consumer checks for shutdown.
         public var pollInterval: Duration
 
+        /// Creates a configuration from the broker's URL as text, as the publisher's configuration takes it:
+        /// the queue `queue` on the topic exchange `exchange`, bound to `bindings`.
+        ///
+        /// - Throws: ``RabbitMQError`` code ``RabbitMQError/Code/invalidURL`` (its message shows the URL redacted).
+        public init(
+            url: String, exchange: String = "users.events", queue: String, bindings: [String] = ["user.#"],
+            queueType: QueueType = .classic, prefetch: Int = 100, batchSize: Int = 100
+        ) throws(RabbitMQError) {
+            self.init(
+                url: try RabbitMQURL(url), topology: RabbitMQTopology(exchange: exchange), queue: queue,
+                bindings: bindings, queueType: queueType, prefetch: prefetch, batchSize: batchSize)
+        }
+
         /// Creates a configuration.
         public init(
             url: RabbitMQURL, topology: RabbitMQTopology = .init(), queue: String, parkingQueue: String? = nil,
