@@ -1,21 +1,22 @@
 // Quoted in: README.md
-// snippet.hide
 import Logging
-import UserApp
+import ServiceLifecycle
+import UserAppCore
+import UserPorts
 
-let system = try await UserSystem.open(
-    try UserAppConfiguration(reader: try await UserAppConfiguration.reader(
-        arguments: ["users.store": "memory:"], environment: [:])),
-    logger: Logger(label: "snippet"))
-// snippet.show
+let logger = Logger(label: "my-app")
+let system = try await UserSystem.open(store: "memory:", logger: logger)
+// The projection that keeps the directory is one of the system's services: run them.
+let group = ServiceGroup(services: system.services, logger: logger)
+let running = Task { try await group.run() }
+
 let (ada, token) = try await system.users.withConsistencyToken {
     try await $0.register(email: "ada@example.com", displayName: "Ada")
 }
-// snippet.hide
-// The projection runs as a service of the system (`system.services`); here it catches up by hand.
-try await system.projection.catchUp()
-// snippet.show
+// Waits until the directory includes the registration, then reads it: never a stale answer.
 let found = try await system.directory.search(prefix: "ada", consistentWith: token)
-// snippet.hide
-precondition(found.map(\.id) == [ada.id])
+print(found.map(\.id) == [ada.id])  // true
+
+await group.triggerGracefulShutdown()
+try await running.value
 await system.close()
