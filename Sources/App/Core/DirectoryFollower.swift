@@ -37,6 +37,8 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     private let gapAge: Duration
     /// The events seen behind a gap after a backfill, by event id: how often, since when.
     private let gaps = Locked<[UUID: (sightings: Int, since: ContinuousClock.Instant)]>([:])
+    private let lastBackfillFailure = Locked<String?>(nil)
+    private let lastApplyFailure = Locked<String?>(nil)
 
     /// Creates a follower.
     ///
@@ -65,9 +67,6 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
         self.logger = logger
         self.queueDeclared = queueDeclared
     }
-
-    private let lastBackfillFailure = Locked<String?>(nil)
-    private let lastApplyFailure = Locked<String?>(nil)
 
     /// Whether the first backfill finished (deliveries are being applied).
     public var isBackfilled: Bool { gate.isOpen }
