@@ -17,6 +17,23 @@ let package = Package(
         .library(name: "UserApp", targets: ["UserApp"]),
         .executable(name: "users", targets: ["users"]),
     ],
+    // What an embedding app builds: the ports, the in-memory store and UserAppCore's wiring always; each adapter
+    // and its C library, and the HTTP service's packages, only with its trait. A dependency that names traits
+    // (`traits: ["SQLite"]`) gets only those; without, it gets the defaults (everything `users serve` needs).
+    traits: [
+        .trait(name: "SQLite", description: "UserAppCore opens sqlite:PATH stores (UserSQLite, libsqlite3)."),
+        .trait(name: "PostgreSQL", description: "UserAppCore opens postgres:// stores (UserPostgres, libpq)."),
+        .trait(
+            name: "RabbitMQ",
+            description: "UserAppCore publishes to amqp:// brokers (UserRabbitMQ, rabbitmq-c)."),
+        .trait(
+            name: "Service",
+            description:
+                "The HTTP service (UserHTTP, UserApp, the users command) and its packages: Hummingbird, NIO, "
+                + "swift-configuration, Prometheus, ArgumentParser. Enables the three adapters.",
+            enabledTraits: ["SQLite", "PostgreSQL", "RabbitMQ"]),
+        .default(enabledTraits: ["Service"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -144,14 +161,14 @@ let package = Package(
             name: "UserHTTP",
             dependencies: [
                 "UserDomain", "UserPorts",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
+                .product(name: "HummingbirdCore", package: "hummingbird", condition: .when(traits: ["Service"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Service"])),
+                .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Service"])),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras", condition: .when(traits: ["Service"])),
+                .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Service"])),
             ],
             path: "Sources/Adapters/HTTP",
             // The OpenAPI document, served as is at GET /openapi.yaml.
@@ -162,7 +179,10 @@ let package = Package(
         .target(
             name: "UserAppCore",
             dependencies: [
-                "UserAdapterSupport", "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres",
+                "UserAdapterSupport", "UserDomain", "UserPorts", "UserInMemory",
+                .target(name: "UserSQLite", condition: .when(traits: ["SQLite"])),
+                .target(name: "UserPostgres", condition: .when(traits: ["PostgreSQL"])),
+                .target(name: "UserRabbitMQ", condition: .when(traits: ["RabbitMQ"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -173,15 +193,15 @@ let package = Package(
             name: "UserApp",
             dependencies: [
                 "UserAppCore", "UserDomain", "UserPorts", "UserHTTP", "UserInMemory", "UserSQLite", "UserRabbitMQ",
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["Service"])),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "SystemPackage", package: "swift-system", condition: .when(traits: ["Service"])),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Service"])),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Service"])),
             ],
             path: "Sources/App/Server"
         ),
@@ -190,8 +210,8 @@ let package = Package(
             name: "users",
             dependencies: [
                 "UserApp", "UserDomain", "UserPorts", "UserHTTP",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Service"])),
+                .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["Service"])),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/CLI"
@@ -246,14 +266,14 @@ let package = Package(
             name: "UserHTTPTests",
             dependencies: [
                 "UserAppCore", "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres", "UserHTTP",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
+                .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Service"])),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Service"])),
+                .product(name: "NIOEmbedded", package: "swift-nio", condition: .when(traits: ["Service"])),
+                .product(name: "NIOPosix", package: "swift-nio", condition: .when(traits: ["Service"])),
+                .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Service"])),
+                .product(name: "Yams", package: "Yams", condition: .when(traits: ["Service"])),
             ]
         ),
         .testTarget(
@@ -261,8 +281,8 @@ let package = Package(
             dependencies: [
                 "UserApp", "UserAppCore", "UserDomain", "UserPorts", "UserPortsTesting", "UserHTTP", "UserInMemory",
                 "UserSQLite", "UserRabbitMQ", "users",
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["Service"])),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

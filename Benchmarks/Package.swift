@@ -21,6 +21,7 @@ let package = Package(
                 .product(name: "UserInMemory", package: "swift-user-domain"),
                 .product(name: "UserSQLite", package: "swift-user-domain"),
                 .product(name: "UserPostgres", package: "swift-user-domain"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

@@ -114,7 +114,9 @@ struct ProjectionsRebuild: AsyncParsableCommand {
 
     func run() async throws {
         let (count, statistics) = try await withSystem(options) { system in
-            (try await system.projection.rebuild(), try await system.store.directoryStatistics())
+            // The CLI's systems keep the directory (its options are the configuration's, `directory` on).
+            let projection = system.projection ?? DirectoryProjection(store: system.store, logger: makeLogger(defaultLevel: .warning))
+            return (try await projection.rebuild(), try await system.store.directoryStatistics())
         }
         print(
             "directory rebuilt from \(count) events: \(statistics.active) active, \(statistics.deactivated) deactivated"

@@ -28,9 +28,10 @@ enum Exit {
 /// distinct exit code (see ``Exit/reportingSetupErrors(_:)``).
 func withSystem<T>(_ options: StoreFlags, _ body: (UserSystem<AnyUserStore>) async throws -> T) async throws -> T {
     try await Exit.reportingSetupErrors {
-        var configuration = try await options.configuration()
-        configuration.publisher = .none
-        let system = try await UserSystem.open(configuration, logger: makeLogger(defaultLevel: .warning))
+        let configuration = try await options.configuration()
+        let system = try await UserSystem.open(
+            store: configuration.store, events: .none, options: configuration.systemOptions,
+            storeOptions: configuration.storeOptions, logger: makeLogger(defaultLevel: .warning))
         do {
             let result = try await body(system)
             await system.close()
@@ -87,7 +88,7 @@ extension Exit {
 
 /// Runs `body` with the use cases of the configured store (see ``withSystem(_:_:)``), and turns domain
 /// errors into a message on stderr and a distinct exit code (``Exit/code(for:)``).
-func withUsers<T>(_ options: StoreFlags, _ body: (UserService<AnyUserStore>) async throws -> T) async throws -> T {
+func withUsers<T>(_ options: StoreFlags, _ body: (UserUseCases<AnyUserStore>) async throws -> T) async throws -> T {
     do {
         return try await withSystem(options) { try await body($0.users) }
     } catch let error as UserError {
@@ -180,7 +181,7 @@ struct ChangeOptions: ParsableArguments {
 /// Applies one change to the user `change.id` names, at the version it expects, and prints the result.
 func applyChange(
     _ options: StoreFlags, _ output: OutputOptions, _ change: ChangeOptions,
-    _ operation: (UserService<AnyUserStore>, UserID, Int?) async throws -> User
+    _ operation: (UserUseCases<AnyUserStore>, UserID, Int?) async throws -> User
 ) async throws {
     let id = try parseID(change.id)
     let user = try await withUsers(options) { try await operation($0, id, change.expectVersion) }

@@ -1,4 +1,4 @@
-/// Where the commands of ``UserService/withConsistencyToken(_:)`` record their positions: a task-local
+/// Where the commands of ``UserUseCases/withConsistencyToken(_:)`` record their positions: a task-local
 /// recorder, so concurrent requests never see each other's tokens.
 enum ConsistencyTokens {
     final class Recorder: Sendable {

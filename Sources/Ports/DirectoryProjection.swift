@@ -122,7 +122,7 @@ public struct UnknownConsistencyToken: Error, Sendable, CustomStringConvertible 
 
 /// The directory queries: reads of the read model, consistent with a write when given its token.
 ///
-/// A command's consistency token (``UserService/withConsistencyToken(_:)``) is the position of its last
+/// A command's consistency token (``UserUseCases/withConsistencyToken(_:)``) is the position of its last
 /// event; a query that passes it waits, up to a timeout, until the projection has applied that position,
 /// and throws ``DirectoryNotCaughtUp`` rather than answer from an older state.
 public struct DirectoryQueries<Store: UserDirectory & EventHistory>: Sendable {

@@ -1,4 +1,4 @@
-/// One user to register with ``UserService/register(_:)``: the input of a bulk import, not yet checked.
+/// One user to register with ``UserUseCases/register(_:)``: the input of a bulk import, not yet checked.
 public struct Registration: Sendable, Hashable {
     /// The e-mail address, as given.
     public var email: String

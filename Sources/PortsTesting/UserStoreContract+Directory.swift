@@ -102,7 +102,7 @@ extension UserStoreContract {
 enum RandomCommands {
     static func run<Store: UserStore>(seed: UInt64, commands: Int, store: Store, expect: Expectations) async throws {
         var random = SplitMix64(seed: seed)
-        let users = UserService(repository: store)
+        let users = UserUseCases(repository: store)
         let projection = DirectoryProjection(
             store: store, configuration: .init(batchSize: 7), logger: .init(label: "contract"))
         var ids: [UserID] = []

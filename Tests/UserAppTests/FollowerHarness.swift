@@ -34,7 +34,7 @@ enum FollowerBroker {
 /// documented JSON), and a publisher that the test drives by hand, so that it chooses what the broker sees.
 final class SourceService: Sendable {
     let store = InMemoryUserStore()
-    let users: UserService<InMemoryUserStore>
+    let users: UserUseCases<InMemoryUserStore>
     let publisher: RabbitMQPublisher
     let exchange: String
     private let port = Locked<Int?>(nil)
@@ -43,7 +43,7 @@ final class SourceService: Sendable {
     init(exchange: String, token: String? = nil) throws {
         self.exchange = exchange
         self.token = token
-        users = UserService(repository: store)
+        users = UserUseCases(repository: store)
         publisher = RabbitMQPublisher(
             configuration: .init(
                 url: try RabbitMQURL(try FollowerBroker.url), topology: .init(exchange: exchange),

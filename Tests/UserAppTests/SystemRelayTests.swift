@@ -40,7 +40,7 @@ struct SystemRelayTests {
     @Test("each batch goes to the publisher's own batch method, never one event at a time")
     func batchesReachThePublisher() async throws {
         let publisher = CountingPublisher()
-        let system = UserSystem(store: InMemoryUserStore(), publisher: publisher, logger: logger)
+        let system = try UserSystem(store: InMemoryUserStore(), events: .publisher(publisher), logger: logger)
         for index in 0..<7 { _ = try await system.users.register(email: "b\(index)@example.com", displayName: "B") }
         let relay = try #require(system.relay)
         #expect(try await relay.publishPendingEvents() == 7)
@@ -57,7 +57,7 @@ struct SystemRelayTests {
         var options = UserSystemOptions()
         options.relay = .init(batchSize: 3, maximumAttempts: 2)
         let store = InMemoryUserStore()
-        let system = UserSystem(store: store, publisher: publisher, options: options, logger: logger)
+        let system = try UserSystem(store: store, events: .publisher(publisher), options: options, logger: logger)
         for index in 0..<5 { _ = try await system.users.register(email: "o\(index)@example.com", displayName: "O") }
         let relay = try #require(system.relay)
         for _ in 0..<5 {
@@ -83,7 +83,8 @@ struct SystemRelayTests {
                     "USERS_RELAY_MAX_ATTEMPTS": "1",
                 ]))
         let store = InMemoryUserStore()
-        let system = try UserSystem(store: store, configuration: configuration, logger: logger)
+        let system = try UserSystem(
+            store: store, events: configuration.publisher, options: configuration.systemOptions, logger: logger)
         _ = try await system.users.register(email: "u@example.com", displayName: "U")
         let relay = try #require(system.relay)
         for _ in 0..<3 {
@@ -104,7 +105,7 @@ struct SystemRelayTests {
         // Two runs of a command, one after the other, each with a relay of its own (a lease owner of its own).
         for run in 0..<2 {
             let publisher = CountingPublisher()
-            let system = try await UserSystem.open(store: url, publisher: .none, logger: logger)
+            let system = try await UserSystem.open(store: url, events: .none, logger: logger)
             _ = try await system.users.register(email: "run\(run)@example.com", displayName: "Run")
             let relay = OutboxRelay(outbox: system.store, publisher: publisher, logger: logger)
             #expect(try await relay.publishPendingEvents() == 1, "run \(run) relayed its event at once")
@@ -112,7 +113,7 @@ struct SystemRelayTests {
         }
         // A relay that can't take the lease (another holds it) says so and publishes nothing.
         let store = InMemoryUserStore()
-        _ = try await UserService(repository: store).register(email: "held@example.com", displayName: "Held")
+        _ = try await UserUseCases(repository: store).register(email: "held@example.com", displayName: "Held")
         #expect(try await store.acquireRelayLease(owner: "someone else", duration: .seconds(60)))
         let lines = Locked<[String]>([])
         let captured = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }

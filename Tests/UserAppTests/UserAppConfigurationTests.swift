@@ -26,7 +26,7 @@ struct UserAppConfigurationTests {
             #expect(!error.description.contains("SECRET"), "the URL, which may hold a password, is not repeated")
         }
         do {
-            _ = try PublisherKind("kafka")
+            _ = try EventDestination("kafka")
             Issue.record("an unknown publisher was accepted")
         } catch let error as ConfigurationError {
             #expect(error.key == "users.publisher")
@@ -40,7 +40,7 @@ struct UserAppConfigurationTests {
         #expect(configuration.store == .sqlite(path: "users.sqlite"))
         #expect(configuration.host == "127.0.0.1")
         #expect(configuration.port == 8080)
-        #expect(configuration.publisher == .none)
+        #expect(configuration.publisher.description == "none")
         #expect(configuration.http.maximumBodySize == 65536)
         #expect(configuration.connections == HTTPConnectionLimits())
         #expect(configuration.connections.idleTimeout == .seconds(75))
@@ -114,7 +114,7 @@ struct UserAppConfigurationTests {
         #expect(configuration.store == .memory)  // argument
         #expect(configuration.port == 7002)  // environment over file
         #expect(configuration.host == "0.0.0.0")  // file over default
-        #expect(configuration.publisher == .log(path: nil))  // file
+        #expect(configuration.publisher.description == "log")  // file
         #expect(configuration.http.requiresIfMatch)  // environment
     }
 

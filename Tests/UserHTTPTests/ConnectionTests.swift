@@ -133,7 +133,7 @@ struct ConnectionTests {
     ) async throws {
         var logger = Logger(label: "test", factory: { _ in RecordingLogHandler(records: records) })
         logger.logLevel = .trace
-        let api = UserAPI(service: UserService(repository: AnyUserStore(InMemoryUserStore())), readiness: {})
+        let api = UserAPI(service: UserUseCases(repository: AnyUserStore(InMemoryUserStore())), readiness: {})
         let app = Application(
             router: api.makeRouter(), server: .limitedHTTP1(limits, logger: logger),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),

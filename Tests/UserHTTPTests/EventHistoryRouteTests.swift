@@ -24,7 +24,7 @@ struct EventHistoryRouteTests {
         arguments: UserAPITests.Transport.allCases)
     func pages(_ transport: UserAPITests.Transport) async throws {
         let store = InMemoryUserStore()
-        let users = UserService(repository: store)
+        let users = UserUseCases(repository: store)
         for index in 0..<7 {
             let user = try await users.register(email: "e\(index)@example.com", displayName: "E \(index)")
             _ = try await users.rename(user.id, to: "Renamed \(index)", expectedVersion: 1)
@@ -79,7 +79,7 @@ struct EventHistoryRouteTests {
     @Test("a page below what retention deleted is 410 history-trimmed; pages after it are served")
     func trimmed() async throws {
         let store = InMemoryUserStore()
-        let users = UserService(repository: store)
+        let users = UserUseCases(repository: store)
         for index in 0..<3 { _ = try await users.register(email: "t\(index)@example.com", displayName: "T") }
         let events = try await store.events(after: nil, limit: 10)
         try await store.markPublished(events.map(\.position))

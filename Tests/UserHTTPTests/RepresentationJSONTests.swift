@@ -75,7 +75,7 @@ struct AccessLineTests {
     @Test("one info line per request: method, path without the query, status, the request id and a duration")
     func accessLine() async throws {
         let captured = CapturedLines()
-        let api = UserAPI(service: UserService(repository: AnyUserStore(InMemoryUserStore())), readiness: {})
+        let api = UserAPI(service: UserUseCases(repository: AnyUserStore(InMemoryUserStore())), readiness: {})
         let app = Application(
             router: api.makeRouter(), logger: Logger(label: "test") { _ in CapturedLines.Handler(captured: captured) })
         try await app.test(.router) { client in

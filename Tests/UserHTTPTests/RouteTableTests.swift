@@ -53,7 +53,7 @@ struct RouteTableTests {
         let projection = DirectoryProjection(
             store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         return UserAPI(
-            service: UserService(repository: store), readiness: {}, metrics: { Array("users_test_total 7\n".utf8) },
+            service: UserUseCases(repository: store), readiness: {}, metrics: { Array("users_test_total 7\n".utf8) },
             directory: DirectoryQueries(store: store, progress: projection.progress, timeout: .milliseconds(300))
         ).servingEvents(from: store)
     }
@@ -79,7 +79,7 @@ struct RouteTableTests {
 
     @Test("without metrics, directory and event history the router has none of them, and the table serves none")
     func partialConfiguration() throws {
-        let api = UserAPI(service: UserService(repository: AnyUserStore(InMemoryUserStore())), readiness: {})
+        let api = UserAPI(service: UserUseCases(repository: AnyUserStore(InMemoryUserStore())), readiness: {})
         let routes = Set(api.makeRouter().routes.filter { $0.method != .head }.map { "\($0.method) \($0.path)" })
         let served = Set(APIRoute.served(metrics: false, directory: false, events: false).map(\.description))
         #expect(routes == served)

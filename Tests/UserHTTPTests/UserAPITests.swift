@@ -71,7 +71,7 @@ struct UserAPITests {
         let projection = DirectoryProjection(
             store: repository, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let api = UserAPI(
-            service: UserService(repository: repository), configuration: configuration, readiness: {},
+            service: UserUseCases(repository: repository), configuration: configuration, readiness: {},
             directory: DirectoryQueries(store: repository, progress: projection.progress, timeout: .milliseconds(300)))
         let app = Application(router: api.makeRouter())
         do {
@@ -442,7 +442,7 @@ struct UserAPISecurityTests {
         _ body: @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
         let api = UserAPI(
-            service: UserService(repository: AnyUserStore(InMemoryUserStore())), readiness: {}, metrics: metrics)
+            service: UserUseCases(repository: AnyUserStore(InMemoryUserStore())), readiness: {}, metrics: metrics)
         try await Application(router: api.makeRouter(tokens: tokens)).test(transport == .router ? .router : .live) {
             try await body($0)
         }
@@ -598,7 +598,7 @@ struct UserAPIHeadTests {
         let projection = DirectoryProjection(
             store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let api = UserAPI(
-            service: UserService(repository: store), readiness: {}, metrics: { Array("users_test_total 7\n".utf8) },
+            service: UserUseCases(repository: store), readiness: {}, metrics: { Array("users_test_total 7\n".utf8) },
             directory: DirectoryQueries(store: store, progress: projection.progress, timeout: .milliseconds(300)))
         try await Application(router: api.makeRouter()).test(transport == .router ? .router : .live) { client in
             let id = try #require(try await UserAPITests.register(client, "ada@example.com")["id"] as? String)

@@ -47,7 +47,7 @@ actor PipeliningPublisher: MessagePublisher {
 @Suite("OutboxRelay batch publishing")
 struct OutboxRelayBatchTests {
     let store = InMemoryUserStore()
-    var service: UserService<InMemoryUserStore> { UserService(repository: store) }
+    var service: UserUseCases<InMemoryUserStore> { UserUseCases(repository: store) }
     let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// Ten users with five changes each: 60 events, interleaved across users.

@@ -10,7 +10,7 @@ import UserPortsTesting
 @Suite("OutboxRelay")
 struct OutboxRelayTests {
     let store = InMemoryUserStore()
-    var service: UserService<InMemoryUserStore> { UserService(repository: store) }
+    var service: UserUseCases<InMemoryUserStore> { UserUseCases(repository: store) }
     let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// Ten users with five changes each: 60 events, interleaved across users.

@@ -37,7 +37,7 @@ struct OutboxRelayUnavailableTests {
     @Test("an outage counts no attempt: after more rounds than maximumAttempts nothing is dead, and all is published once it is back")
     func outage() async throws {
         let store = InMemoryUserStore()
-        let users = UserService(repository: store)
+        let users = UserUseCases(repository: store)
         for index in 0..<5 { _ = try await users.register(email: "o\(index)@example.com", displayName: "O \(index)") }
         let publisher = SwitchablePublisher()
         let relay = OutboxRelay(

@@ -40,7 +40,7 @@ final class InterleavingRepository: UserRepository {
     }
 }
 
-@Suite("UserService: commands without an expected version")
+@Suite("UserUseCases: commands without an expected version")
 struct UnconditionalWriteTests {
     /// Renames the user behind the service's back (a concurrent writer).
     static func concurrentRename(_ id: UserID, _ name: String) -> @Sendable (InMemoryUserStore) async throws -> Void {
@@ -54,7 +54,7 @@ struct UnconditionalWriteTests {
     @Test("a concurrent change between read and write: the command reads again and applies to the new version")
     func retriedOnConflict() async throws {
         let repository = InterleavingRepository()
-        let users = UserService(repository: repository)
+        let users = UserUseCases(repository: repository)
         let ada = try await users.register(email: "ada@example.com", displayName: "Ada")
         repository.interleave(Self.concurrentRename(ada.id, "Other"))
         repository.interleave(Self.concurrentRename(ada.id, "Another"))
@@ -70,7 +70,7 @@ struct UnconditionalWriteTests {
     @Test("with an expected version, a concurrent change is a conflict naming the version the caller sent")
     func conditionalNotRetried() async throws {
         let repository = InterleavingRepository()
-        let users = UserService(repository: repository)
+        let users = UserUseCases(repository: repository)
         let ada = try await users.register(email: "ada@example.com", displayName: "Ada")
         repository.interleave(Self.concurrentRename(ada.id, "Other"))
         await #expect(throws: UserError.versionConflict(ada.id, expected: 1, actual: 2)) {
@@ -81,7 +81,7 @@ struct UnconditionalWriteTests {
     @Test("the retry checks the domain's rules again: a rename that lost to a deactivation is refused")
     func rulesRechecked() async throws {
         let repository = InterleavingRepository()
-        let users = UserService(repository: repository)
+        let users = UserUseCases(repository: repository)
         let ada = try await users.register(email: "ada@example.com", displayName: "Ada")
         repository.interleave { store in
             let current = try #require(await store.user(id: ada.id))
@@ -96,9 +96,9 @@ struct UnconditionalWriteTests {
     @Test("past maximumAttempts lost races the command fails as unavailable, never as a version it did not send")
     func boundedAttempts() async throws {
         let repository = InterleavingRepository()
-        let users = UserService(repository: repository)
+        let users = UserUseCases(repository: repository)
         let ada = try await users.register(email: "ada@example.com", displayName: "Ada")
-        for index in 0..<UserService<InterleavingRepository>.maximumAttempts {
+        for index in 0..<UserUseCases<InterleavingRepository>.maximumAttempts {
             repository.interleave(Self.concurrentRename(ada.id, "Racer \(index)"))
         }
         do {
@@ -112,7 +112,7 @@ struct UnconditionalWriteTests {
     @Test("50 concurrent unconditional renames of one user all apply")
     func concurrentRenames() async throws {
         let store = InMemoryUserStore()
-        let users = UserService(repository: store)
+        let users = UserUseCases(repository: store)
         let ada = try await users.register(email: "ada@example.com", displayName: "Ada")
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<50 {

@@ -28,7 +28,7 @@ struct PostgresRestartTests {
         try await TestPostgres.withFreshSchema(on: server) { url in
             let store = try await PostgresUserStore.open(
                 .init(url: url, acquireTimeout: .seconds(2), connectTimeout: .seconds(2), listensForCommits: true))
-            let service = UserService(repository: store)
+            let service = UserUseCases(repository: store)
 
             struct Outcome: Sendable {
                 var committed: [UserID] = []

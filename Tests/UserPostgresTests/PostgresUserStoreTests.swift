@@ -75,7 +75,7 @@ struct PostgresUserStoreTests {
     func unixSocket() async throws {
         let url = try TestPostgres.environment("USERS_TEST_POSTGRES_SOCKET_URL")
         try await TestPostgres.withStore(url) { store in
-            let user = try await UserService(repository: store).register(email: "socket@example.com", displayName: "S")
+            let user = try await UserUseCases(repository: store).register(email: "socket@example.com", displayName: "S")
             #expect(try await store.user(id: user.id) == user)
             try await store.delete(id: user.id, expectedVersion: 1, events: user.deleted(at: Date()).events)
         }
@@ -126,7 +126,7 @@ struct PostgresUserStoreTests {
                         url: url, maximumConnections: 4, acquireTimeout: Patience.safetyNet,
                         listensForCommits: false))
             }
-            let service = UserService(repository: stores[0])
+            let service = UserUseCases(repository: stores[0])
             var expected: [UserEventEnvelope] = []
             for index in 0..<30 {
                 _ = try await service.register(email: "u\(index)@example.com", displayName: "U\(index)")
@@ -266,7 +266,7 @@ struct PostgresUserStoreTests {
             try await TestPostgres.withFreshSchema { second in
                 try await TestPostgres.withStore(first) { _ in }  // the first schema's tables
                 try await TestPostgres.withStore(second) { store in
-                    let elsewhere = try await UserService(repository: store).register(
+                    let elsewhere = try await UserUseCases(repository: store).register(
                         email: "here@example.com", displayName: "Here")
                     // A writer of the first schema, under its append lock, in a transaction it leaves open.
                     let writer = PostgresWriter(url: first)
@@ -300,7 +300,7 @@ struct PostgresUserStoreTests {
                         await listener.commitSignal.wait(after: 0, timeout: Patience.safetyNet),
                         "the listener never connected")
                     let seen = listener.commitSignal.generation
-                    _ = try await UserService(repository: writer).register(email: "n@example.com", displayName: "N")
+                    _ = try await UserUseCases(repository: writer).register(email: "n@example.com", displayName: "N")
                     #expect(await listener.commitSignal.wait(after: seen, timeout: Patience.safetyNet))
                 }
             }
@@ -343,7 +343,7 @@ struct PostgresUserStoreTests {
         try await TestPostgres.withFreshSchema { url in
             let store = try await PostgresUserStore.open(
                 .init(url: url, acquireTimeout: Patience.safetyNet, listensForCommits: false))
-            let service = UserService(repository: store)
+            let service = UserUseCases(repository: store)
             var users: [User] = []
             for index in 0..<40 {
                 users.append(try await service.register(email: "p\(index)@example.com", displayName: "P \(index)"))
@@ -389,7 +389,7 @@ struct PostgresUserStoreTests {
                 .init(
                     url: url, maximumConnections: 1, lookupConnections: 0, acquireTimeout: .milliseconds(300),
                     listensForCommits: false))
-            let user = try await UserService(repository: store).register(email: "pool@example.com", displayName: "P")
+            let user = try await UserUseCases(repository: store).register(email: "pool@example.com", displayName: "P")
             #expect(try await store.user(id: user.id) == user)
             #expect(try await store.user(email: user.email) == user)
             #expect(try await store.user(id: UserID(UUID())) == nil)

@@ -41,7 +41,7 @@ extension RabbitMQTests {
         let url = try TestBroker.url
         let topology = RabbitMQTopology(exchange: TestBroker.unique("events"))
         let store = InMemoryUserStore()
-        let service = UserService(repository: store)
+        let service = UserUseCases(repository: store)
         let applier = OrderedApplier()
         let publisher = RabbitMQPublisher(
             configuration: TestBroker.publisherConfiguration(url, topology: topology, timeout: .seconds(5)),

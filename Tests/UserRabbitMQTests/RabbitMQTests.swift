@@ -15,7 +15,7 @@ struct RabbitMQTests {
     /// A few events of two users.
     func events(users: Int = 2, each: Int = 3) async throws -> (InMemoryUserStore, [UserEventEnvelope]) {
         let store = InMemoryUserStore()
-        let service = UserService(repository: store)
+        let service = UserUseCases(repository: store)
         for index in 0..<users {
             let user = try await service.register(email: "u\(index)@example.com", displayName: "User \(index)")
             for round in 1..<each { _ = try await service.rename(user.id, to: "User \(index) r\(round)") }

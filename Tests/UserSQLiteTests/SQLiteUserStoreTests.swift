@@ -31,7 +31,7 @@ struct SQLiteUserStoreTests {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("nested/deeper/users.sqlite").path
             var store = try await SQLiteUserStore.open(.init(path: path, synchronous: .full))
-            let user = try await UserService(repository: store).register(email: "Ada@Example.com", displayName: "Ada")
+            let user = try await UserUseCases(repository: store).register(email: "Ada@Example.com", displayName: "Ada")
             await store.close()
             store = try await SQLiteUserStore.open(.init(path: path))
             #expect(try await store.user(id: user.id) == user)
@@ -49,7 +49,7 @@ struct SQLiteUserStoreTests {
                 let replace = how == "replaced"
                 let path = directory.appendingPathComponent("moved.sqlite").path
                 let store = try await SQLiteUserStore.open(.init(path: path))
-                let users = UserService(repository: store)
+                let users = UserUseCases(repository: store)
                 let kept = try await users.register(email: "kept@example.com", displayName: "Kept")
                 // The log alone: SQLite would go on writing to the log it has open, and a crash would lose it all.
                 for suffix in how == "log removed" ? ["-wal"] : ["", "-wal", "-shm"] { unlink(path + suffix) }
@@ -105,7 +105,7 @@ struct SQLiteUserStoreTests {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("users.sqlite").path
             let store = try await SQLiteUserStore.open(.init(path: path))
-            let service = UserService(repository: store)
+            let service = UserUseCases(repository: store)
             for index in 0..<300 {
                 _ = try await service.register(
                     email: "u\(index)@example.com", displayName: String(repeating: "n", count: 90))
@@ -191,7 +191,7 @@ struct SQLiteUserStoreTests {
             let path = directory.appendingPathComponent("users.sqlite").path
             let first = try await SQLiteUserStore.open(.init(path: path))
             let second = try await SQLiteUserStore.open(.init(path: path))
-            let services = [UserService(repository: first), UserService(repository: second)]
+            let services = [UserUseCases(repository: first), UserUseCases(repository: second)]
             let seed = try await services[0].register(email: "seed@example.com", displayName: "Seed")
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for task in 0..<64 {
@@ -276,7 +276,7 @@ struct SQLiteUserStoreTests {
             #expect(history.map(\.position.rawValue) == [1])
             #expect(history.first?.envelope == user.events[0])
             #expect(try await store.unpublishedEvents(limit: 10).isEmpty, "the published event stays published")
-            let next = try await UserService(repository: store).register(email: "new@example.com", displayName: "New")
+            let next = try await UserUseCases(repository: store).register(email: "new@example.com", displayName: "New")
             #expect(try await store.unpublishedEvents(limit: 10).map(\.position.rawValue) == [2])
             #expect(try await store.user(id: next.id) == next)
             let projection = DirectoryProjection(store: store, logger: Logger(label: "test"))
@@ -457,7 +457,7 @@ struct SQLiteUserStoreTests {
                 ((try? FileManager.default.attributesOfItem(atPath: file)[.size]) as? Int) ?? 0
             }
             let store = try await SQLiteUserStore.open(.init(path: path))
-            let service = UserService(repository: store)
+            let service = UserUseCases(repository: store)
             let before = size(path)
             // Past the threshold (1,000 pages) and below the limit: only the checkpointer copies the log.
             for index in 0..<600 {

@@ -10,6 +10,7 @@
 //
 // One JSON line per phase on stdout, nothing else; notes go to stderr.
 import Foundation
+import Logging
 import UserAppCore
 import UserDomain
 import UserInMemory
@@ -74,8 +75,14 @@ struct SplitMix64 {
 func makeStore(_ url: String, fresh: Bool, erased: Bool) async throws -> (
     store: any UserStore, close: @Sendable () async -> Void, backend: String
 ) {
-    let (store, close, backend) = try await makeStore(url, fresh: fresh)
-    return erased ? (AnyUserStore(store), close, backend) : (store, close, backend)
+    guard erased else { return try await makeStore(url, fresh: fresh) }
+    // The store as an embedder gets it by URL: `UserSystem.open(store:)`'s `AnyUserStore`.
+    let (first, closeFirst, backend) = try await makeStore(url, fresh: fresh)
+    await closeFirst()  // it made the store fresh; the system opens it again
+    _ = first
+    let system = try await UserSystem.open(
+        store: url, events: .none, options: .init(directory: false), logger: Logger(label: "users-bench"))
+    return (system.store, { await system.close() }, backend)
 }
 
 func makeStore(_ url: String, fresh: Bool) async throws -> (

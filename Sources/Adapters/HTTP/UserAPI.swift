@@ -20,7 +20,7 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     /// Limits and rules of the API.
     public typealias Configuration = UserAPIConfiguration
 
-    private let service: UserService<Repository>
+    private let service: UserUseCases<Repository>
     private let configuration: Configuration
     private let readiness: @Sendable () async throws -> Void
     private let metrics: (@Sendable () -> [UInt8])?
@@ -40,7 +40,7 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     ///   - metrics: the Prometheus text exposition that `GET /metrics` serves (for instance a
     ///     `PrometheusCollectorRegistry`'s `emitToBuffer`); without it there is no `/metrics` route.
     public init(
-        service: UserService<Repository>, configuration: Configuration = .init(),
+        service: UserUseCases<Repository>, configuration: Configuration = .init(),
         readiness: @escaping @Sendable () async throws -> Void,
         metrics: (@Sendable () -> [UInt8])? = nil
     ) {
@@ -58,12 +58,13 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     ///   - metrics: the Prometheus text exposition that `GET /metrics` serves (for instance a
     ///     `PrometheusCollectorRegistry`'s `emitToBuffer`); without it there is no `/metrics` route.
     ///   - directory: the directory queries that `GET /directory/users` and `GET /directory/stats` answer
-    ///     from the read model (of this store or of another one).
+    ///     from the read model (of this store or of another one); `nil` (a `UserSystem` without its
+    ///     directory): no directory routes.
     public init<Directory>(
-        service: UserService<Repository>, configuration: Configuration = .init(),
+        service: UserUseCases<Repository>, configuration: Configuration = .init(),
         readiness: @escaping @Sendable () async throws -> Void,
         metrics: (@Sendable () -> [UInt8])? = nil,
-        directory: DirectoryQueries<Directory>
+        directory: DirectoryQueries<Directory>?
     ) {
         self.init(
             service: service, configuration: configuration, readiness: readiness, metrics: metrics,
@@ -71,7 +72,7 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     }
 
     private init(
-        service: UserService<Repository>, configuration: Configuration,
+        service: UserUseCases<Repository>, configuration: Configuration,
         readiness: @escaping @Sendable () async throws -> Void, metrics: (@Sendable () -> [UInt8])?,
         directoryReading directory: (any DirectoryReading)?
     ) {

@@ -1,7 +1,11 @@
-public import Logging
+package import Logging
 import UserInMemory
+#if PostgreSQL
 import UserPostgres
+#endif
+#if SQLite
 import UserSQLite
+#endif
 
 /// How a store opened by URL is set up: the knobs of the SQLite and PostgreSQL adapters that a URL does not
 /// carry.
@@ -22,27 +26,12 @@ public struct StoreOptions: Sendable, Hashable {
 }
 
 extension AnyUserStore {
-    /// Opens (and migrates) the store at a URL: `memory:`, `sqlite:PATH` or `postgres://…`.
+    /// Opens (and migrates) the store at a location: what ``UserSystem/open(store:events:options:storeOptions:logger:)``
+    /// does first.
     ///
-    /// ```swift
-    /// let store = try await AnyUserStore.open(url: "sqlite:users.sqlite", logger: logger)
-    /// let users = UserService(repository: store)
-    /// // …
-    /// await store.close()
-    /// ```
-    ///
-    /// - Throws: ``ConfigurationError`` for a URL of no known kind (the message never repeats it); the store's
-    ///   `UserStoreError` (an unreachable server, refused credentials, a damaged file, …).
-    public static func open(url: String, options: StoreOptions = .init(), logger: Logger) async throws
-        -> AnyUserStore
-    {
-        try await open(StoreLocation(url), options: options, logger: logger)
-    }
-
-    /// Opens (and migrates) the store at a location.
-    ///
-    /// - Throws: the store's `UserStoreError` (an unreachable server, refused credentials, a damaged file, …).
-    public static func open(_ location: StoreLocation, options: StoreOptions = .init(), logger: Logger)
+    /// - Throws: ``ConfigurationError`` for a store of an adapter this build leaves out (a package trait off);
+    ///   the store's `UserStoreError` (an unreachable server, refused credentials, a damaged file, …).
+    package static func open(_ location: StoreLocation, options: StoreOptions = .init(), logger: Logger)
         async throws -> AnyUserStore
     {
         switch location {
@@ -50,18 +39,26 @@ extension AnyUserStore {
             let store = InMemoryUserStore()
             return AnyUserStore(store, close: { await store.close() })
         case .sqlite(let path):
+            #if SQLite
             if options.sqliteTunesProcess, SQLiteUserStore.configureProcess() == .tooLate {
                 logger.info("SQLite was in use before its process settings could apply: its defaults stay")
             }
             let store = try await SQLiteUserStore.open(
                 .init(path: path, synchronous: options.sqliteSynchronousFull ? .full : .normal), logger: logger)
             return AnyUserStore(store, close: { await store.close() })
+            #else
+            throw StoreLocation.leftOut("SQLite")
+            #endif
         case .postgres(let url):
+            #if PostgreSQL
             let store = try await PostgresUserStore.open(
                 .init(
                     url: url, maximumConnections: options.postgresMaximumConnections,
                     lookupConnections: options.postgresLookupConnections), logger: logger)
             return AnyUserStore(store, close: { await store.close() })
+            #else
+            throw StoreLocation.leftOut("PostgreSQL")
+            #endif
         }
     }
 }

@@ -4,7 +4,7 @@ public import ServiceLifecycle
 public import UserPorts
 
 /// A store chosen at run time (by its URL), usable where one static store type is needed:
-/// `UserService<AnyUserStore>`, `UserSystem<AnyUserStore>`. It forwards every call to the store it wraps, and
+/// `UserUseCases<AnyUserStore>`, `UserSystem<AnyUserStore>`. It forwards every call to the store it wraps, and
 /// closes it.
 ///
 /// It is the embedding convenience for a store picked by configuration; `users serve` does not run through it
@@ -20,14 +20,14 @@ public struct AnyUserStore: UserRepository, EventOutbox, UserDirectory, Service 
     private let runBase: @Sendable () async throws -> Void
 
     /// Wraps a store that is a `Service` (the package's stores are): ``run()`` runs it, ``close()`` closes it.
-    public init<Store: UserStore & Service>(_ base: Store, close: @escaping @Sendable () async -> Void) {
+    package init<Store: UserStore & Service>(_ base: Store, close: @escaping @Sendable () async -> Void) {
         self.base = base
         self.closeBase = close
         self.runBase = { try await base.run() }
     }
 
     /// Wraps a store; ``close()`` does nothing, and ``run()`` waits for a graceful shutdown.
-    public init(_ base: any UserStore) {
+    package init(_ base: any UserStore) {
         self.base = base
         self.closeBase = {}
         self.runBase = { try? await gracefulShutdown() }

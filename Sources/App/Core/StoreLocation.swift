@@ -1,6 +1,12 @@
+import UserPorts
+#if PostgreSQL
 import UserPostgres
+#endif
 
 /// Where users are stored, parsed from the store URL.
+///
+/// `sqlite:` and `postgres://` parse only in a build with the package trait of their adapter (`SQLite`,
+/// `PostgreSQL`; both default ones).
 public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
     /// `memory:` — in this process only.
     case memory
@@ -21,8 +27,14 @@ public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
                 throw ConfigurationError(
                     key: "users.store", "The store URL sqlite: needs a path, e.g. sqlite:users.sqlite.")
             }
+            #if !SQLite
+            throw Self.leftOut("SQLite")
+            #endif
             self = .sqlite(path: path)
         } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            #if !PostgreSQL
+            throw Self.leftOut("PostgreSQL")
+            #endif
             self = .postgres(url: text)
         } else {
             // The URL is not repeated: it may hold a password.
@@ -32,13 +44,35 @@ public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The URL, as ``UserSystem/open(store:events:options:storeOptions:logger:)`` takes it (a PostgreSQL URL's
+    /// password included: print ``description``).
+    public var url: String {
+        switch self {
+        case .memory: "memory:"
+        case .sqlite(let path): "sqlite:\(path)"
+        case .postgres(let url): url
+        }
+    }
+
     /// The URL as it may be printed: a PostgreSQL URL's password and secret parameters replaced by `***`
     /// (`PostgresUserStore.redacted(_:)` of UserPostgres).
     public var description: String {
         switch self {
         case .memory: "memory:"
         case .sqlite(let path): "sqlite:\(path)"
-        case .postgres(let url): PostgresUserStore.redacted(url)
+        case .postgres(let url):
+            #if PostgreSQL
+            PostgresUserStore.redacted(url)
+            #else
+            URLRedaction.redact(url, visibleParameters: [])
+            #endif
         }
+    }
+
+    /// The error for a store whose adapter this build leaves out.
+    static func leftOut(_ trait: String) -> ConfigurationError {
+        ConfigurationError(
+            key: "users.store",
+            "A \(trait) store needs swift-user-domain's package trait \(trait), which this build leaves out.")
     }
 }

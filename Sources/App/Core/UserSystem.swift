@@ -1,111 +1,111 @@
 import Foundation
 public import Logging
+#if RabbitMQ
+import UserRabbitMQ
+#endif
 public import ServiceLifecycle
 public import UserInMemory
 public import UserPorts
 
-/// The user domain wired over one store: the use cases, the outbox relay to a publisher, the directory's
-/// projection and queries, and (with the `memory` publisher) a bus to subscribe to.
+/// The user domain wired over one store: the use cases, the outbox relay to where events go, the directory's
+/// projection and queries, and (with ``EventDestination/memory``) a bus to subscribe to.
 ///
-/// The embedding API for other Swift apps. Over a store of your own, typed all the way down:
+/// The one way to wire the package into an app. Two ways in, one for each need:
 ///
-/// ```swift
-/// let system = try UserSystem(store: try await SQLiteUserStore.open(.init(path: "users.sqlite"), logger: logger),
-///                             publisher: .memory, logger: logger)
-/// ```
+/// - a store chosen by configuration (a URL: `memory:`, `sqlite:PATH`, `postgres://…`):
+///   ``open(store:events:options:storeOptions:logger:)``, a `UserSystem<AnyUserStore>`; ``close()`` closes
+///   the store it opened;
+/// - a store you hold (your own adapter, or a package store kept in its own type):
+///   ``init(store:events:options:logger:)``; you close the store.
 ///
-/// or by URL (``open(store:publisher:options:storeOptions:logger:)-(String,_,_,_,_)``; `UserApp` adds one from a
-/// `ConfigReader`). Run
-/// ``services`` in your `ServiceGroup` (the projection, the relay and the retention; the store last, so it
-/// closes after them), or call ``close()`` when you don't.
+/// Then run ``services`` in your `ServiceGroup` (the store first, so it closes after the others; the
+/// projection, the publisher, the relay, the retention), with `gracefulShutdownSignals` so that SIGTERM lets
+/// the relay give its lease back; or, in a short-lived process, call ``relay``'s `publishPendingEvents()` and
+/// ``close()``.
 public final class UserSystem<Store: UserStore>: Sendable {
     /// The use cases.
-    public let users: UserService<Store>
+    public let users: UserUseCases<Store>
     /// The store, for readiness checks and direct port access.
     public let store: Store
-    /// The in-process event bus, when the publisher is `memory`.
+    /// The in-process event bus, when events go to ``EventDestination/memory``.
     public let bus: InMemoryEventBus?
     /// The services to run, in start order: the store (when it is a `Service`, as the package's stores are:
-    /// it closes when the group shuts down, after the others), the directory projection, the publisher (when
-    /// it is a `Service`, as a broker's is), the outbox relay (unless the publisher is `none`) and the event
-    /// log's retention (when configured). A `ServiceGroup` stops them in reverse.
+    /// it closes when the group shuts down, after the others), the directory projection (unless
+    /// ``UserSystemOptions/directory`` is off), the publisher (when it is a `Service`, as a broker's is), the
+    /// outbox relay (unless events go nowhere) and the event log's retention (when configured). A
+    /// `ServiceGroup` stops them in reverse.
     public let services: [any Service]
-    /// The publisher the relay sends to (the bus, the event log, a broker), when one runs.
+    /// The publisher the relay sends to (the bus, the event log, a broker, yours), when one runs.
     public let publisher: (any MessagePublisher)?
     /// The outbox relay, when one runs.
     public let relay: OutboxRelay<Store>?
-    /// The projection that keeps the directory read model.
-    public let projection: DirectoryProjection<Store>
-    /// The directory queries (the read side), consistent with a write when given its token.
-    public let directory: DirectoryQueries<Store>
+    /// The projection that keeps the directory read model; `nil` when ``UserSystemOptions/directory`` is off.
+    public let projection: DirectoryProjection<Store>?
+    /// The directory queries (the read side), consistent with a write when given its token; `nil` when
+    /// ``UserSystemOptions/directory`` is off.
+    public let directory: DirectoryQueries<Store>?
     private let closeStore: @Sendable () async -> Void
 
     /// What the system runs besides the use cases, and how.
     public typealias Options = UserSystemOptions
 
-    /// Wires the system over a store that is open.
+    /// Wires the system over a store you hold, open; ``close()`` leaves the store open (you close it).
+    ///
+    /// ```swift
+    /// let system = try UserSystem(store: InMemoryUserStore(), events: .memory, logger: logger)
+    /// ```
     ///
     /// - Parameters:
     ///   - store: the store, open.
-    ///   - publisher: where the relay sends committed events; `.none` runs no relay.
-    ///   - options: the relay's batching, the event retention, the directory's consistency wait.
+    ///   - events: where the relay sends committed events; ``EventDestination/none`` runs no relay.
+    ///   - options: the directory, the relay's batching, the event retention, the clock and the identifiers.
     ///   - logger: the logger of the use cases and the services.
-    ///   - close: what ``close()`` does to the store (nothing by default: you close the store you opened).
-    /// - Throws: ``ConfigurationError`` for `users.publisher` when its event log can't be opened.
+    /// - Throws: ``ConfigurationError`` for `users.publisher` when its event log can't be opened or its broker
+    ///   URL is malformed.
     public convenience init(
-        store: Store, publisher: PublisherKind = .memory, options: Options = .init(), logger: Logger,
-        close: @escaping @Sendable () async -> Void = {}
+        store: Store, events: EventDestination = .memory, options: Options = .init(), logger: Logger
+    ) throws {
+        try self.init(store: store, events: events, options: options, logger: logger, close: {})
+    }
+
+    init(
+        store: Store, events: EventDestination, options: Options, logger: Logger,
+        close: @escaping @Sendable () async -> Void
     ) throws {
         var bus: InMemoryEventBus?
-        let relayed: (any MessagePublisher)?
-        switch publisher {
+        let publisher: (any MessagePublisher)?
+        switch events {
         case .memory:
             let memoryBus = InMemoryEventBus()
             bus = memoryBus
-            relayed = memoryBus
+            publisher = memoryBus
         case .log(let path):
-            relayed = try JSONLinesPublisher(path: path)
+            publisher = try JSONLinesPublisher(path: path)
         case .none:
-            relayed = nil
-        case .amqp:
-            throw ConfigurationError(
-                key: "users.publisher",
-                "A broker publisher (users.publisher = amqp://…) is opened by UserApp's UserSystem.open, or pass a "
-                    + "RabbitMQPublisher to UserSystem(store:publisher:).")
+            publisher = nil
+        case .amqp(let url, let exchange):
+            publisher = try Self.broker(url: url, exchange: exchange, logger: logger)
+        case .publisher(let own):
+            publisher = own
         }
-        self.init(store: store, bus: bus, publisher: relayed, options: options, logger: logger, close: close)
-    }
-
-    /// Wires the system over a store that is open, relaying to a publisher of your own (a message broker, …).
-    ///
-    /// - Parameters:
-    ///   - store: the store, open.
-    ///   - publisher: where the relay sends committed events.
-    ///   - options: the relay's batching, the event retention, the directory's consistency wait.
-    ///   - logger: the logger of the use cases and the services.
-    ///   - close: what ``close()`` does to the store (nothing by default).
-    public convenience init(
-        store: Store, publisher: some MessagePublisher, options: Options = .init(), logger: Logger,
-        close: @escaping @Sendable () async -> Void = {}
-    ) {
-        self.init(store: store, bus: nil, publisher: publisher, options: options, logger: logger, close: close)
-    }
-
-    private init(
-        store: Store, bus: InMemoryEventBus?, publisher: (any MessagePublisher)?, options: Options, logger: Logger,
-        close: @escaping @Sendable () async -> Void
-    ) {
         self.store = store
         self.bus = bus
         self.publisher = publisher
-        users = UserService(repository: store, logger: logger)
+        users = UserUseCases(
+            repository: store, clock: options.clock, identifiers: options.identifiers, logger: logger)
         relay = publisher.map { OutboxRelay(outbox: store, publisher: $0, configuration: options.relay, logger: logger) }
-        projection = DirectoryProjection(store: store, logger: logger)
-        directory = DirectoryQueries(
-            store: store, progress: projection.progress, timeout: options.directoryConsistencyTimeout)
         var services: [any Service] = []
         if let service = store as? any Service { services.append(service) }
-        services.append(projection)
+        if options.directory {
+            let projection = DirectoryProjection(store: store, logger: logger)
+            self.projection = projection
+            directory = DirectoryQueries(
+                store: store, progress: projection.progress, timeout: options.directoryConsistencyTimeout)
+            services.append(projection)
+        } else {
+            projection = nil
+            directory = nil
+        }
         // A publisher that is a Service (a broker's connection) runs before the relay, so it stops after it.
         if let service = publisher as? any Service { services.append(service) }
         if let relay { services.append(relay) }
@@ -114,7 +114,23 @@ public final class UserSystem<Store: UserStore>: Sendable {
         closeStore = close
     }
 
-    /// Ends the bus's subscriptions and closes the store. Stop the services first.
+    private static func broker(url: String, exchange: String, logger: Logger) throws -> any MessagePublisher {
+        #if RabbitMQ
+        do {
+            return RabbitMQPublisher(configuration: try .init(url: url, exchange: exchange), logger: logger)
+        } catch {
+            throw ConfigurationError(key: "users.publisher", "The broker URL (users.publisher): \(error)")
+        }
+        #else
+        throw ConfigurationError(
+            key: "users.publisher",
+            "A broker publisher (users.publisher = amqp://…) needs swift-user-domain's package trait RabbitMQ, "
+                + "which this build leaves out.")
+        #endif
+    }
+
+    /// Ends the bus's subscriptions and closes the store that ``open(store:events:options:storeOptions:logger:)``
+    /// opened. Stop the services first.
     public func close() async {
         await bus?.finish()
         await closeStore()
@@ -125,28 +141,32 @@ extension UserSystem where Store == AnyUserStore {
     /// Opens (and migrates) the store at a URL — `memory:`, `sqlite:PATH`, `postgres://…` — and wires the
     /// system over it; ``close()`` closes the store.
     ///
-    /// - Throws: ``ConfigurationError`` for a store URL of no known kind or an event log that can't be opened;
-    ///   the store's `UserStoreError` (an unreachable server, refused credentials, a damaged file, …).
+    /// - Parameters:
+    ///   - store: the store's URL, from wherever the app keeps its settings.
+    ///   - events: where the relay sends committed events.
+    ///   - options: the directory, the relay's batching, the event retention, the clock and the identifiers.
+    ///   - storeOptions: what the URL does not say (SQLite's durability, PostgreSQL's pool).
+    ///   - logger: the logger of the use cases, the store and the services.
+    /// - Throws: ``ConfigurationError`` for a store URL of no known kind (or of an adapter this build leaves
+    ///   out) or a destination that can't be opened; the store's `UserStoreError` (an unreachable server,
+    ///   refused credentials, a damaged file, …).
     public static func open(
-        store url: String, publisher: PublisherKind = .memory, options: Options = .init(),
+        store url: String, events: EventDestination = .memory, options: Options = .init(),
         storeOptions: StoreOptions = .init(), logger: Logger
     ) async throws -> UserSystem<AnyUserStore> {
         try await open(
-            store: StoreLocation(url), publisher: publisher, options: options, storeOptions: storeOptions,
-            logger: logger)
+            store: StoreLocation(url), events: events, options: options, storeOptions: storeOptions, logger: logger)
     }
 
-    /// Opens (and migrates) the store at a location and wires the system over it; ``close()`` closes the store.
-    ///
-    /// - Throws: ``ConfigurationError`` for an event log that can't be opened; the store's `UserStoreError`.
-    public static func open(
-        store location: StoreLocation, publisher: PublisherKind = .memory, options: Options = .init(),
-        storeOptions: StoreOptions = .init(), logger: Logger
+    /// Opens the store at a parsed location (what `UserApp`'s configuration holds) and wires the system.
+    package static func open(
+        store location: StoreLocation, events: EventDestination, options: Options, storeOptions: StoreOptions,
+        logger: Logger
     ) async throws -> UserSystem<AnyUserStore> {
         let store = try await AnyUserStore.open(location, options: storeOptions, logger: logger)
         do {
             return try UserSystem(
-                store: store, publisher: publisher, options: options, logger: logger, close: { await store.close() })
+                store: store, events: events, options: options, logger: logger, close: { await store.close() })
         } catch {
             await store.close()
             throw error
@@ -161,17 +181,29 @@ public struct UserSystemOptions: Sendable {
     /// How long published events are kept; `nil` keeps them forever (a directory rebuild needs the whole
     /// log).
     public var eventRetention: Duration?
+    /// Whether the system keeps the directory read model (its projection runs among the services and
+    /// ``UserSystem/directory`` answers queries). An app that only registers and changes users turns it off.
+    public var directory: Bool
     /// How long a directory query waits for the read model to reach its consistency token.
     public var directoryConsistencyTimeout: Duration
+    /// The source of timestamps (`ManualWallClock` of UserPortsTesting in a test that controls time).
+    public var clock: any WallClock
+    /// The source of new user and event ids.
+    public var identifiers: any IdentifierGenerator
 
-    /// The defaults: the relay's defaults, events kept forever, directory queries wait up to 5 s.
+    /// The defaults: the relay's defaults, events kept forever, the directory kept and its queries waiting
+    /// up to 5 s, the system clock, UUIDv7 ids.
     public init(
-        relay: OutboxRelayConfiguration = .init(), eventRetention: Duration? = nil,
-        directoryConsistencyTimeout: Duration = .seconds(5)
+        relay: OutboxRelayConfiguration = .init(), eventRetention: Duration? = nil, directory: Bool = true,
+        directoryConsistencyTimeout: Duration = .seconds(5), clock: any WallClock = SystemWallClock(),
+        identifiers: any IdentifierGenerator = UUIDv7Generator.shared
     ) {
         self.relay = relay
         self.eventRetention = eventRetention
+        self.directory = directory
         self.directoryConsistencyTimeout = directoryConsistencyTimeout
+        self.clock = clock
+        self.identifiers = identifiers
     }
 }
 

@@ -39,8 +39,8 @@ public import UserPorts
 public struct UserAppConfiguration: Sendable {
     /// Where users are stored.
     public var store: StoreLocation
-    /// Where relayed events go.
-    public var publisher: PublisherKind
+    /// Where relayed events go (a broker's exchange from `users.amqp.exchange`).
+    public var publisher: EventDestination
     /// The address `serve` binds.
     public var host: String
     /// The port `serve` binds.
@@ -77,8 +77,6 @@ public struct UserAppConfiguration: Sendable {
     /// configured but yields no token (an empty variable, a file of comments only) is a configuration error,
     /// never "no authentication".
     public var apiTokens: [String]
-    /// The topic exchange a broker publisher (`users.publisher = amqp://…`) publishes to.
-    public var amqpExchange: String
 
     /// Reads the configuration.
     ///
@@ -86,11 +84,12 @@ public struct UserAppConfiguration: Sendable {
     ///   value is never silently replaced by the default.
     public init(reader: ConfigReader) throws {
         store = try StoreLocation(try Self.string(reader, "users.store", isSecret: true) ?? "sqlite:users.sqlite")
-        publisher = try PublisherKind(try Self.string(reader, "users.publisher", isSecret: true) ?? "none")
-        amqpExchange = try Self.string(reader, "users.amqp.exchange") ?? "users.events"
+        publisher = try EventDestination(try Self.string(reader, "users.publisher", isSecret: true) ?? "none")
+        let amqpExchange = try Self.string(reader, "users.amqp.exchange") ?? "users.events"
         guard !amqpExchange.isEmpty, amqpExchange.utf8.count <= 255 else {
             throw ConfigurationError(key: "users.amqp.exchange", "users.amqp.exchange must be 1 to 255 bytes.")
         }
+        if case .amqp(let url, _) = publisher { publisher = .amqp(url: url, exchange: amqpExchange) }
         host = try Self.string(reader, "users.host") ?? "127.0.0.1"
         port = try Self.int(reader, "users.port", default: 8080, in: 0...65535)
         http = .init(

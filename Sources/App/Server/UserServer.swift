@@ -118,7 +118,8 @@ public enum UserServer {
         _ store: Store, configuration: UserAppConfiguration, requested: String, registry: PrometheusCollectorRegistry,
         logger: Logger
     ) async throws {
-        let system = try UserSystem(store: store, configuration: configuration, logger: logger)
+        let system = try UserSystem(
+            store: store, events: configuration.publisher, options: configuration.systemOptions, logger: logger)
         let listening = Locked(false)
         let location = configuration.store.description
         let app = application(

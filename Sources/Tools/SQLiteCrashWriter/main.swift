@@ -23,7 +23,7 @@ let synchronous: SQLiteUserStore.Configuration.Synchronous =
 
 func run() async throws {
     let store = try await SQLiteUserStore.open(.init(path: arguments[1], synchronous: synchronous, readerCount: 1))
-    let users = UserService(repository: store)
+    let users = UserUseCases(repository: store)
     let stdout = FileHandle.standardOutput
     var index = 0
     while true {

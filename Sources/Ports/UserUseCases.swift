@@ -1,5 +1,5 @@
 import Foundation
-public import Logging
+package import Logging
 public import UserDomain
 
 /// The use cases of the user domain: the commands that change users and the queries that read them.
@@ -19,7 +19,7 @@ public import UserDomain
 /// fails with a version its caller never named.
 ///
 /// Errors: `UserError` for broken rules and refused input, `UserStoreError` from the store.
-public struct UserService<Repository: UserRepository>: Sendable {
+public struct UserUseCases<Repository: UserRepository>: Sendable {
     /// The store the service reads and writes: not public, so that callers can't go around the use cases
     /// (their rules, their events, their retries) to the store.
     let repository: Repository
@@ -31,14 +31,15 @@ public struct UserService<Repository: UserRepository>: Sendable {
     private let logger: Logger
     private let turns = UserTurns()
 
-    /// Creates the use cases over a repository.
+    /// Creates the use cases over a repository. Apps get theirs from `UserSystem` (UserAppCore), which
+    /// wires them with the relay and the directory: the one way to wire the package.
     ///
     /// - Parameters:
     ///   - repository: the store.
     ///   - clock: the source of timestamps.
     ///   - identifiers: the source of new user and event ids.
     ///   - logger: where commands are logged (at `debug`); e-mail addresses are never logged.
-    public init(
+    package init(
         repository: Repository,
         clock: any WallClock = SystemWallClock(),
         identifiers: any IdentifierGenerator = UUIDv7Generator.shared,

@@ -5,11 +5,11 @@ import UserInMemory
 import UserPorts
 import UserPortsTesting
 
-@Suite("UserService use cases")
-struct UserServiceTests {
+@Suite("UserUseCases use cases")
+struct UserUseCasesTests {
     let store = InMemoryUserStore()
     let clock = ManualWallClock(start: Date(timeIntervalSince1970: 1_764_000_000.1234))
-    var service: UserService<InMemoryUserStore> { UserService(repository: store, clock: clock) }
+    var service: UserUseCases<InMemoryUserStore> { UserUseCases(repository: store, clock: clock) }
 
     @Test("register stores an active user at version 1 and commits its event")
     func register() async throws {
