@@ -11,7 +11,7 @@
 #
 # Between the two, scripts/readme-first-command.sh runs the README's first command (scripts/serve.sh) as written,
 # scripts/api-conformance.sh checks the live HTTP API against its OpenAPI document,
-# scripts/snippets-check.sh the docs' Swift code, scripts/docs-check.sh the DocC documentation (no warnings), and
+# scripts/docs-code-check.sh the docs' Swift code (as pasted into new packages), scripts/docs-check.sh the DocC documentation (no warnings), and
 # scripts/client-check.sh calls the API through the Swift client generated from its document (Clients/UserClient).
 #
 # It installs the system packages the build and the tests need when they are missing (as root, through
@@ -64,8 +64,8 @@ scripts/readme-first-command.sh
 log "API conformance: the OpenAPI document validates, schemathesis fuzzes a live server against it"
 scripts/api-conformance.sh .build/debug/users
 
-log "Snippets: the docs quote Snippets/ exactly, and each runs to completion"
-scripts/snippets-check.sh
+log "The docs' Swift code, as pasted: new packages built from the README's Package.swift and every block"
+scripts/docs-code-check.sh
 
 log "DocC: every library module's documentation builds with no warnings"
 scripts/docs-check.sh

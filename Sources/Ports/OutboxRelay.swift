@@ -15,7 +15,8 @@ import UserDomain
 /// After ``OutboxRelayConfiguration/maximumAttempts`` failures the event is parked as dead: kept, counted in metrics,
 /// listed by `users events dead` and revived by `users events retry` (``DeadLetters/retryDeadEvents(_:)``).
 /// A crash between publishing and marking republishes at most the batch in flight: consumers deduplicate by
-/// event id (see `IdempotentConsumer`).
+/// event id (`InMemoryIdempotentConsumer` of UserInMemory, `SQLiteIdempotentConsumer` of UserSQLite,
+/// `PostgresIdempotentConsumer` of UserPostgres).
 ///
 /// Several relays may run against one database: each batch is published only under the store's relay lease
 /// (``RelayLease/acquireRelayLease(owner:duration:)``), held by one relay at a time and renewed before every

@@ -76,8 +76,11 @@ public struct UserUseCases<Repository: UserRepository>: Sendable {
     /// the same registrations refuses them all as taken: nothing is registered twice.
     ///
     /// - Returns: one result per registration, in order: the user at version 1, or why it was refused
-    ///   (`UserError.invalidEmail`, `.invalidDisplayName`, `.emailTaken`).
-    /// - Throws: `UserStoreError` when the store fails; then nothing of the batch is written.
+    ///   (`UserError.invalidEmail`, `.invalidDisplayName`, `.emailTaken`, or `.versionConflict` expecting 0 for
+    ///   an id that already exists).
+    /// - Throws: `UserStoreError` when the store fails; then nothing of the batch is written by a store whose
+    ///   ``UserRepository/insert(_:)`` is one transaction (the package's stores); over the default
+    ///   implementation, which saves one user at a time, the users before the failure stay registered.
     public func register(_ registrations: [Registration]) async throws -> [Result<User, UserError>] {
         var results: [Result<User, UserError>] = []
         results.reserveCapacity(registrations.count)

@@ -41,8 +41,3 @@ public actor JSONLinesPublisher: MessagePublisher {
         try handle.write(contentsOf: line)
     }
 }
-
-/// A publisher that accepts nothing: used with `PublisherKind.none`, where no relay runs.
-struct DiscardingPublisher: MessagePublisher {
-    func publish(_ event: UserEventEnvelope) async throws {}
-}

@@ -27,15 +27,17 @@ public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
                 throw ConfigurationError(
                     key: "users.store", "The store URL sqlite: needs a path, e.g. sqlite:users.sqlite.")
             }
-            #if !SQLite
+            #if SQLite
+            self = .sqlite(path: path)
+            #else
             throw Self.leftOut("SQLite")
             #endif
-            self = .sqlite(path: path)
         } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
-            #if !PostgreSQL
+            #if PostgreSQL
+            self = .postgres(url: text)
+            #else
             throw Self.leftOut("PostgreSQL")
             #endif
-            self = .postgres(url: text)
         } else {
             // The URL is not repeated: it may hold a password.
             throw ConfigurationError(

@@ -142,7 +142,7 @@ extension UserSystem where Store == AnyUserStore {
     /// system over it; ``close()`` closes the store.
     ///
     /// - Parameters:
-    ///   - store: the store's URL, from wherever the app keeps its settings.
+    ///   - url: the store's URL, from wherever the app keeps its settings.
     ///   - events: where the relay sends committed events.
     ///   - options: the directory, the relay's batching, the event retention, the clock and the identifiers.
     ///   - storeOptions: what the URL does not say (SQLite's durability, PostgreSQL's pool).
