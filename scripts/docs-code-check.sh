@@ -4,7 +4,8 @@
 #
 #   1. The README's Package.swift block is the manifest of a new package, MyApp, as written (its traits
 #      included). The README's first Swift program is MyApp's main.swift and the README's test blocks are its
-#      tests: it builds, MyApp runs to completion and `swift test` passes.
+#      tests: it builds, MyApp runs to completion and `swift test` passes; and, as its traits say (SQLite), it
+#      links neither libpq nor rabbitmq-c and resolves none of the HTTP service's packages.
 #   2. Every Swift block of the README and of the DocC articles becomes a target of a second package (the same
 #      manifest with the package's default traits): a program block is a main.swift of its own, a block that
 #      imports Testing a test target of its own, each depending on the products of the modules it imports.
@@ -130,6 +131,14 @@ echo "docs-code-check: MyApp, the README's Package.swift as written"
 (cd "$work/MyApp" && swift build --build-tests && swift test --skip-build)
 app="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["app"])' "$work/runs.json")"
 run "$app" "$work/MyApp/.build/debug/$app" run "README.md, its first program"
+# The README's promise: an app pays only for the adapters its traits name. MyApp names SQLite alone.
+if ldd "$work/MyApp/.build/debug/$app" | grep -qE 'lib(pq|rabbitmq)\.so'; then
+    echo "docs-code-check: MyApp (traits: SQLite) links libpq or rabbitmq-c" >&2; exit 1
+fi
+if grep -qiE '"identity" *: *"(hummingbird|swift-nio|swift-configuration)"' "$work/MyApp/Package.resolved"; then
+    echo "docs-code-check: MyApp (traits: SQLite) resolved the HTTP service's packages" >&2; exit 1
+fi
+echo "docs-code-check: MyApp links no C library but SQLite's and resolved $(grep -c '"identity"' "$work/MyApp/Package.resolved") packages"
 
 echo "docs-code-check: every block of the README and the DocC articles"
 (cd "$work/Docs" && swift build --build-tests && swift test --skip-build)

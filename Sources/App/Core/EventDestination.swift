@@ -45,17 +45,10 @@ public enum EventDestination: Sendable, CustomStringConvertible {
         case _ where text.hasPrefix("log:"): self = .log(path: String(text.dropFirst(4)))
         case _ where text.hasPrefix("amqp://") || text.hasPrefix("amqps://"):
             #if RabbitMQ
-            do {
-                _ = try RabbitMQURL(text)
-            } catch {
-                throw ConfigurationError(key: "users.publisher", "The broker URL (users.publisher): \(error)")
-            }
+            _ = try Self.brokerConfiguration(url: text, exchange: "users.events")
             self = .amqp(url: text)
             #else
-            throw ConfigurationError(
-                key: "users.publisher",
-                "A broker publisher (users.publisher = amqp://…) needs swift-user-domain's package trait RabbitMQ, "
-                    + "which this build leaves out.")
+            throw Self.brokerLeftOut
             #endif
         default:
             // The value is not repeated: a broker URL may hold a password.
@@ -63,5 +56,25 @@ public enum EventDestination: Sendable, CustomStringConvertible {
                 key: "users.publisher",
                 "The publisher (users.publisher) must be memory, log, log:PATH, none or amqp://….")
         }
+    }
+
+    #if RabbitMQ
+    /// The broker publisher's configuration, or a ``ConfigurationError`` for `users.publisher` that shows the URL
+    /// redacted.
+    static func brokerConfiguration(url: String, exchange: String) throws -> RabbitMQPublisher.Configuration {
+        do {
+            return try .init(url: url, exchange: exchange)
+        } catch {
+            throw ConfigurationError(key: "users.publisher", "The broker URL (users.publisher): \(error)")
+        }
+    }
+    #endif
+
+    /// The error for a broker destination in a build without the `RabbitMQ` trait.
+    static var brokerLeftOut: ConfigurationError {
+        ConfigurationError(
+            key: "users.publisher",
+            "A broker publisher (users.publisher = amqp://…) needs swift-user-domain's package trait RabbitMQ, "
+                + "which this build leaves out.")
     }
 }

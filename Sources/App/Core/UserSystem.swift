@@ -116,16 +116,10 @@ public final class UserSystem<Store: UserStore>: Sendable {
 
     private static func broker(url: String, exchange: String, logger: Logger) throws -> any MessagePublisher {
         #if RabbitMQ
-        do {
-            return RabbitMQPublisher(configuration: try .init(url: url, exchange: exchange), logger: logger)
-        } catch {
-            throw ConfigurationError(key: "users.publisher", "The broker URL (users.publisher): \(error)")
-        }
+        RabbitMQPublisher(
+            configuration: try EventDestination.brokerConfiguration(url: url, exchange: exchange), logger: logger)
         #else
-        throw ConfigurationError(
-            key: "users.publisher",
-            "A broker publisher (users.publisher = amqp://…) needs swift-user-domain's package trait RabbitMQ, "
-                + "which this build leaves out.")
+        throw EventDestination.brokerLeftOut
         #endif
     }
 
