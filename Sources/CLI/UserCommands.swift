@@ -159,8 +159,10 @@ struct List: AsyncParsableCommand {
     @Option(help: "The cursor a previous page printed.") var cursor: String?
 
     func run() async throws {
-        let cursor = try cursor.map { try PageCursor(encoded: $0) }
-        let page = try await withUsers(options) { try await $0.users(after: cursor, limit: limit) }
+        // Parsed inside withUsers, so that a malformed cursor exits 65 as other refused input does.
+        let page = try await withUsers(options) { users in
+            try await users.users(after: try cursor.map { try PageCursor(encoded: $0) }, limit: limit)
+        }
         if output.json {
             let representation = PageRepresentation(
                 items: page.users.map(UserRepresentation.init), nextCursor: page.nextCursor?.encoded)

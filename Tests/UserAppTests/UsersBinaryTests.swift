@@ -212,6 +212,7 @@ struct UsersBinaryTests {
         #expect(try await Self.run(["delete", id] + store).0 == 0)
         #expect(try await Self.run(["get", id] + store).0 == 3)
         #expect(try await Self.run(["get", "not-a-uuid"] + store).0 == 64)
+        #expect(try await Self.run(["list", "--cursor", "not-a-cursor"] + store).0 == 65, "refused input, as --limit")
     }
 
     @Test("import registers a file in batches, reports each rejected line, and is safe to rerun; export round-trips")

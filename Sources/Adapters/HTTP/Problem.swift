@@ -15,7 +15,7 @@ public struct Problem: Error, HTTPResponseError, Sendable {
     public struct FieldError: Codable, Sendable, Hashable {
         /// The JSON field, e.g. `email`.
         public var field: String
-        /// A stable code, e.g. `missing-at-sign`.
+        /// A stable code, the refusal's case name, e.g. `missingAtSign`.
         public var code: String
         /// A sentence a person can read.
         public var detail: String
