@@ -192,7 +192,8 @@ let package = Package(
         .target(
             name: "UserApp",
             dependencies: [
-                "UserAppCore", "UserDomain", "UserPorts", "UserHTTP", "UserInMemory", "UserSQLite", "UserRabbitMQ",
+                "UserAppCore", "UserDomain", "UserPorts", "UserHTTP", "UserInMemory", "UserSQLite", "UserPostgres",
+                "UserRabbitMQ",
                 .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["Service"])),
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
                 .product(name: "Logging", package: "swift-log"),

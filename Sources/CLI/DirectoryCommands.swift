@@ -32,7 +32,7 @@ struct DirectoryServe: AsyncParsableCommand {
     @Option(help: "The user service's base URL, e.g. http://127.0.0.1:8080.")
     var events: String
 
-    @Option(help: "The directory's store: sqlite:PATH or memory:.")
+    @Option(help: "The directory's store: sqlite:PATH, postgres://… (a database of its own) or memory:.")
     var store = "sqlite:directory.sqlite"
 
     @Option(help: "The address to bind.")

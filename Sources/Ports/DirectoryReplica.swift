@@ -38,6 +38,18 @@ public struct ReplicaBackfillResult: Sendable, Hashable {
         self.duplicates = duplicates
         self.gaps = gaps
     }
+
+    /// The counts of a page's outcomes, in any order.
+    public init(counting outcomes: [ReplicaOutcome]) {
+        self.init()
+        for outcome in outcomes {
+            switch outcome {
+            case .applied: applied += 1
+            case .duplicate: duplicates += 1
+            case .gap: gaps += 1
+            }
+        }
+    }
 }
 
 /// A copy of the user directory in another service's own database, kept from the user events as a broker

@@ -30,14 +30,7 @@ public actor InMemoryDirectoryReplica: DirectoryReplica {
     public func applyBackfill(_ events: [UserEventEnvelope], reaching position: EventPosition)
         -> ReplicaBackfillResult
     {
-        var result = ReplicaBackfillResult()
-        for event in events {
-            switch apply(event) {
-            case .applied: result.applied += 1
-            case .duplicate: result.duplicates += 1
-            case .gap: result.gaps += 1
-            }
-        }
+        let result = ReplicaBackfillResult(counting: events.map { apply($0) })
         if position.rawValue > (self.position?.rawValue ?? 0) { self.position = position }
         return result
     }

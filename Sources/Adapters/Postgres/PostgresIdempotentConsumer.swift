@@ -61,10 +61,7 @@ public final class PostgresIdempotentConsumer: Sendable {
     ) async throws -> PostgresIdempotentConsumer {
         let url = try PostgresURL(url, connectTimeout: .seconds(5))
         let pool = PostgresPool(
-            url: url,
-            settings: .init(
-                minimumConnections: 0, maximumConnections: max(1, maximumConnections), acquireTimeout: acquireTimeout,
-                maximumIdleTime: .seconds(60)),
+            url: url, settings: .onDemand(maximumConnections: maximumConnections, acquireTimeout: acquireTimeout),
             logger: logger)
         let consumer = PostgresIdempotentConsumer(name: name, pool: pool, url: url)
         do {

@@ -20,6 +20,14 @@ actor PostgresPool {
         var maximumConnections: Int
         var acquireTimeout: Duration
         var maximumIdleTime: Duration
+
+        /// A pool for a consumer or a replica: no connection until one is needed, at least one at most, idle
+        /// ones closed after a minute.
+        static func onDemand(maximumConnections: Int, acquireTimeout: Duration) -> Settings {
+            .init(
+                minimumConnections: 0, maximumConnections: max(1, maximumConnections), acquireTimeout: acquireTimeout,
+                maximumIdleTime: .seconds(60))
+        }
     }
 
     private struct Idle {

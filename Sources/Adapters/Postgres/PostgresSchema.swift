@@ -157,19 +157,25 @@ enum PostgresSchema {
     /// Brings the database (the first schema of the search path) to ``latestVersion``.
     ///
     /// - Throws: `UserStoreError.incompatibleSchema` when it was written by a newer schema.
-    static func migrate(_ connection: PostgresConnection, redactedURL: String) throws {
+    ///
+    /// A directory replica (``PostgresDirectoryReplica``) passes its own migrations, ledger table and lock.
+    static func migrate(
+        _ connection: PostgresConnection, redactedURL: String, ledger: String = "schema_migrations",
+        lockKey: Int64 = lockKey, migrations: [Migration] = migrations
+    ) throws {
+        let latestVersion = migrations.last?.version ?? 0
         try connection.execute("BEGIN")
         do {
             try connection.query("SELECT pg_advisory_xact_lock($1::bigint)", [String(lockKey)])
             try connection.execute(
                 """
-                CREATE TABLE IF NOT EXISTS schema_migrations (
+                CREATE TABLE IF NOT EXISTS \(ledger) (
                     version integer PRIMARY KEY,
                     applied_at timestamptz NOT NULL DEFAULT now()
                 )
                 """)
             let current = Int(
-                try connection.query("SELECT coalesce(max(version), 0) FROM schema_migrations").int64(0, 0))
+                try connection.query("SELECT coalesce(max(version), 0) FROM \(ledger)").int64(0, 0))
             if current > latestVersion {
                 throw UserStoreError(
                     .incompatibleSchema,
@@ -180,7 +186,7 @@ enum PostgresSchema {
                 try connection.execute(migration.sql)
                 try migration.rewrite?(connection)
                 try connection.query(
-                    "INSERT INTO schema_migrations (version) VALUES ($1::integer)", [String(migration.version)])
+                    "INSERT INTO \(ledger) (version) VALUES ($1::integer)", [String(migration.version)])
             }
             try connection.execute("COMMIT")
         } catch {

@@ -153,7 +153,14 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws
         -> T
     {
-        try await withConnection { connection in
+        try await Self.transaction(pool: pool, url: url, body)
+    }
+
+    /// Runs `body` in a transaction on a connection of `pool` (the store's, a replica's).
+    static func transaction<T: Sendable>(
+        pool: PostgresPool, url: PostgresURL, _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        try await withConnection(pool: pool, url: url) { connection in
             try connection.execute("BEGIN")
             do {
                 let result = try body(connection)

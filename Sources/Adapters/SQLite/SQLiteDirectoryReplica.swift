@@ -100,14 +100,7 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
     {
         try await write { connection in
             try connection.writeTransaction {
-                var result = ReplicaBackfillResult()
-                for event in events {
-                    switch try Self.apply(event, connection) {
-                    case .applied: result.applied += 1
-                    case .duplicate: result.duplicates += 1
-                    case .gap: result.gaps += 1
-                    }
-                }
+                let result = ReplicaBackfillResult(counting: try events.map { try Self.apply($0, connection) })
                 try connection.withStatement(
                     "UPDATE replica_state SET value = max(value, ?1) WHERE name = 'backfill_position'"
                 ) { statement in

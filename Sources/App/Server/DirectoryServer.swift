@@ -10,6 +10,7 @@ import UserDomain
 public import UserHTTP
 import UserInMemory
 import UserPorts
+import UserPostgres
 import UserRabbitMQ
 import UserSQLite
 
@@ -33,7 +34,7 @@ public struct DirectoryServiceConfiguration: Sendable {
     public var events: String
     /// A bearer token of the user service (from `USERS_EVENTS_TOKEN`, never a flag), or `nil`.
     public var eventsToken: String?
-    /// The replica's store: `sqlite:PATH` or `memory:`.
+    /// The replica's store: `sqlite:PATH`, `postgres://…` (a database of its own) or `memory:`.
     public var store: String
     /// The address to bind.
     public var host: String
@@ -63,8 +64,8 @@ public struct DirectoryServiceConfiguration: Sendable {
         self.connections = connections
     }
 
-    /// The store as it may be printed: `sqlite:PATH`, `memory:`, and anything else through the one redaction
-    /// every printed URL goes through (a `postgres://user:password@…` given by mistake shows `***`).
+    /// The store as it may be printed: `sqlite:PATH`, `memory:`, a PostgreSQL URL without its password, and
+    /// anything else through the one redaction every printed URL goes through.
     var printableStore: String {
         (try? StoreLocation(store))?.description ?? URLRedaction.redact(store)
     }
@@ -107,21 +108,23 @@ public enum DirectoryServer {
         let history = HTTPEventHistory(baseURL: events, token: configuration.eventsToken)
         let parts = Parts(
             configuration: configuration, url: url, history: history, address: address.numeric, logger: logger)
-        if configuration.store == "memory:" {
-            try await parts.serve(InMemoryDirectoryReplica())
-        } else if configuration.store.hasPrefix("sqlite:"), configuration.store.count > "sqlite:".count {
-            let replica = try await SQLiteDirectoryReplica.open(path: String(configuration.store.dropFirst(7)))
-            do {
-                try await parts.serve(replica)
-            } catch {
-                await replica.close()
-                throw error
-            }
-            await replica.close()
-        } else {
+        let location: StoreLocation
+        do {
+            location = try StoreLocation(configuration.store)
+        } catch {
             throw ConfigurationError(
                 key: "directory.store",
-                "The store (--store) must be sqlite:PATH or memory:, not \(configuration.printableStore).")
+                "The store (--store) must be sqlite:PATH, postgres://… or memory:, not \(configuration.printableStore).")
+        }
+        switch location {
+        case .memory:
+            try await parts.serve(InMemoryDirectoryReplica())
+        case .sqlite(let path):
+            let replica = try await SQLiteDirectoryReplica.open(path: path)
+            try await parts.serve(replica, closing: { await replica.close() })
+        case .postgres(let url):
+            let replica = try await PostgresDirectoryReplica.open(url: url, logger: logger)
+            try await parts.serve(replica, closing: { await replica.close() })
         }
     }
 
@@ -132,6 +135,17 @@ public enum DirectoryServer {
         let history: HTTPEventHistory
         let address: String
         let logger: Logger
+
+        /// Serves `replica`, then closes it (`closing`), also when serving fails.
+        func serve<Replica: DirectoryReplica>(_ replica: Replica, closing: @Sendable () async -> Void) async throws {
+            do {
+                try await serve(replica)
+            } catch {
+                await closing()
+                throw error
+            }
+            await closing()
+        }
 
         func serve<Replica: DirectoryReplica>(_ replica: Replica) async throws {
             let follower = FollowerBox<Replica>()

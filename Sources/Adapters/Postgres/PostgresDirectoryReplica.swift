@@ -1,0 +1,211 @@
+import Foundation
+public import Logging
+public import UserDomain
+public import UserPorts
+
+/// A `DirectoryReplica` in a PostgreSQL database of its own (a second service's database), shared safely by
+/// any number of appliers: a bounded pool of libpq connections, each on its own queue, never on Swift's
+/// cooperative pool.
+///
+/// Each apply locks the user's row (`SELECT … FOR UPDATE`), checks the version rule and writes the change in
+/// one transaction. Two appliers racing on a user's registration meet at the primary key: the second waits
+/// for the first to commit, finds the row, and reports a duplicate. So the version rule holds with several
+/// processes following one broker or one history, with no lease. A deleted user keeps a tombstone
+/// (`deleted`) with its last version.
+///
+/// The schema is versioned (`replica_schema_migrations`) and migrated under an advisory lock of its own, so
+/// several processes starting at once migrate it once. A database that holds a user store (a `users` table
+/// in the first schema of the search path) is refused: the replica keeps to a database of its own.
+public final class PostgresDirectoryReplica: DirectoryReplica {
+    private let pool: PostgresPool
+    private let url: PostgresURL
+
+    private init(pool: PostgresPool, url: PostgresURL) {
+        self.pool = pool
+        self.url = url
+    }
+
+    /// Connects and brings the replica's schema up to date.
+    ///
+    /// - Parameters:
+    ///   - url: the database, `postgres://…` (its password is never logged).
+    ///   - maximumConnections: the pool's size.
+    ///   - acquireTimeout: how long a call waits for a free connection before it fails with `unavailable`.
+    ///   - logger: for the pool's connects and failures.
+    /// - Throws: `UserStoreError`, with the password redacted: the database can't be used, holds a user store
+    ///   (`invalidConfiguration`), or has a replica schema newer than this package knows (`incompatibleSchema`).
+    public static func open(
+        url: String, maximumConnections: Int = 4, acquireTimeout: Duration = .seconds(5),
+        logger: Logger = Logger(label: "user-postgres.replica", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) async throws -> PostgresDirectoryReplica {
+        let url = try PostgresURL(url, connectTimeout: .seconds(5))
+        let pool = PostgresPool(
+            url: url, settings: .onDemand(maximumConnections: maximumConnections, acquireTimeout: acquireTimeout),
+            logger: logger)
+        let redacted = url.redacted
+        do {
+            try await PostgresUserStore.withConnection(pool: pool, url: url) { connection in
+                if try connection.query("SELECT to_regclass('users') IS NOT NULL").string(0, 0) == "t" {
+                    throw UserStoreError(
+                        .invalidConfiguration,
+                        "The database of \(redacted) holds a user store; a directory replica needs a database "
+                            + "(or schema) of its own.")
+                }
+                try PostgresSchema.migrate(
+                    connection, redactedURL: redacted, ledger: "replica_schema_migrations", lockKey: lockKey,
+                    migrations: migrations)
+            }
+        } catch {
+            await pool.close()
+            throw error
+        }
+        return PostgresDirectoryReplica(pool: pool, url: url)
+    }
+
+    /// Closes every connection; later calls throw `UserStoreError` code `closed`.
+    public func close() async {
+        await pool.close()
+    }
+
+    /// The advisory lock key of the replica's migrations: "replica1" as an integer.
+    static let lockKey: Int64 = 0x7265_706C_6963_6131
+
+    static let migrations: [PostgresSchema.Migration] = [
+        .init(
+            version: 1, sql:
+            """
+            CREATE TABLE replica_users (
+                id uuid PRIMARY KEY,
+                email text NOT NULL,
+                email_canonical text NOT NULL,
+                display_name text NOT NULL,
+                display_name_folded text NOT NULL,
+                status text NOT NULL CHECK (status IN ('active', 'deactivated')),
+                version integer NOT NULL CHECK (version >= 1),
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                deleted boolean NOT NULL DEFAULT false
+            );
+            CREATE INDEX replica_users_name ON replica_users (display_name_folded COLLATE "C", id) WHERE NOT deleted;
+            CREATE INDEX replica_users_email ON replica_users (email_canonical COLLATE "C") WHERE NOT deleted;
+            CREATE TABLE replica_state (name text PRIMARY KEY, value bigint NOT NULL);
+            INSERT INTO replica_state (name, value) VALUES ('backfill_position', 0);
+            """)
+    ]
+
+    // MARK: Writes
+
+    /// Applies events in order by the version rule, in one transaction with their checks.
+    public func apply(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome] {
+        guard !events.isEmpty else { return [] }
+        return try await transaction { connection in
+            try Self.lockUsers(of: events, connection)
+            return try events.map { try Self.apply($0, connection) }
+        }
+    }
+
+    /// Applies a page of the source's history and moves the backfill position (never backwards), in one
+    /// transaction.
+    public func applyBackfill(_ events: [UserEventEnvelope], reaching position: EventPosition) async throws
+        -> ReplicaBackfillResult
+    {
+        try await transaction { connection in
+            try Self.lockUsers(of: events, connection)
+            let result = ReplicaBackfillResult(counting: try events.map { try Self.apply($0, connection) })
+            try connection.query(
+                "UPDATE replica_state SET value = greatest(value, $1::int8) WHERE name = 'backfill_position'",
+                [String(position.rawValue)])
+            return result
+        }
+    }
+
+    /// Takes a transaction-scoped advisory lock for each user of `events`, all in one order (by key), before
+    /// any row is read or written: appliers whose batches share users wait for each other instead of
+    /// deadlocking (row locks and key waits taken in batch order did, between three racing appliers), and two
+    /// registrations of one new user never both insert.
+    private static func lockUsers(of events: [UserEventEnvelope], _ connection: PostgresConnection) throws {
+        try connection.query(
+            """
+            SELECT count(pg_advisory_xact_lock(key)) FROM (
+                SELECT DISTINCT hashtextextended(id::text, $2::int8) AS key FROM unnest($1::uuid[]) AS id ORDER BY key
+            ) AS keys
+            """, [PostgresArray.literal(events.map(\.userID.description)), String(lockSeed)])
+    }
+
+    /// The seed of the advisory lock keys of users ("replica" as an integer), apart from other locks' keys.
+    static let lockSeed: Int64 = 0x72_6570_6C69_6361
+
+    /// The version applied for `id`, its row locked until the transaction ends.
+    private static func lockedVersion(_ id: UserID, _ connection: PostgresConnection) throws -> Int? {
+        let result = try connection.query(
+            "SELECT version FROM replica_users WHERE id = $1::uuid FOR UPDATE", [id.description])
+        return result.rowCount == 1 ? Int(result.int64(0, 0)) : nil
+    }
+
+    /// The version check and the change, inside the caller's transaction.
+    private static func apply(_ event: UserEventEnvelope, _ connection: PostgresConnection) throws -> ReplicaOutcome {
+        let outcome = ReplicaOutcome.of(event, appliedVersion: try lockedVersion(event.userID, connection) ?? 0)
+        guard outcome == .applied else { return outcome }
+        let change = DirectoryChange(event)
+        if try PostgresDirectoryRows.write(change, into: .replica, connection) { return .applied }
+        switch change {
+        case .remove(let id):
+            // The tombstone: the row stays, with the deleting event's version.
+            try connection.query(
+                """
+                UPDATE replica_users SET deleted = true, version = $2::integer,
+                    updated_at = to_timestamp($3::int8 / 1000.0)
+                WHERE id = $1::uuid
+                """, [id.description, String(event.userVersion), String(event.occurredAt.epochMilliseconds)])
+            return .applied
+        default:
+            // A registration that met the row another applier committed meanwhile (it waited on the key): the
+            // rule again, on what is there now.
+            return ReplicaOutcome.of(event, appliedVersion: try lockedVersion(event.userID, connection) ?? 0)
+        }
+    }
+
+    // MARK: Reads
+
+    /// The source position the backfill reached.
+    public func backfillPosition() async throws -> EventPosition? {
+        try await read { connection in
+            let value = try connection.query(
+                "SELECT value FROM replica_state WHERE name = 'backfill_position'"
+            ).int64(0, 0)
+            return value > 0 ? EventPosition(rawValue: value) : nil
+        }
+    }
+
+    /// The version applied for a user, tombstones included.
+    public func appliedVersion(of user: UserID) async throws -> Int? {
+        try await read { connection in
+            let result = try connection.query("SELECT version FROM replica_users WHERE id = $1::uuid", [user.description])
+            return result.rowCount == 1 ? Int(result.int64(0, 0)) : nil
+        }
+    }
+
+    /// Entries whose e-mail or display name starts with `prefix`, ignoring case; tombstones never.
+    public func search(prefix: String, limit: Int) async throws -> [DirectoryEntry] {
+        try await read { connection in
+            try PostgresDirectoryRows.search(.replica, prefix: prefix, limit: limit, connection)
+        }
+    }
+
+    /// Counts by status, tombstones not counted.
+    public func statistics() async throws -> DirectoryStatistics {
+        try await read { connection in try PostgresDirectoryRows.statistics(.replica, connection) }
+    }
+
+    // MARK: Running statements
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        try await PostgresUserStore.withConnection(pool: pool, url: url, retryingLostConnection: true, body)
+    }
+
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T)
+        async throws -> T
+    {
+        try await PostgresUserStore.transaction(pool: pool, url: url, body)
+    }
+}
