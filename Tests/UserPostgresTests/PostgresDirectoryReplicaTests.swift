@@ -96,6 +96,20 @@ struct PostgresDirectoryReplicaTests {
         }
     }
 
+    @Test("a user store refuses a replica's database")
+    func storeRefusesAReplicaDatabase() async throws {
+        try await TestPostgres.withFreshSchema { url in
+            await (try await PostgresDirectoryReplica.open(url: url, acquireTimeout: Patience.safetyNet)).close()
+            do {
+                _ = try await PostgresUserStore.open(.init(url: url))
+                Issue.record("a store opened in a replica's database")
+            } catch let error as UserStoreError {
+                #expect(error.code == .invalidConfiguration)
+                #expect(error.description.contains("directory replica"))
+            }
+        }
+    }
+
     @Test("processes opening one new database at once migrate it once; a second open finds it current")
     func concurrentOpens() async throws {
         try await TestPostgres.withFreshSchema { url in

@@ -74,6 +74,12 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
         let redacted = url.redacted
         do {
             try await withConnection(pool: pool, url: url) { connection in
+                if try connection.query("SELECT to_regclass('replica_users') IS NOT NULL").string(0, 0) == "t" {
+                    throw UserStoreError(
+                        .invalidConfiguration,
+                        "The database of \(redacted) holds a directory replica; a user store needs a database (or "
+                            + "schema) of its own.")
+                }
                 try PostgresSchema.migrate(connection, redactedURL: redacted)
             }
         } catch {

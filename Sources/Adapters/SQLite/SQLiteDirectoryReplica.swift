@@ -29,7 +29,8 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
 
     /// Opens (creating if needed) the replica's database and its tables.
     ///
-    /// - Throws: `UserStoreError`, naming the path, when the database can't be opened.
+    /// - Throws: `UserStoreError`, naming the path, when the database can't be opened; code
+    ///   `invalidConfiguration` when the file holds a user store or another application's data.
     public static func open(path: String, busyTimeout: Duration = .seconds(5)) async throws -> SQLiteDirectoryReplica {
         let writer = SQLiteWorker(label: "user-sqlite.replica.writer")
         let reader = SQLiteWorker(label: "user-sqlite.replica.reader")
@@ -42,6 +43,7 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
                 _ = try connection.scalarText("PRAGMA journal_mode = WAL")
                 try connection.execute("PRAGMA synchronous = NORMAL")
                 try connection.writeTransaction {
+                    try SQLiteDatabaseKind.directoryReplica.claim(connection, path: path)
                     try connection.execute(Self.schema)
                 }
             }

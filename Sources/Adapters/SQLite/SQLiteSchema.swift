@@ -150,9 +150,11 @@ enum SQLiteSchema {
     /// Brings the database to ``latestVersion`` under SQLite's write lock, so that several processes
     /// opening one file at once migrate it exactly once.
     ///
-    /// - Throws: `UserStoreError.incompatibleSchema` when the file was written by a newer schema.
+    /// - Throws: `UserStoreError.incompatibleSchema` when the file was written by a newer schema;
+    ///   `invalidConfiguration` when it holds a directory replica or another application's data.
     static func migrate(_ connection: SQLiteConnection, path: String) throws {
         try connection.writeTransaction {
+            try SQLiteDatabaseKind.userStore.claim(connection, path: path)
             try connection.execute(
                 """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
