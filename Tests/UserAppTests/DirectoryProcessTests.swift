@@ -107,8 +107,39 @@ struct DirectoryProcessTests {
             }
         }
     }
-    @Test("end to end across processes: a POST /users on users serve appears in users directory serve")
-    func acrossProcesses() async throws {
+    /// Runs `body` with the URL of a fresh schema of the test PostgreSQL server (first on the search path),
+    /// dropped afterwards; made with psql, which comes with the server `scripts/test.sh` starts.
+    static func withFreshPostgresSchema<T>(_ body: (String) async throws -> T) async throws -> T {
+        guard let base = ProcessInfo.processInfo.environment["USERS_TEST_POSTGRES_URL"], !base.isEmpty else {
+            throw PostgresSchemaError.notConfigured
+        }
+        func psql(_ sql: String) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["psql", base, "-qc", sql]
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw PostgresSchemaError.psqlFailed(sql) }
+        }
+        let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        try psql("CREATE SCHEMA \(schema)")
+        defer { try? psql("DROP SCHEMA \(schema) CASCADE") }
+        return try await body(base + (base.contains("?") ? "&" : "?") + "options=-csearch_path%3D\(schema)")
+    }
+
+    @Test(
+        "end to end across processes: a POST /users on users serve appears in users directory serve",
+        arguments: ["sqlite", "postgres"])
+    func acrossProcesses(_ replica: String) async throws {
+        if replica == "postgres" {
+            try await Self.withFreshPostgresSchema { url in try await acrossProcesses(replicaStore: url) }
+        } else {
+            try await acrossProcesses(replicaStore: nil)
+        }
+    }
+
+    /// The end-to-end run, the directory's replica at `replicaStore` (a SQLite file when `nil`).
+    func acrossProcesses(replicaStore: String?) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("directory-e2e-\(UUID())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -123,7 +154,7 @@ struct DirectoryProcessTests {
         let follower = try UsersBinaryTests.start([
             "directory", "serve", "--source", try FollowerBroker.url, "--exchange", exchange,
             "--queue", FollowerBroker.unique("q"), "--events", users,
-            "--store", "sqlite:" + folder.appendingPathComponent("directory.sqlite").path,
+            "--store", replicaStore ?? "sqlite:" + folder.appendingPathComponent("directory.sqlite").path,
             "--port", String(directoryPort),
         ])
         let ready = try await Patience.waitUntil(pollingEvery: .milliseconds(50)) { await Self.ready(directory) }
@@ -206,5 +237,18 @@ struct DirectoryProcessTests {
         #expect(!detail.contains("secret"))
         await UsersBinaryTests.stop(follower)
         #expect(follower.terminationStatus == 0)
+    }
+}
+
+/// Why a fresh PostgreSQL schema could not be made for a process test.
+enum PostgresSchemaError: Error, CustomStringConvertible {
+    case notConfigured
+    case psqlFailed(String)
+
+    var description: String {
+        switch self {
+        case .notConfigured: "USERS_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh."
+        case .psqlFailed(let sql): "psql failed to run \(sql)"
+        }
     }
 }
