@@ -7,11 +7,11 @@ public import UserPorts
 /// any number of appliers: a bounded pool of libpq connections, each on its own queue, never on Swift's
 /// cooperative pool.
 ///
-/// Each apply locks the user's row (`SELECT … FOR UPDATE`), checks the version rule and writes the change in
-/// one transaction. Two appliers racing on a user's registration meet at the primary key: the second waits
-/// for the first to commit, finds the row, and reports a duplicate. So the version rule holds with several
-/// processes following one broker or one history, with no lease. A deleted user keeps a tombstone
-/// (`deleted`) with its last version.
+/// Each apply first takes a transaction-scoped advisory lock for every user of its batch, in one order, then
+/// checks the version rule and writes the change, in one transaction: an applier that shares users with
+/// another waits for it to commit and then finds their versions applied (a duplicate). So the version rule
+/// holds with several processes following one broker or one history, with no lease. A deleted user keeps a
+/// tombstone (`deleted`) with its last version.
 ///
 /// The schema is versioned (`replica_schema_migrations`) and migrated under an advisory lock of its own, so
 /// several processes starting at once migrate it once. A database that holds a user store (a `users` table
@@ -38,26 +38,18 @@ public final class PostgresDirectoryReplica: DirectoryReplica {
         url: String, maximumConnections: Int = 4, acquireTimeout: Duration = .seconds(5),
         logger: Logger = Logger(label: "user-postgres.replica", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> PostgresDirectoryReplica {
-        let url = try PostgresURL(url, connectTimeout: .seconds(5))
-        let pool = PostgresPool(
-            url: url, settings: .onDemand(maximumConnections: maximumConnections, acquireTimeout: acquireTimeout),
-            logger: logger)
-        let redacted = url.redacted
-        do {
-            try await PostgresUserStore.withConnection(pool: pool, url: url) { connection in
-                if try connection.query("SELECT to_regclass('users') IS NOT NULL").string(0, 0) == "t" {
-                    throw UserStoreError(
-                        .invalidConfiguration,
-                        "The database of \(redacted) holds a user store; a directory replica needs a database "
-                            + "(or schema) of its own.")
-                }
-                try PostgresSchema.migrate(
-                    connection, redactedURL: redacted, ledger: "replica_schema_migrations", lockKey: lockKey,
-                    migrations: migrations)
+        let (pool, url) = try await PostgresPool.onDemand(
+            url: url, maximumConnections: maximumConnections, acquireTimeout: acquireTimeout, logger: logger
+        ) { connection, url in
+            if try connection.query("SELECT to_regclass('users') IS NOT NULL").string(0, 0) == "t" {
+                throw UserStoreError(
+                    .invalidConfiguration,
+                    "The database of \(url.redacted) holds a user store; a directory replica needs a database "
+                        + "(or schema) of its own.")
             }
-        } catch {
-            await pool.close()
-            throw error
+            try PostgresSchema.migrate(
+                connection, redactedURL: url.redacted, ledger: "replica_schema_migrations", lockKey: lockKey,
+                migrations: migrations)
         }
         return PostgresDirectoryReplica(pool: pool, url: url)
     }
@@ -135,16 +127,15 @@ public final class PostgresDirectoryReplica: DirectoryReplica {
     /// The seed of the advisory lock keys of users ("replica" as an integer), apart from other locks' keys.
     static let lockSeed: Int64 = 0x72_6570_6C69_6361
 
-    /// The version applied for `id`, its row locked until the transaction ends.
-    private static func lockedVersion(_ id: UserID, _ connection: PostgresConnection) throws -> Int? {
-        let result = try connection.query(
-            "SELECT version FROM replica_users WHERE id = $1::uuid FOR UPDATE", [id.description])
+    /// The version applied for `id`, tombstones included (inside an apply, under the user's lock).
+    private static func appliedVersion(_ id: UserID, _ connection: PostgresConnection) throws -> Int? {
+        let result = try connection.query("SELECT version FROM replica_users WHERE id = $1::uuid", [id.description])
         return result.rowCount == 1 ? Int(result.int64(0, 0)) : nil
     }
 
     /// The version check and the change, inside the caller's transaction.
     private static func apply(_ event: UserEventEnvelope, _ connection: PostgresConnection) throws -> ReplicaOutcome {
-        let outcome = ReplicaOutcome.of(event, appliedVersion: try lockedVersion(event.userID, connection) ?? 0)
+        let outcome = ReplicaOutcome.of(event, appliedVersion: try appliedVersion(event.userID, connection) ?? 0)
         guard outcome == .applied else { return outcome }
         let change = DirectoryChange(event)
         if try PostgresDirectoryRows.write(change, into: .replica, connection) { return .applied }
@@ -159,9 +150,9 @@ public final class PostgresDirectoryReplica: DirectoryReplica {
                 """, [id.description, String(event.userVersion), String(event.occurredAt.epochMilliseconds)])
             return .applied
         default:
-            // A registration that met the row another applier committed meanwhile (it waited on the key): the
-            // rule again, on what is there now.
-            return ReplicaOutcome.of(event, appliedVersion: try lockedVersion(event.userID, connection) ?? 0)
+            // A registration that met a row of its user: not another applier's (the user's lock keeps them
+            // apart), so a writer outside the replica's appliers; the rule again, on what is there.
+            return ReplicaOutcome.of(event, appliedVersion: try appliedVersion(event.userID, connection) ?? 0)
         }
     }
 
@@ -179,10 +170,7 @@ public final class PostgresDirectoryReplica: DirectoryReplica {
 
     /// The version applied for a user, tombstones included.
     public func appliedVersion(of user: UserID) async throws -> Int? {
-        try await read { connection in
-            let result = try connection.query("SELECT version FROM replica_users WHERE id = $1::uuid", [user.description])
-            return result.rowCount == 1 ? Int(result.int64(0, 0)) : nil
-        }
+        try await read { connection in try Self.appliedVersion(user, connection) }
     }
 
     /// Entries whose e-mail or display name starts with `prefix`, ignoring case; tombstones never.

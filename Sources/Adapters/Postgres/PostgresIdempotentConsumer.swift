@@ -59,28 +59,20 @@ public final class PostgresIdempotentConsumer: Sendable {
         url: String, name: String, maximumConnections: Int = 4, acquireTimeout: Duration = .seconds(5),
         logger: Logger = Logger(label: "user-postgres.consumer", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> PostgresIdempotentConsumer {
-        let url = try PostgresURL(url, connectTimeout: .seconds(5))
-        let pool = PostgresPool(
-            url: url, settings: .onDemand(maximumConnections: maximumConnections, acquireTimeout: acquireTimeout),
-            logger: logger)
-        let consumer = PostgresIdempotentConsumer(name: name, pool: pool, url: url)
-        do {
-            try await consumer.withConnection { connection in
-                _ = try connection.execute(
-                    """
-                    CREATE TABLE IF NOT EXISTS processed_events (
-                        consumer text NOT NULL,
-                        event_id uuid NOT NULL,
-                        processed_at timestamptz NOT NULL DEFAULT now(),
-                        PRIMARY KEY (consumer, event_id)
-                    )
-                    """)
-            }
-        } catch {
-            await pool.close()
-            throw error
+        let (pool, url) = try await PostgresPool.onDemand(
+            url: url, maximumConnections: maximumConnections, acquireTimeout: acquireTimeout, logger: logger
+        ) { connection, _ in
+            _ = try connection.execute(
+                """
+                CREATE TABLE IF NOT EXISTS processed_events (
+                    consumer text NOT NULL,
+                    event_id uuid NOT NULL,
+                    processed_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (consumer, event_id)
+                )
+                """)
         }
-        return consumer
+        return PostgresIdempotentConsumer(name: name, pool: pool, url: url)
     }
 
     /// Applies `effect` and records the event in one transaction, unless this consumer processed the event

@@ -20,14 +20,6 @@ actor PostgresPool {
         var maximumConnections: Int
         var acquireTimeout: Duration
         var maximumIdleTime: Duration
-
-        /// A pool for a consumer or a replica: no connection until one is needed, at least one at most, idle
-        /// ones closed after a minute.
-        static func onDemand(maximumConnections: Int, acquireTimeout: Duration) -> Settings {
-            .init(
-                minimumConnections: 0, maximumConnections: max(1, maximumConnections), acquireTimeout: acquireTimeout,
-                maximumIdleTime: .seconds(60))
-        }
     }
 
     private struct Idle {
@@ -197,5 +189,33 @@ actor PostgresPool {
         while hasExpiredIdle(now: now) {
             await discard(idle.removeFirst().worker)
         }
+    }
+}
+
+extension PostgresPool {
+    /// The pool of a consumer or a replica, ready: no connection until one is needed, at least one at most, idle
+    /// ones closed after a minute. `setUp` (the schema) runs first on one of its connections; when it fails, the
+    /// pool is closed and its error thrown.
+    ///
+    /// - Throws: `UserStoreError`, with the password redacted, when the URL is malformed or the database can't
+    ///   be used; what `setUp` throws.
+    static func onDemand(
+        url text: String, maximumConnections: Int, acquireTimeout: Duration, logger: Logger,
+        setUp: @escaping @Sendable (PostgresConnection, PostgresURL) throws -> Void
+    ) async throws -> (pool: PostgresPool, url: PostgresURL) {
+        let url = try PostgresURL(text, connectTimeout: .seconds(5))
+        let pool = PostgresPool(
+            url: url,
+            settings: .init(
+                minimumConnections: 0, maximumConnections: max(1, maximumConnections), acquireTimeout: acquireTimeout,
+                maximumIdleTime: .seconds(60)),
+            logger: logger)
+        do {
+            try await PostgresUserStore.withConnection(pool: pool, url: url) { try setUp($0, url) }
+        } catch {
+            await pool.close()
+            throw error
+        }
+        return (pool, url)
     }
 }

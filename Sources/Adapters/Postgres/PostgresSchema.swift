@@ -152,9 +152,11 @@ enum PostgresSchema {
     /// it for writers of those versions during a rolling upgrade.
     static let legacyAppendLockKey: Int64 = 0x7573_6572_732D_6576
 
+    /// The newest schema version of the store.
     static var latestVersion: Int { migrations.last?.version ?? 0 }
 
-    /// Brings the database (the first schema of the search path) to ``latestVersion``.
+    /// Brings the database (the first schema of the search path) to the newest version of `migrations`
+    /// (the store's by default: ``latestVersion``).
     ///
     /// - Throws: `UserStoreError.incompatibleSchema` when it was written by a newer schema.
     ///
