@@ -39,6 +39,19 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // The directory projection catching up on a store's history (Benchmarks/projection.sh).
+        .executableTarget(
+            name: "projection-bench",
+            dependencies: [
+                .product(name: "UserAppCore", package: "swift-user-domain"),
+                .product(name: "UserDomain", package: "swift-user-domain"),
+                .product(name: "UserPorts", package: "swift-user-domain"),
+                .product(name: "UserSQLite", package: "swift-user-domain"),
+                .product(name: "UserPostgres", package: "swift-user-domain"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // A bare Hummingbird route with a constant body: the ceiling for `users serve` in Benchmarks/http.sh.
         .executableTarget(
             name: "bare-server",

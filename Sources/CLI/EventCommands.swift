@@ -115,8 +115,11 @@ struct ProjectionsRebuild: AsyncParsableCommand {
     func run() async throws {
         let (count, statistics) = try await withSystem(options) { system in
             // The CLI's systems keep the directory (its options are the configuration's, `directory` on).
-            let projection = system.projection ?? DirectoryProjection(store: system.store, logger: makeLogger(defaultLevel: .warning))
-            return (try await projection.rebuild(), try await system.store.directoryStatistics())
+            guard let projection = system.projection, let directory = system.directory else {
+                throw ConfigurationError(key: "users.directory", "This system keeps no directory to rebuild.")
+            }
+            let result = try await projection.rebuild()
+            return (result.applied + result.duplicates + result.gaps, try await directory.statistics())
         }
         print(
             "directory rebuilt from \(count) events: \(statistics.active) active, \(statistics.deactivated) deactivated"

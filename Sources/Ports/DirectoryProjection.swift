@@ -3,15 +3,19 @@ public import Logging
 public import ServiceLifecycle
 import UserDomain
 
-/// Keeps the user directory (``UserDirectory``) up to date from the event log: the projection of CQRS.
+/// Keeps a directory replica (``DirectoryReplica``) from an event history: the projection of CQRS, in the
+/// process that writes the events.
 ///
-/// It reads the history after the directory's checkpoint (``EventHistory/events(after:limit:)``, which never
-/// skips a late commit) and applies it in batches, each batch and the checkpoint in one transaction. Run it
-/// as a swift-service-lifecycle `Service` (it wakes on the store's ``CommitSignal`` and polls at
-/// ``Configuration/pollInterval`` for commits of other processes), or call ``catchUp()``; ``rebuild()``
-/// replays the whole log into an emptied directory. Several projections may run against one database:
-/// the checkpoint is taken under a lock in each batch's transaction, so every event is applied once.
-public struct DirectoryProjection<Store: EventHistory & UserDirectory>: Service {
+/// It reads the history after the replica's ``DirectoryReplica/backfillPosition()``
+/// (``EventHistory/events(after:limit:)``, which never skips a late commit) and applies it in batches, each
+/// batch and the position in one transaction of the replica. Run it as a swift-service-lifecycle `Service`
+/// (it wakes on the history's ``CommitSignal`` and polls at ``Configuration/pollInterval`` for commits of
+/// other processes), or call ``catchUp()``; ``rebuild()`` replays the whole log into an emptied replica.
+///
+/// Any number of projections may run against one replica, with no lease (several `users serve` on one
+/// PostgreSQL): the replica's per-user version rule drops what another one applied first, so every event is
+/// applied once and a user's events in order.
+public struct DirectoryProjection<History: EventHistory>: Service {
     /// Batching and polling.
     public struct Configuration: Sendable {
         /// Events applied per transaction.
@@ -26,7 +30,8 @@ public struct DirectoryProjection<Store: EventHistory & UserDirectory>: Service 
         }
     }
 
-    private let store: Store
+    private let history: History
+    private let replica: any DirectoryReplica
     private let configuration: Configuration
     private let logger: Logger
     /// Raised after every batch applied: directory queries waiting for a consistency token wake on it.
@@ -35,15 +40,18 @@ public struct DirectoryProjection<Store: EventHistory & UserDirectory>: Service 
     /// Creates a projection.
     ///
     /// - Parameters:
-    ///   - store: the store whose event history it reads and whose directory it keeps.
+    ///   - history: the event history it reads (a store's outbox).
+    ///   - replica: the directory it keeps (the store's own, ``DirectoryHosting/directoryReplica``, or another).
     ///   - configuration: the batch size and the poll interval.
     ///   - progress: the signal raised after every batch; share it with the ``DirectoryQueries`` of
     ///     this process so that their waits end as soon as the directory caught up.
     ///   - logger: where failures and rebuilds are logged.
     public init(
-        store: Store, configuration: Configuration = .init(), progress: CommitSignal = CommitSignal(), logger: Logger
+        history: History, replica: any DirectoryReplica, configuration: Configuration = .init(),
+        progress: CommitSignal = CommitSignal(), logger: Logger
     ) {
-        self.store = store
+        self.history = history
+        self.replica = replica
         self.configuration = configuration
         self.progress = progress
         self.logger = logger
@@ -53,10 +61,10 @@ public struct DirectoryProjection<Store: EventHistory & UserDirectory>: Service 
     /// retried after a pause.
     public func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            let seen = store.commitSignal.generation
+            let seen = history.commitSignal.generation
             do {
                 try await catchUp()
-                let signal = store.commitSignal
+                let signal = history.commitSignal
                 let timeout = configuration.pollInterval
                 _ = await cancelWhenGracefulShutdown { await signal.wait(after: seen, timeout: timeout) }
             } catch {
@@ -69,29 +77,34 @@ public struct DirectoryProjection<Store: EventHistory & UserDirectory>: Service 
 
     /// Applies every event committed so far.
     ///
-    /// - Returns: how many events it applied.
+    /// - Returns: what it applied; events another projection applied first count as duplicates, events
+    ///   behind a user's missing version (a history trimmed by retention) as gaps.
     @discardableResult
-    public func catchUp() async throws -> Int {
-        var total = 0
-        var position = try await store.directoryPosition()
+    public func catchUp() async throws -> ReplicaBackfillResult {
+        var total = ReplicaBackfillResult()
+        var position = try await replica.backfillPosition()
         while true {
-            let events = try await store.events(after: position, limit: configuration.batchSize)
+            let events = try await history.events(after: position, limit: configuration.batchSize)
             guard let last = events.last else { return total }
-            try await store.applyToDirectory(events)
+            let outcomes = try await replica.apply(events.map(\.envelope), reaching: last.position)
+            total += ReplicaBackfillResult(counting: outcomes)
             position = last.position
-            total += events.count
             progress.signal()
             if events.count < configuration.batchSize { return total }
         }
     }
 
-    /// Empties the directory and replays the whole event log into it.
+    /// Empties the replica and replays the whole event log into it.
     ///
-    /// - Returns: how many events it applied.
-    /// - Throws: `UserStoreError` code `historyTrimmed` when retention trimmed the log.
+    /// - Returns: what it applied.
+    /// - Throws: `UserStoreError` code `historyTrimmed` when retention trimmed the log (nothing is emptied then).
     @discardableResult
-    public func rebuild() async throws -> Int {
-        try await store.resetDirectory()
+    public func rebuild() async throws -> ReplicaBackfillResult {
+        if try await history.trimmedThrough() != nil {
+            throw UserStoreError(
+                .historyTrimmed, "The event log was trimmed by retention; the directory can't be rebuilt from it.")
+        }
+        try await replica.reset()
         logger.info("directory emptied; replaying the event log")
         return try await catchUp()
     }
@@ -120,28 +133,36 @@ public struct UnknownConsistencyToken: Error, Sendable, CustomStringConvertible 
     public var description: String { "No write returned the consistency token \(token)." }
 }
 
-/// The directory queries: reads of the read model, consistent with a write when given its token.
+/// The directory queries: reads of a directory replica, consistent with a write when given its token. The
+/// one query type of both services' `/directory` routes.
 ///
 /// A command's consistency token (``UserUseCases/withConsistencyToken(_:)``) is the position of its last
-/// event; a query that passes it waits, up to a timeout, until the projection has applied that position,
+/// event; a query that passes it waits, up to a timeout, until the replica's backfill position reached it,
 /// and throws ``DirectoryNotCaughtUp`` rather than answer from an older state.
-public struct DirectoryQueries<Store: UserDirectory & EventHistory>: Sendable {
+public struct DirectoryQueries: Sendable {
     /// The largest page of a search.
     public static var maximumLimit: Int { 100 }
 
-    private let store: Store
+    private let replica: any DirectoryReplica
+    private let history: (any EventHistory)?
     private let progress: CommitSignal?
     private let timeout: Duration
 
     /// Creates the queries.
     ///
     /// - Parameters:
-    ///   - store: the store whose directory it reads.
+    ///   - replica: the directory it reads.
+    ///   - history: the event history the tokens are positions of, when it is in this process: a token that
+    ///     names no event in it is refused at once (``UnknownConsistencyToken``) instead of waited for.
     ///   - progress: the projection's ``DirectoryProjection/progress`` when it runs in this process (waits
-    ///     then end at once); without it waits poll the store.
+    ///     then end at once); without it waits poll the replica.
     ///   - timeout: the longest a query waits for its consistency token.
-    public init(store: Store, progress: CommitSignal? = nil, timeout: Duration = .seconds(5)) {
-        self.store = store
+    public init(
+        replica: any DirectoryReplica, history: (any EventHistory)? = nil, progress: CommitSignal? = nil,
+        timeout: Duration = .seconds(5)
+    ) {
+        self.replica = replica
+        self.history = history
         self.progress = progress
         self.timeout = timeout
     }
@@ -156,7 +177,7 @@ public struct DirectoryQueries<Store: UserDirectory & EventHistory>: Sendable {
     {
         guard (1...Self.maximumLimit).contains(limit) else { throw UserError.invalidPageSize(limit) }
         try await wait(for: token)
-        return try await store.searchDirectory(prefix: DirectoryEntry.searchPrefix(prefix), limit: limit)
+        return try await replica.search(prefix: DirectoryEntry.searchPrefix(prefix), limit: limit)
     }
 
     /// Counts by status.
@@ -165,21 +186,21 @@ public struct DirectoryQueries<Store: UserDirectory & EventHistory>: Sendable {
     ///   ``UnknownConsistencyToken`` for a token that names no committed event.
     public func statistics(consistentWith token: EventPosition? = nil) async throws -> DirectoryStatistics {
         try await wait(for: token)
-        return try await store.directoryStatistics()
+        return try await replica.statistics()
     }
 
-    /// Waits until the directory applied `token`.
+    /// Waits until the replica applied `token`.
     private func wait(for token: EventPosition?) async throws {
         guard let token else { return }
         let deadline = ContinuousClock.now + timeout
-        var checkedExists = false
+        var checkedExists = history == nil
         while true {
             let seen = progress?.generation ?? 0
-            let projected = try await store.directoryPosition()
+            let projected = try await replica.backfillPosition()
             if let projected, projected >= token { return }
-            if !checkedExists {
+            if !checkedExists, let history {
                 // A token names a committed event; one past the end of the log was never given by a write.
-                let event = try await store.events(after: EventPosition(rawValue: token.rawValue - 1), limit: 1)
+                let event = try await history.events(after: EventPosition(rawValue: token.rawValue - 1), limit: 1)
                 guard event.first?.position == token else { throw UnknownConsistencyToken(token: token) }
                 checkedExists = true
             }

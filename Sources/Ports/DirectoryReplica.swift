@@ -22,7 +22,7 @@ public enum ReplicaOutcome: Sendable, Hashable {
     }
 }
 
-/// What one backfill page did to a ``DirectoryReplica``.
+/// What one page of history did to a ``DirectoryReplica``: its outcomes, counted.
 public struct ReplicaBackfillResult: Sendable, Hashable {
     /// Events applied.
     public var applied: Int
@@ -39,6 +39,13 @@ public struct ReplicaBackfillResult: Sendable, Hashable {
         self.gaps = gaps
     }
 
+    /// Adds the counts of `other` to `total`.
+    public static func += (total: inout ReplicaBackfillResult, other: ReplicaBackfillResult) {
+        total.applied += other.applied
+        total.duplicates += other.duplicates
+        total.gaps += other.gaps
+    }
+
     /// The counts of a page's outcomes, in any order.
     public init(counting outcomes: [ReplicaOutcome]) {
         self.init()
@@ -52,13 +59,14 @@ public struct ReplicaBackfillResult: Sendable, Hashable {
     }
 }
 
-/// A copy of the user directory in another service's own database, kept from the user events as a broker
-/// delivers them: in per-user version order, whatever order the events of different users arrive in.
+/// The user directory, the read model of CQRS: prefix search over e-mail and display name and counts by
+/// status, kept from the user events. One port for every place it is kept: beside the users in the user
+/// service's own database (``DirectoryHosting``), fed by a ``DirectoryProjection`` of the local event history,
+/// and in a directory service's database, fed by a broker and backfilled from the user service's history.
 ///
-/// Unlike ``UserDirectory`` (a projection checkpointed by event position, next to the store that writes
-/// the events), a replica can't rely on positions: a broker carries envelopes only, and the relay holds a
-/// user's later events behind a failed one while other users' events flow. So a replica keeps, per user,
-/// the version it applied, and each apply checks it in the same transaction:
+/// A replica keeps, per user, the version it applied, and each apply checks it in the same transaction, so
+/// that redelivery, racing appliers (several processes projecting into one database) and events of
+/// different users arriving in any order are safe:
 ///
 /// - version = applied + 1 (a registration: version 1 on no row): applied;
 /// - version ≤ applied: a duplicate, dropped;
@@ -67,25 +75,22 @@ public struct ReplicaBackfillResult: Sendable, Hashable {
 /// A deleted user keeps a tombstone with its last version, so a redelivered older event never brings it
 /// back. Tombstones are invisible to ``search(prefix:limit:)`` and ``statistics()``.
 ///
-/// The replica also remembers how far it has read the source's event history (``backfillPosition()``),
-/// so a restarted follower backfills from there rather than from the start.
+/// The replica also remembers how far it has read the source's event history (``backfillPosition()``): a
+/// page of history and that position move in one transaction, so a restarted reader goes on from there, and
+/// a consistency token at or below it is answered.
+///
+/// Run `DirectoryReplicaContract` of UserPortsTesting against an implementation.
 public protocol DirectoryReplica: Sendable {
     /// Applies events in order by the version rule, all in one transaction with their version checks (a
-    /// batch of deliveries, one commit): an event can follow an earlier one of its user in the same batch.
+    /// batch of deliveries, or a page of history, one commit): an event can follow an earlier one of its
+    /// user in the same batch. With `position` (a page of the source's history, in position order), the
+    /// backfill position moves to it (never backwards) in the same transaction.
     ///
     /// - Returns: for each event, at the same index, whether it was applied, a duplicate, or behind a gap.
     /// - Throws: `UserStoreError` when the replica's storage fails; nothing is applied then.
-    func apply(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome]
+    func apply(_ events: [UserEventEnvelope], reaching position: EventPosition?) async throws -> [ReplicaOutcome]
 
-    /// Applies a page of the source's event history (in position order) by the version rule and moves the
-    /// backfill position to `position` (never backwards), in one transaction.
-    ///
-    /// - Returns: how many events were applied, duplicates, or behind a gap.
-    /// - Throws: `UserStoreError` when the replica's storage fails; nothing is applied then.
-    func applyBackfill(_ events: [UserEventEnvelope], reaching position: EventPosition) async throws
-        -> ReplicaBackfillResult
-
-    /// The source position the backfill reached, or `nil` before the first page.
+    /// The source position the history has been applied to, or `nil` before the first page.
     func backfillPosition() async throws -> EventPosition?
 
     /// The version applied for a user, a deleted user's included (its tombstone); `nil` when none was.
@@ -98,14 +103,44 @@ public protocol DirectoryReplica: Sendable {
 
     /// Counts by status, deleted users not counted.
     func statistics() async throws -> DirectoryStatistics
+
+    /// Empties the replica (entries, tombstones and the backfill position), for a rebuild from the history.
+    func reset() async throws
 }
 
 extension DirectoryReplica {
+    /// Applies a batch of deliveries by the version rule, in one transaction; the backfill position stays.
+    ///
+    /// - Returns: for each event, at the same index, whether it was applied, a duplicate, or behind a gap.
+    /// - Throws: `UserStoreError` when the replica's storage fails; nothing is applied then.
+    public func apply(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome] {
+        try await apply(events, reaching: nil)
+    }
+
     /// Applies one event by the version rule, in one transaction with its version check.
     ///
     /// - Returns: whether it was applied, a duplicate, or behind a gap.
     /// - Throws: `UserStoreError` when the replica's storage fails; nothing is applied then.
     public func apply(_ event: UserEventEnvelope) async throws -> ReplicaOutcome {
-        try await apply([event])[0]
+        try await apply([event], reaching: nil)[0]
     }
+
+    /// Applies a page of the source's history (in position order) and moves the backfill position to
+    /// `position`, in one transaction.
+    ///
+    /// - Returns: how many events were applied, duplicates, or behind a gap.
+    /// - Throws: `UserStoreError` when the replica's storage fails; nothing is applied then.
+    public func applyBackfill(_ events: [UserEventEnvelope], reaching position: EventPosition) async throws
+        -> ReplicaBackfillResult
+    {
+        ReplicaBackfillResult(counting: try await apply(events, reaching: position))
+    }
+}
+
+/// A store that keeps a directory replica in its own database, beside the users: one database to run, back up
+/// and migrate. Every store of this package is one; `UserSystem` projects the store's history into it. A store
+/// that is not gets a replica in memory, rebuilt from its history at every start.
+public protocol DirectoryHosting: Sendable {
+    /// The directory replica in the store's database.
+    var directoryReplica: any DirectoryReplica { get }
 }

@@ -6,7 +6,9 @@
 /// adapter implements them all; the contract suite in `UserPortsTesting` checks each part on its own.
 public typealias EventOutbox = OutboxDelivery & DeadLetters & EventHistory & RelayLease
 
-/// A store that implements every store port: the users, their outbox and event log, and the directory read
-/// model kept from that log. Every adapter in this package is one, and the contract suite in
-/// `UserPortsTesting` checks them port by port.
-public typealias UserStore = UserRepository & EventOutbox & UserDirectory
+/// A store that implements every store port: the users, their outbox and event log. Every adapter in this
+/// package is one, and the contract suite in `UserPortsTesting` checks them port by port.
+///
+/// The directory read model is not part of it: it is a ``DirectoryReplica`` kept from the event log by a
+/// ``DirectoryProjection``. The package's stores keep one in their own database (``DirectoryHosting``).
+public typealias UserStore = UserRepository & EventOutbox

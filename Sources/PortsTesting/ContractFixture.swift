@@ -1,5 +1,6 @@
 import Foundation
 import UserDomain
+import Logging
 import UserPorts
 
 /// What a check works with: the store under test and helpers to make users.
@@ -78,14 +79,32 @@ struct Fixture: Sendable {
         return try await full.unpublishedEvents(limit: 1_000_000)
     }
 
-    /// Applies the event log after the directory's checkpoint to the directory, as the projection does.
-    func project(batchSize: Int = 3) async throws {
-        while true {
-            let events = try await store.events(after: try await store.directoryPosition(), limit: batchSize)
-            guard !events.isEmpty else { return }
-            try await store.applyToDirectory(events)
+    /// The store's directory (``UserStoreContract/Port/directory`` checks run only on a store that keeps one).
+    var directory: any DirectoryReplica {
+        get throws {
+            guard let hosting = store as? any DirectoryHosting else {
+                throw expect.fail(
+                    "the directory checks need a store that keeps its directory (DirectoryHosting); a store that "
+                        + "keeps none runs checks(for: .repository) and checks(for: .outbox)")
+            }
+            return hosting.directoryReplica
         }
     }
+
+    /// A projection of the store's history into its directory, in small batches.
+    func projection(batchSize: Int = 3) throws -> DirectoryProjection<AnyHistory> {
+        DirectoryProjection(
+            history: AnyHistory(store), replica: try directory, configuration: .init(batchSize: batchSize),
+            logger: Self.quiet)
+    }
+
+    /// Applies the event log after the directory's position to the directory, as the projection does.
+    func project(batchSize: Int = 3) async throws {
+        try await projection(batchSize: batchSize).catchUp()
+    }
+
+    /// A logger that drops everything: the contract's own output stays out of the embedder's test log.
+    static let quiet = Logger(label: "contract", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// Every user of the write model as a directory entry, in id order.
     func writeModelEntries() async throws -> [DirectoryEntry] {
@@ -116,4 +135,20 @@ private final class Ticker: Sendable {
             return value
         }
     }
+}
+
+/// An event history of any store, as the projection's generic parameter.
+struct AnyHistory: EventHistory {
+    let base: any EventHistory
+
+    init(_ base: any EventHistory) { self.base = base }
+
+    var commitSignal: CommitSignal { base.commitSignal }
+    func events(after position: EventPosition?, limit: Int) async throws -> [OutboxEvent] {
+        try await base.events(after: position, limit: limit)
+    }
+    func deletePublishedEvents(before date: Date) async throws -> Int {
+        try await base.deletePublishedEvents(before: date)
+    }
+    func trimmedThrough() async throws -> EventPosition? { try await base.trimmedThrough() }
 }

@@ -169,7 +169,98 @@ public struct DirectoryReplicaContract: Sendable {
                 try await replica.search(prefix: "NEW.IVY", limit: 10).map(\.email), ["new.ivy@example.com"],
                 "the new address")
         },
+        Check(name: "a reset empties the entries, the tombstones and the backfill position") { replica, expect in
+            let (a, b) = (ReplicaEvents(name: "Kai"), ReplicaEvents(name: "Lea"))
+            _ = try await replica.apply([a.registered, b.registered, b.deleted(version: 2)], reaching: EventPosition(rawValue: 3))
+            try await replica.reset()
+            try expect.equal(try await replica.search(prefix: "", limit: 10).count, 0, "entries")
+            try expect.equal(try await replica.statistics(), DirectoryStatistics(active: 0, deactivated: 0), "counts")
+            try expect.isNil(try await replica.backfillPosition(), "the position")
+            try expect.isNil(try await replica.appliedVersion(of: b.id), "the tombstone")
+            try expect.equal(try await replica.apply(b.registered), .applied, "a registration after the reset")
+        },
+        Check(name: "random deliveries (duplicates, gaps, users interleaved): the replica equals each user's last state") {
+            replica, expect in
+            for seed: UInt64 in [1, 2, 3] {
+                try await RandomDeliveries.run(seed: seed, replica: replica, expect: expect)
+                try await replica.reset()
+            }
+        },
     ]
+}
+
+/// Random users with random histories, delivered as a broker and a backfill would: users interleaved, events
+/// redelivered, later events arriving before their predecessors. Each outcome is checked against the rule, and
+/// the replica, once every event came in order, against each user's last state.
+enum RandomDeliveries {
+    static func run(seed: UInt64, replica: any DirectoryReplica, expect: Expectations) async throws {
+        var random = SplitMix64(seed: seed)
+        var histories: [[UserEventEnvelope]] = []
+        for index in 0..<25 {
+            let user = ReplicaEvents(name: "R\(seed) \(index)")
+            var events = [user.registered]
+            var active = true
+            for version in 2..<(2 + Int.random(in: 0..<8, using: &random)) {
+                let event: UserEvent
+                switch Int.random(in: 0..<10, using: &random) {
+                case 0..<4: event = .renamed(displayName: try DisplayName("N\(seed) \(index) \(version)"), previous: user.name)
+                case 4..<6:
+                    event = .emailChanged(email: try EmailAddress("e\(seed)x\(index)x\(version)@example.com"), previous: user.email)
+                case 6..<9:
+                    event = active ? .deactivated : .reactivated
+                    active.toggle()
+                default: event = .deleted
+                }
+                events.append(user.envelope(event, version: version))
+                if case .deleted = event { break }
+            }
+            histories.append(events)
+        }
+        var applied = Array(repeating: 0, count: histories.count)  // events applied, per user (= its version)
+        var position: Int64 = 0
+        while applied.indices.contains(where: { applied[$0] < histories[$0].count }) {
+            var batch: [(user: Int, event: UserEventEnvelope)] = []
+            var next = applied  // the next in-order event of each user, as the batch is drawn
+            for _ in 0..<Int.random(in: 1...6, using: &random) {
+                let user = Int.random(in: 0..<histories.count, using: &random)
+                let history = histories[user]
+                let pick = Int.random(in: 0..<10, using: &random)
+                if pick == 0, next[user] > 0 {
+                    batch.append((user, history[Int.random(in: 0..<next[user], using: &random)]))  // a redelivery
+                } else if pick == 1, next[user] + 1 < history.count {
+                    // A later event before its predecessor: a gap.
+                    batch.append((user, history[Int.random(in: (next[user] + 1)..<history.count, using: &random)]))
+                } else if next[user] < history.count {
+                    batch.append((user, history[next[user]]))
+                    next[user] += 1
+                }
+            }
+            // What the rule says of each, in order, from what was applied before the batch.
+            let rule = batch.map { user, event -> ReplicaOutcome in
+                let outcome = ReplicaOutcome.of(event, appliedVersion: applied[user])
+                if outcome == .applied { applied[user] = event.userVersion }
+                return outcome
+            }
+            position += Int64(batch.count)
+            let backfill = Int.random(in: 0..<3, using: &random) == 0
+            let outcomes = try await replica.apply(
+                batch.map(\.event), reaching: backfill ? EventPosition(rawValue: position) : nil)
+            try expect.equal(outcomes, rule, "seed \(seed): the outcomes of a batch")
+        }
+        var entries: [DirectoryEntry] = []
+        for history in histories {
+            try expect.equal(
+                try await replica.appliedVersion(of: history[0].userID), history.count,
+                "seed \(seed): a user's applied version")
+            if let entry = history.reduce(nil, { DirectoryEntry.applying($1, to: $0) }) { entries.append(entry) }
+        }
+        let found = try await replica.search(prefix: "", limit: 1000).sorted { $0.id < $1.id }
+        try expect.equal(found, entries.sorted { $0.id < $1.id }, "seed \(seed): the entries")
+        let active = entries.count { $0.status == .active }
+        try expect.equal(
+            try await replica.statistics(), DirectoryStatistics(active: active, deactivated: entries.count - active),
+            "seed \(seed): the counts")
+    }
 }
 
 /// Events of one made-up user, for the replica checks.

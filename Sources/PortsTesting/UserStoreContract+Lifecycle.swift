@@ -29,7 +29,7 @@ extension UserStoreContract {
 
         let change = try fixture.registration()
         let rename = try user.renamed(to: DisplayName("Renamed"), at: fixture.now(), eventID: UUID())
-        let operations: [(String, @Sendable () async throws -> Void)] = [
+        var operations: [(String, @Sendable () async throws -> Void)] = [
             ("user(id:)", { _ = try await store.user(id: user.id) }),
             ("user(email:)", { _ = try await store.user(email: user.email) }),
             ("page(after:limit:)", { _ = try await store.page(after: nil, limit: 10) }),
@@ -47,12 +47,19 @@ extension UserStoreContract {
             ("deletePublishedEvents(before:)", { _ = try await store.deletePublishedEvents(before: Date()) }),
             ("acquireRelayLease(owner:duration:)", { _ = try await store.acquireRelayLease(owner: "t", duration: .seconds(1)) }),
             ("releaseRelayLease(owner:)", { try await store.releaseRelayLease(owner: "t") }),
-            ("searchDirectory(prefix:limit:)", { _ = try await store.searchDirectory(prefix: "c", limit: 10) }),
-            ("directoryStatistics()", { _ = try await store.directoryStatistics() }),
-            ("directoryPosition()", { _ = try await store.directoryPosition() }),
-            ("applyToDirectory(_:)", { try await store.applyToDirectory([event]) }),
-            ("resetDirectory()", { try await store.resetDirectory() }),
         ]
+        if let directory = (store as? any DirectoryHosting)?.directoryReplica {
+            // The store's directory closes with it.
+            let directoryOperations: [(String, @Sendable () async throws -> Void)] = [
+                ("directory: search(prefix:limit:)", { _ = try await directory.search(prefix: "c", limit: 10) }),
+                ("directory: statistics()", { _ = try await directory.statistics() }),
+                ("directory: backfillPosition()", { _ = try await directory.backfillPosition() }),
+                ("directory: appliedVersion(of:)", { _ = try await directory.appliedVersion(of: event.envelope.userID) }),
+                ("directory: apply(_:reaching:)", { _ = try await directory.apply([event.envelope], reaching: position) }),
+                ("directory: reset()", { try await directory.reset() }),
+            ]
+            operations += directoryOperations
+        }
         for (name, operation) in operations {
             do {
                 try await operation()

@@ -11,7 +11,9 @@ public import UserPorts
 /// ports document: lookups, e-mail uniqueness on the canonical form, keyset paging across concurrent inserts,
 /// optimistic versions on update and delete, races (100 tasks registering one e-mail, 100 tasks renaming one
 /// user: exactly one wins); events committed with the change and never without it, their delivery state,
-/// dead letters, the gap-free history and the relay lease; the directory read model.
+/// dead letters, the gap-free history and the relay lease; the directory the store keeps (`DirectoryHosting`),
+/// projected from that history. The directory replica itself has a contract of its own,
+/// ``DirectoryReplicaContract``.
 ///
 /// Write the adapter port by port. With only a `UserRepository`, run the repository checks:
 ///
@@ -26,7 +28,8 @@ public import UserPorts
 /// }
 /// ```
 ///
-/// Once the store implements every port (`UserStore`), run them all:
+/// Once the store implements every port (`UserStore`) and keeps its directory (`DirectoryHosting`), run them
+/// all (a store that keeps no directory runs the repository's and the outbox's):
 ///
 /// ```swift
 /// @Test(arguments: UserStoreContract.checks)
@@ -58,7 +61,7 @@ public struct UserStoreContract: Sendable {
         /// The outbox's ports (`EventOutbox`) with the repository: events committed with their
         /// change, delivery, dead letters, the history, the relay lease.
         case outbox
-        /// `UserDirectory` with the outbox's history: the read model kept from it.
+        /// The store's directory (`DirectoryHosting`) kept by a `DirectoryProjection` of the outbox's history.
         case directory
 
         /// The raw value.

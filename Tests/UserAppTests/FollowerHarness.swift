@@ -113,8 +113,8 @@ final class CountingReplica<Base: DirectoryReplica>: DirectoryReplica {
 
     init(_ base: Base) { self.base = base }
 
-    func apply(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome] {
-        let outcomes = try await base.apply(events)
+    func apply(_ events: [UserEventEnvelope], reaching position: EventPosition?) async throws -> [ReplicaOutcome] {
+        let outcomes = try await base.apply(events, reaching: position)
         applications.withLock { counts in
             for (event, outcome) in zip(events, outcomes) where outcome == .applied {
                 counts[event.eventID, default: 0] += 1
@@ -128,21 +128,7 @@ final class CountingReplica<Base: DirectoryReplica>: DirectoryReplica {
         return outcomes
     }
 
-    func applyBackfill(_ events: [UserEventEnvelope], reaching position: EventPosition) async throws
-        -> ReplicaBackfillResult
-    {
-        // One by one, to count; the backfill position moves after them.
-        var result = ReplicaBackfillResult()
-        for event in events {
-            switch try await apply([event])[0] {
-            case .applied: result.applied += 1
-            case .duplicate: result.duplicates += 1
-            case .gap: result.gaps += 1
-            }
-        }
-        _ = try await base.applyBackfill([], reaching: position)
-        return result
-    }
+    func reset() async throws { try await base.reset() }
 
     func backfillPosition() async throws -> EventPosition? { try await base.backfillPosition() }
     func appliedVersion(of user: UserID) async throws -> Int? { try await base.appliedVersion(of: user) }

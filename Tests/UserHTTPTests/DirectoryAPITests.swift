@@ -18,15 +18,18 @@ struct DirectoryAPITests {
         let user = UserEventEnvelope(
             eventID: UUID(), userID: UserID(UUID()), userVersion: 1, occurredAt: Date(),
             event: .registered(email: try EmailAddress("ada@example.com"), displayName: try DisplayName("Ada")))
-        _ = try await replica.apply(user)
-        let api = DirectoryAPI(replica: replica) { if !ready { throw NotReady() } }
+        // A page of the user service's history, up to position 5.
+        _ = try await replica.apply([user], reaching: EventPosition(rawValue: 5))
+        let api = DirectoryAPI(directory: DirectoryQueries(replica: replica, timeout: .milliseconds(100))) {
+            if !ready { throw NotReady() }
+        }
         try await Application(router: api.makeRouter(tokens: tokens)).test(.router, body)
     }
 
     @Test("its routes answer; a method a path does not serve is 405 with Allow, as problem+json; others 404")
     func methods() async throws {
         try await withClient { client in
-            for route in DirectoryAPI<InMemoryDirectoryReplica>.routes {
+            for route in DirectoryAPI.routes {
                 try await client.execute(uri: route.path, method: .get) { #expect($0.status == .ok, "\(route)") }
             }
             for (path, method) in [
@@ -76,6 +79,26 @@ struct DirectoryAPITests {
             try await client.execute(uri: "/health/ready", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.headers[.retryAfter] == "1")
+            }
+        }
+    }
+
+    @Test("a Consistency-Token at or below what the directory applied is answered; one above it is 503, a bad one 400")
+    func consistencyToken() async throws {
+        try await withClient { client in
+            for token in ["1", "5"] {
+                try await client.execute(
+                    uri: "/directory/users?prefix=ad", method: .get, headers: [.consistencyToken: token]
+                ) { #expect($0.status == .ok, "token \(token)") }
+            }
+            try await client.execute(uri: "/directory/stats", method: .get, headers: [.consistencyToken: "6"]) {
+                response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] == "1")
+                #expect(String(buffer: response.body).contains("directory-behind"))
+            }
+            try await client.execute(uri: "/directory/stats", method: .get, headers: [.consistencyToken: "x"]) {
+                #expect($0.status == .badRequest)
             }
         }
     }

@@ -51,10 +51,12 @@ struct RouteTableTests {
     static func fullyConfigured() -> UserAPI<AnyUserStore> {
         let store = AnyUserStore(InMemoryUserStore())
         let projection = DirectoryProjection(
-            store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            history: store, replica: store.directoryReplica, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         return UserAPI(
             service: UserUseCases(repository: store), readiness: {}, metrics: { Array("users_test_total 7\n".utf8) },
-            directory: DirectoryQueries(store: store, progress: projection.progress, timeout: .milliseconds(300))
+            directory: DirectoryQueries(
+                replica: store.directoryReplica, history: store, progress: projection.progress,
+                timeout: .milliseconds(300))
         ).servingEvents(from: store)
     }
 

@@ -69,10 +69,12 @@ struct UserAPITests {
             }
         }
         let projection = DirectoryProjection(
-            store: repository, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            history: repository, replica: repository.directoryReplica, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let api = UserAPI(
             service: UserUseCases(repository: repository), configuration: configuration, readiness: {},
-            directory: DirectoryQueries(store: repository, progress: projection.progress, timeout: .milliseconds(300)))
+            directory: DirectoryQueries(
+                replica: repository.directoryReplica, history: repository, progress: projection.progress,
+                timeout: .milliseconds(300)))
         let app = Application(router: api.makeRouter())
         do {
             try await app.test(transport == .router ? .router : .live) { client in try await body(client, projection) }
@@ -596,10 +598,12 @@ struct UserAPIHeadTests {
     func head(_ transport: UserAPITests.Transport) async throws {
         let store = AnyUserStore(InMemoryUserStore())
         let projection = DirectoryProjection(
-            store: store, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            history: store, replica: store.directoryReplica, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let api = UserAPI(
             service: UserUseCases(repository: store), readiness: {}, metrics: { Array("users_test_total 7\n".utf8) },
-            directory: DirectoryQueries(store: store, progress: projection.progress, timeout: .milliseconds(300)))
+            directory: DirectoryQueries(
+                replica: store.directoryReplica, history: store, progress: projection.progress,
+                timeout: .milliseconds(300)))
         try await Application(router: api.makeRouter()).test(transport == .router ? .router : .live) { client in
             let id = try #require(try await UserAPITests.register(client, "ada@example.com")["id"] as? String)
             try await projection.catchUp()

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 import UserDomain
 import UserPorts
@@ -14,6 +15,15 @@ struct PostgresDirectoryReplicaTests {
                 let replica = try await PostgresDirectoryReplica.open(url: url, acquireTimeout: Patience.safetyNet)
                 try await body(replica)
                 await replica.close()
+            }.run(check)
+        }
+    }
+
+    @Test("the directory in a user store's database", arguments: DirectoryReplicaContract.checks)
+    func hostedContract(_ check: DirectoryReplicaContract.Check) async throws {
+        try await TestPostgres.withFreshSchema { url in
+            try await DirectoryReplicaContract { body in
+                try await TestPostgres.withStore(url) { store in try await body(store.directoryReplica) }
             }.run(check)
         }
     }
@@ -78,6 +88,65 @@ struct PostgresDirectoryReplicaTests {
                 #expect(try await replica.appliedVersion(of: history[0].userID) == history.count, "tombstones too")
             }
             for replica in appliers { await replica.close() }
+        }
+    }
+
+    @Test("three stores on one database (three users serve): their projections race the writers, no lease, each event applied once")
+    func threeProjectors() async throws {
+        try await TestPostgres.withFreshSchema { url in
+            let stores = try await (0..<3).asyncMap { _ in
+                try await PostgresUserStore.open(
+                    .init(url: url, maximumConnections: 4, acquireTimeout: Patience.safetyNet, listensForCommits: false))
+            }
+            let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+            let projections = stores.map {
+                DirectoryProjection(
+                    history: $0, replica: $0.directoryReplica, configuration: .init(batchSize: 7), logger: logger)
+            }
+            let counts = try await withThrowingTaskGroup(of: ReplicaBackfillResult.self) { group in
+                for (number, store) in stores.enumerated() {
+                    group.addTask {
+                        // Each instance writes its own users and changes them, as requests spread over three would.
+                        let users = UserUseCases(repository: store)
+                        for index in 0..<30 {
+                            let user = try await users.register(
+                                email: "p\(number)-\(index)@example.com", displayName: "P\(number) \(index)")
+                            if index.isMultiple(of: 2) { _ = try await users.rename(user.id, to: "Q\(number) \(index)") }
+                            if index.isMultiple(of: 5) { _ = try await users.deactivate(user.id) }
+                            if index.isMultiple(of: 7) { try await users.delete(user.id) }
+                        }
+                        return ReplicaBackfillResult()
+                    }
+                }
+                for projection in projections {
+                    group.addTask {
+                        var total = ReplicaBackfillResult()
+                        for _ in 0..<40 { total += try await projection.catchUp() }
+                        return total
+                    }
+                }
+                var total = ReplicaBackfillResult()
+                for try await count in group { total += count }
+                return total
+            }
+            var total = counts
+            for projection in projections { total += try await projection.catchUp() }
+            let events = try await stores[0].events(after: nil, limit: 10_000)
+            #expect(total.applied == events.count, "every event applied exactly once over the three")
+            #expect(total.gaps == 0)
+            var writeModel: [DirectoryEntry] = []
+            var cursor: PageCursor?
+            repeat {
+                let page = try await stores[1].page(after: cursor, limit: 100)
+                writeModel += page.users.map(DirectoryEntry.init)
+                cursor = page.nextCursor
+            } while cursor != nil
+            for store in stores {
+                let directory = try await store.directoryReplica.search(prefix: "", limit: 1000).sorted { $0.id < $1.id }
+                #expect(directory == writeModel, "the shared directory equals the write model")
+                #expect(try await store.directoryReplica.backfillPosition() == events.last?.position)
+            }
+            for store in stores { await store.close() }
         }
     }
 

@@ -190,7 +190,7 @@ struct PostgresUserStoreTests {
         }
     }
 
-    @Test("version 4 rewrites the canonical e-mail forms of a version 3 schema, users and directory")
+    @Test("versions 4 to 6 upgrade a version 3 schema: e-mail forms rewritten, the directory moved to the replica")
     func upgradeFromVersion3() async throws {
         try await TestPostgres.withFreshSchema { url in
             let (idn, wide, greek, plain) = (UserID(UUID()), UserID(UUID()), UserID(UUID()), UserID(UUID()))
@@ -198,7 +198,15 @@ struct PostgresUserStoreTests {
                 url,
                 [(idn, "Idn@Bücher.DE"), (wide, "fd@ｅｘａｍｐｌｅ.com"), (greek, "ΣΊΣΥΦΟΣ@example.gr"),
                     (plain, "Plain@Example.com")])
+            // The directory had projected up to position 7 (its events were since trimmed by retention).
+            try PostgresConnection(conninfo: url).execute(
+                "UPDATE projection_checkpoints SET position = 7 WHERE name = 'directory'")
             try await TestPostgres.withStore(url) { store in
+                let replica = store.directoryReplica
+                #expect(try await replica.backfillPosition() == EventPosition(rawValue: 7), "the checkpoint moved over")
+                #expect(try await replica.statistics() == DirectoryStatistics(active: 4, deactivated: 0))
+                #expect(try await replica.search(prefix: "idn@", limit: 10).map(\.id) == [idn])
+                #expect(try await replica.appliedVersion(of: plain) == 1)
                 let expected = [
                     (idn, "idn@bücher.de", "idn@xn--bcher-kva.de"), (wide, "fd@example.com", "fd@example.com"),
                     (greek, "σίσυφος@example.gr", "σίσυφοσ@example.gr"),
@@ -221,8 +229,9 @@ struct PostgresUserStoreTests {
                 try connection.execute("SELECT max(version) FROM schema_migrations").int64(0, 0)
                     == Int64(PostgresSchema.latestVersion))
             let directory = try connection.execute(
-                "SELECT string_agg(email_canonical, ' ' ORDER BY email_canonical COLLATE \"C\") FROM user_directory")
+                "SELECT string_agg(email_canonical, ' ' ORDER BY email_canonical COLLATE \"C\") FROM replica_users")
             #expect(directory.string(0, 0) == "fd@example.com idn@xn--bcher-kva.de plain@example.com σίσυφοσ@example.gr")
+            #expect(try connection.execute("SELECT to_regclass('user_directory') IS NULL").string(0, 0) == "t")
         }
     }
 

@@ -23,6 +23,22 @@ struct SQLiteDirectoryReplicaTests {
         }.run(check)
     }
 
+    @Test("the directory in a user store's file", arguments: DirectoryReplicaContract.checks)
+    func hostedContract(_ check: DirectoryReplicaContract.Check) async throws {
+        try await DirectoryReplicaContract { body in
+            try await withTemporaryDirectory { directory in
+                let store = try await SQLiteUserStore.open(.init(path: directory.appendingPathComponent("u.sqlite").path))
+                do {
+                    try await body(store.directoryReplica)
+                } catch {
+                    await store.close()
+                    throw error
+                }
+                await store.close()
+            }
+        }.run(check)
+    }
+
     @Test("applied versions, tombstones and the backfill position survive a reopen")
     func reopen() async throws {
         try await withTemporaryDirectory { directory in

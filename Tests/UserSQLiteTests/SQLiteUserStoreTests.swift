@@ -279,9 +279,10 @@ struct SQLiteUserStoreTests {
             let next = try await UserUseCases(repository: store).register(email: "new@example.com", displayName: "New")
             #expect(try await store.unpublishedEvents(limit: 10).map(\.position.rawValue) == [2])
             #expect(try await store.user(id: next.id) == next)
-            let projection = DirectoryProjection(store: store, logger: Logger(label: "test"))
-            #expect(try await projection.catchUp() == 2)
-            #expect(try await store.directoryStatistics().active == 2)
+            let projection = DirectoryProjection(
+                history: store, replica: store.directoryReplica, logger: Logger(label: "test"))
+            #expect(try await projection.catchUp().applied == 2)
+            #expect(try await store.directoryReplica.statistics().active == 2)
             await store.close()
         }
     }
@@ -380,7 +381,7 @@ struct SQLiteUserStoreTests {
         }
     }
 
-    @Test("version 4 rewrites the canonical e-mail forms of a version 3 database, users and directory")
+    @Test("versions 4 and 5 upgrade a version 3 database: e-mail forms rewritten, the directory moved to the replica")
     func upgradeFromVersion3() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("v3.sqlite").path
@@ -389,7 +390,17 @@ struct SQLiteUserStoreTests {
                 path,
                 [(idn, "Idn@Bücher.DE"), (wide, "fd@ｅｘａｍｐｌｅ.com"), (greek, "ΣΊΣΥΦΟΣ@example.gr"),
                     (plain, "Plain@Example.com")])
+            do {
+                // The directory had projected up to position 7 (its events were since trimmed by retention).
+                let connection = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READWRITE)
+                try connection.execute("UPDATE projection_checkpoints SET position = 7 WHERE name = 'directory'")
+            }
             let store = try await SQLiteUserStore.open(.init(path: path))
+            let replica = store.directoryReplica
+            #expect(try await replica.backfillPosition() == EventPosition(rawValue: 7), "the checkpoint moved over")
+            #expect(try await replica.statistics() == DirectoryStatistics(active: 4, deactivated: 0))
+            #expect(try await replica.search(prefix: "idn@", limit: 10).map(\.id) == [idn])
+            #expect(try await replica.appliedVersion(of: plain) == 1)
             let expected = [
                 (idn, "idn@bücher.de", "idn@xn--bcher-kva.de"), (wide, "fd@example.com", "fd@example.com"),
                 (greek, "σίσυφος@example.gr", "σίσυφοσ@example.gr"), (plain, "plain@example.com", "plain@example.com"),
@@ -407,10 +418,11 @@ struct SQLiteUserStoreTests {
             }
             await store.close()
             let connection = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READWRITE)
-            #expect(try connection.scalarText("SELECT max(version) FROM schema_migrations") == "4")
+            #expect(try connection.scalarText("SELECT max(version) FROM schema_migrations") == "5")
             #expect(
-                try connection.scalarText("SELECT group_concat(email_canonical, ' ') FROM (SELECT email_canonical FROM user_directory ORDER BY 1)")
+                try connection.scalarText("SELECT group_concat(email_canonical, ' ') FROM (SELECT email_canonical FROM replica_users ORDER BY 1)")
                     == "fd@example.com idn@xn--bcher-kva.de plain@example.com σίσυφοσ@example.gr")
+            #expect(try connection.scalarText("SELECT count(*) FROM sqlite_schema WHERE name = 'user_directory'") == "0")
         }
     }
 

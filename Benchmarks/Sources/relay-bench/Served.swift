@@ -64,7 +64,7 @@ func servedPhase(_ options: Options, _ url: RabbitMQURL, warm: Bool, logger: Log
         let last = try await reader.events(after: nil, limit: n + 1).last?.position
         let projecting = try startServe(options, path: path, port: 0, log: path + ".warm.log", publisher: "none")
         let deadline = ContinuousClock.now + .seconds(600)
-        while try await reader.directoryPosition() != last {
+        while try await reader.directoryReplica.backfillPosition() != last {
             guard projecting.isRunning, ContinuousClock.now < deadline else {
                 throw BenchError("the projection did not catch up; see \(path).warm.log")
             }

@@ -9,22 +9,20 @@ public import UserPorts
 /// the user service's events): `GET /directory/users?prefix=&limit=` and `GET /directory/stats`, with the
 /// JSON shapes of the user service's own directory routes (`DirectoryPage`, `DirectoryStatistics` in the
 /// OpenAPI document), plus `GET /health/live` and `GET /health/ready`. Errors are RFC 9457 problems (see
-/// ``Problem``); every response carries `X-Request-ID`; `HEAD` is answered wherever `GET` is.
-public struct DirectoryAPI<Replica: DirectoryReplica>: Sendable {
-    /// The largest page of a search, as the user service's.
-    public static var searchLimit: Int { 100 }
-
-    private let replica: Replica
+/// ``Problem``); every response carries `X-Request-ID`; `HEAD` is answered wherever `GET` is. The directory
+/// routes are the user API's own (one face for both services), `Consistency-Token` included.
+public struct DirectoryAPI: Sendable {
+    private let directory: DirectoryQueries
     private let readiness: @Sendable () async throws -> Void
 
-    /// Creates the API over a replica.
+    /// Creates the API over the directory queries of a replica.
     ///
     /// - Parameters:
-    ///   - replica: the read model the routes read.
+    ///   - directory: the queries the routes answer.
     ///   - readiness: what `GET /health/ready` checks; it throws when the service is not ready (the backfill
     ///     has not finished, or the broker consumer is not connected), with a sentence for the operator.
-    public init(replica: Replica, readiness: @escaping @Sendable () async throws -> Void) {
-        self.replica = replica
+    public init(directory: DirectoryQueries, readiness: @escaping @Sendable () async throws -> Void) {
+        self.directory = directory
         self.readiness = readiness
     }
 
@@ -49,42 +47,17 @@ public struct DirectoryAPI<Replica: DirectoryReplica>: Sendable {
 
     /// Adds the routes to a router.
     public func addRoutes(to router: Router<UserRequestContext>) {
-        router.get("health/live") { _, _ in try Self.json(["status": "ok"]) }
+        router.get("health/live") { _, _ in try DirectoryRoutes.json(["status": "ok"]) }
         router.get("health/ready") { _, _ in
             do {
                 try await readiness()
-                return try Self.json(["status": "ready"])
+                return try DirectoryRoutes.json(["status": "ready"])
             } catch {
                 throw Problem(
                     .serviceUnavailable, code: "not-ready", title: "The service is not ready.",
                     detail: "\(error)", headers: [.retryAfter: "1"])
             }
         }
-        router.get("directory/users") { request, _ in
-            let query = request.uri.queryParameters
-            var limit = 20
-            if let text = query["limit"] {
-                guard let value = Int(text), (1...Self.searchLimit).contains(value) else {
-                    throw Problem.badRequest(
-                        "invalid-limit", "limit must be a whole number from 1 to \(Self.searchLimit).", field: "limit")
-                }
-                limit = value
-            }
-            let prefix = DirectoryEntry.searchPrefix(query["prefix"].map(String.init) ?? "")
-            let entries = try await replica.search(prefix: prefix, limit: limit)
-            return try Self.json(DirectoryPage(items: entries.map(DirectoryEntryRepresentation.init)))
-        }
-        router.get("directory/stats") { _, _ in
-            let statistics = try await replica.statistics()
-            return try Self.json(
-                DirectoryStatisticsRepresentation(
-                    active: statistics.active, deactivated: statistics.deactivated, total: statistics.total))
-        }
-    }
-
-    private static func json(_ value: some Encodable) throws -> Response {
-        let data = try JSONEncoder.sorted.encode(value)
-        return Response(
-            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        DirectoryRoutes.add(to: router, directory)
     }
 }

@@ -24,32 +24,14 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     private let configuration: Configuration
     private let readiness: @Sendable () async throws -> Void
     private let metrics: (@Sendable () -> [UInt8])?
-    private let directory: (any DirectoryReading)?
+    private let directory: DirectoryQueries?
     /// The history `GET /events` reads (``servingEvents(from:)``).
     var events: (any EventHistoryReading)?
     /// What `GET /health/ready` reports besides its status (``reportingHealth(_:)``).
     var healthDetails: (@Sendable () async -> [String: String])?
     private let idempotency: IdempotencyCache
 
-    /// Creates the API over the use cases.
-    ///
-    /// - Parameters:
-    ///   - service: the use cases the routes call.
-    ///   - configuration: the API's limits and rules.
-    ///   - readiness: what `GET /health/ready` checks; it throws when the service is not ready.
-    ///   - metrics: the Prometheus text exposition that `GET /metrics` serves (for instance a
-    ///     `PrometheusCollectorRegistry`'s `emitToBuffer`); without it there is no `/metrics` route.
-    public init(
-        service: UserUseCases<Repository>, configuration: Configuration = .init(),
-        readiness: @escaping @Sendable () async throws -> Void,
-        metrics: (@Sendable () -> [UInt8])? = nil
-    ) {
-        self.init(
-            service: service, configuration: configuration, readiness: readiness, metrics: metrics,
-            directoryReading: nil)
-    }
-
-    /// Creates the API over the use cases and the directory's read side.
+    /// Creates the API over the use cases, and the directory's read side when given.
     ///
     /// - Parameters:
     ///   - service: the use cases the routes call.
@@ -58,23 +40,12 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
     ///   - metrics: the Prometheus text exposition that `GET /metrics` serves (for instance a
     ///     `PrometheusCollectorRegistry`'s `emitToBuffer`); without it there is no `/metrics` route.
     ///   - directory: the directory queries that `GET /directory/users` and `GET /directory/stats` answer
-    ///     from the read model (of this store or of another one); `nil` (a `UserSystem` without its
-    ///     directory): no directory routes.
-    public init<Directory>(
+    ///     from the read model; `nil` (a `UserSystem` without its directory): no directory routes.
+    public init(
         service: UserUseCases<Repository>, configuration: Configuration = .init(),
         readiness: @escaping @Sendable () async throws -> Void,
         metrics: (@Sendable () -> [UInt8])? = nil,
-        directory: DirectoryQueries<Directory>?
-    ) {
-        self.init(
-            service: service, configuration: configuration, readiness: readiness, metrics: metrics,
-            directoryReading: directory)
-    }
-
-    private init(
-        service: UserUseCases<Repository>, configuration: Configuration,
-        readiness: @escaping @Sendable () async throws -> Void, metrics: (@Sendable () -> [UInt8])?,
-        directoryReading directory: (any DirectoryReading)?
+        directory: DirectoryQueries? = nil
     ) {
         self.service = service
         self.configuration = configuration
@@ -172,7 +143,7 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
             if let token { response.headers[.consistencyToken] = token.description }
             return response
         }
-        if let directory { Self.addDirectoryRoutes(to: router, directory) }
+        if let directory { DirectoryRoutes.add(to: router, directory) }
         if let events { Self.addEventRoutes(to: router, events) }
     }
 

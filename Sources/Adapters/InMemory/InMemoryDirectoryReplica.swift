@@ -1,53 +1,65 @@
 public import UserDomain
 public import UserPorts
 
-/// A `DirectoryReplica` in memory: an actor, so each apply and its version check are one step. For tests
-/// and for a follower that may rebuild from the source's history at every start.
+/// A `DirectoryReplica` in memory: an actor, so each apply and its version check are one step. The directory
+/// of an ``InMemoryUserStore``, a fake for tests, and the replica of a follower that may rebuild from the
+/// source's history at every start.
 public actor InMemoryDirectoryReplica: DirectoryReplica {
-    /// Per user: the entry (`nil` once deleted: the tombstone) and the version applied.
-    private var rows: [UserID: (entry: DirectoryEntry?, version: Int)] = [:]
+    /// Per user: the entry and its search keys, or a tombstone; the entry's version is the one applied.
+    private var rows: [UserID: ReplicaRow] = [:]
     private var position: EventPosition?
+    private var isClosed = false
 
     /// Creates an empty replica.
     public init() {}
 
-    /// Applies events in order by the version rule, in one step.
-    public func apply(_ events: [UserEventEnvelope]) -> [ReplicaOutcome] {
-        events.map { apply($0) }
+    /// Applies events in order by the version rule and moves the backfill position, in one step.
+    public func apply(_ events: [UserEventEnvelope], reaching position: EventPosition?) throws -> [ReplicaOutcome] {
+        try checkOpen()
+        let outcomes = ReplicaBatch.apply(events, to: &rows).outcomes
+        if let position, position.rawValue > (self.position?.rawValue ?? 0) { self.position = position }
+        return outcomes
     }
 
-    /// Applies one event by the version rule.
-    public func apply(_ event: UserEventEnvelope) -> ReplicaOutcome {
-        let row = rows[event.userID]
-        let outcome = ReplicaOutcome.of(event, appliedVersion: row?.version ?? 0)
-        if outcome == .applied {
-            rows[event.userID] = (DirectoryEntry.applying(event, to: row?.entry), event.userVersion)
-        }
-        return outcome
-    }
-
-    /// Applies a page of the source's history and moves the backfill position.
-    public func applyBackfill(_ events: [UserEventEnvelope], reaching position: EventPosition)
-        -> ReplicaBackfillResult
-    {
-        let result = ReplicaBackfillResult(counting: events.map { apply($0) })
-        if position.rawValue > (self.position?.rawValue ?? 0) { self.position = position }
-        return result
+    /// Empties the replica and its backfill position.
+    public func reset() throws {
+        try checkOpen()
+        rows = [:]
+        position = nil
     }
 
     /// The source position the backfill reached.
-    public func backfillPosition() -> EventPosition? { position }
+    public func backfillPosition() throws -> EventPosition? {
+        try checkOpen()
+        return position
+    }
 
     /// The version applied for a user, tombstones included.
-    public func appliedVersion(of user: UserID) -> Int? { rows[user]?.version }
+    public func appliedVersion(of user: UserID) throws -> Int? {
+        try checkOpen()
+        return rows[user]?.entry.version
+    }
 
     /// Entries whose e-mail or display name starts with `prefix`, ignoring case.
-    public func search(prefix: String, limit: Int) -> [DirectoryEntry] {
-        rows.values.compactMap(\.entry).directorySearch(prefix: prefix, limit: limit)
+    public func search(prefix: String, limit: Int) throws -> [DirectoryEntry] {
+        try checkOpen()
+        return rows.values.lazy.filter { !$0.deleted }.map(\.entry).directorySearch(prefix: prefix, limit: limit)
     }
 
     /// Counts by status, tombstones not counted.
-    public func statistics() -> DirectoryStatistics {
-        rows.values.compactMap(\.entry).directoryStatistics()
+    public func statistics() throws -> DirectoryStatistics {
+        try checkOpen()
+        return rows.values.lazy.filter { !$0.deleted }.map(\.entry).directoryStatistics()
+    }
+
+    /// Drops every row; later calls throw `UserStoreError` code `closed`, as a closed SQL replica's do.
+    public func close() {
+        isClosed = true
+        rows = [:]
+        position = nil
+    }
+
+    private func checkOpen() throws {
+        if isClosed { throw UserStoreError(.closed, "The in-memory directory is closed.") }
     }
 }

@@ -1,8 +1,8 @@
 import UserDomain
 import UserPorts
 
-/// The directory's search and counts over entries held in memory: one reading for the store's projected
-/// directory and the replica (as `SQLiteDirectoryRows` is for the SQLite ones).
+/// The directory's search and counts over entries held in memory, in the order and with the case folding of
+/// the SQL replicas.
 extension Sequence<DirectoryEntry> {
     /// Entries whose e-mail or display name starts with `prefix`, ignoring case, ordered by display name
     /// (ignoring case, in byte order as the SQL stores sort) then id, at most `limit`.

@@ -20,6 +20,9 @@ extension InMemoryUserStore: Service {
     ///
     /// Idempotent, and safe to call while ``run()`` ends.
     public nonisolated func close() async {
-        await lifetime.close { await self.dropEverything() }
+        await lifetime.close {
+            await self.dropEverything()
+            await self.directory.close()
+        }
     }
 }

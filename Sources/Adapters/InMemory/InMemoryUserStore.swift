@@ -16,7 +16,7 @@ public import UserPorts
 /// after them. Running it is optional: the store works from ``init()`` on, for one-shot commands and tests
 /// that use it without a group. After ``close()`` every operation throws `UserStoreError` code `closed`, as
 /// the SQL stores do.
-public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
+public actor InMemoryUserStore: UserRepository, EventOutbox, DirectoryHosting {
     /// Raised after every commit that appended events.
     public nonisolated let commitSignal = CommitSignal()
 
@@ -28,9 +28,9 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
     private var log: [LogEntry] = []
     /// Every event before this index is published or deleted.
     private var firstUnpublished = 0
-    /// The directory read model and its checkpoint.
-    private var directory: [UserID: DirectoryEntry] = [:]
-    private var directoryCheckpoint: EventPosition?
+    /// The directory read model kept from this store's events (by `UserSystem`'s projection): in memory too.
+    public nonisolated var directoryReplica: any DirectoryReplica { directory }
+    nonisolated let directory = InMemoryDirectoryReplica()
     /// Whether ``close()`` was called: operations throw `closed` from then on.
     var isClosed = false
     /// What ``run()`` waits on.
@@ -270,47 +270,6 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
         if lease?.owner == owner { lease = nil }
     }
 
-    // MARK: UserDirectory
-
-    /// Entries whose e-mail or display name starts with `prefix`, ignoring case.
-    public func searchDirectory(prefix: String, limit: Int) throws -> [DirectoryEntry] {
-        try checkOpen()
-        return directory.values.directorySearch(prefix: prefix, limit: limit)
-    }
-
-    /// Counts by status.
-    public func directoryStatistics() throws -> DirectoryStatistics {
-        try checkOpen()
-        return directory.values.directoryStatistics()
-    }
-
-    /// The directory's checkpoint.
-    public func directoryPosition() throws -> EventPosition? {
-        try checkOpen()
-        return directoryCheckpoint
-    }
-
-    /// Applies events and moves the checkpoint, atomically; events at or below it are skipped.
-    public func applyToDirectory(_ events: [OutboxEvent]) throws {
-        try checkOpen()
-        for entry in events where entry.position > (directoryCheckpoint ?? EventPosition(rawValue: 0)) {
-            let id = entry.envelope.userID
-            directory[id] = DirectoryEntry.applying(entry.envelope, to: directory[id])
-            directoryCheckpoint = entry.position
-        }
-    }
-
-    /// Empties the directory and its checkpoint, unless retention trimmed the log.
-    public func resetDirectory() throws {
-        try checkOpen()
-        if trimmedPosition != nil {
-            throw UserStoreError(
-                .historyTrimmed, "The event log was trimmed by retention; the directory can't be rebuilt from it.")
-        }
-        directory = [:]
-        directoryCheckpoint = nil
-    }
-
     // MARK: Helpers
 
     /// Throws `closed` once the store is closed.
@@ -326,8 +285,6 @@ public actor InMemoryUserStore: UserRepository, EventOutbox, UserDirectory {
         orderedIDs = []
         log = []
         firstUnpublished = 0
-        directory = [:]
-        directoryCheckpoint = nil
         lease = nil
     }
 

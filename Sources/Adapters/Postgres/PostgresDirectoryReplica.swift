@@ -3,9 +3,10 @@ public import Logging
 public import UserDomain
 public import UserPorts
 
-/// A `DirectoryReplica` in a PostgreSQL database of its own (a second service's database), shared safely by
-/// any number of appliers: a bounded pool of libpq connections, each on its own queue, never on Swift's
-/// cooperative pool.
+/// A `DirectoryReplica` over PostgreSQL: in a database of its own (a directory service's, ``open(url:maximumConnections:acquireTimeout:logger:)``)
+/// or in a user store's database beside the users (``PostgresUserStore/directoryReplica``). Shared safely by any
+/// number of appliers: a bounded pool of libpq connections, each on its own queue, never on Swift's cooperative
+/// pool.
 ///
 /// Each apply first takes a transaction-scoped advisory lock for every user of its batch, in one order, then
 /// checks the version rule and writes the change, in one transaction: an applier that shares users with
@@ -13,16 +14,20 @@ public import UserPorts
 /// holds with several processes following one broker or one history, with no lease. A deleted user keeps a
 /// tombstone (`deleted`) with its last version.
 ///
-/// The schema is versioned (`replica_schema_migrations`) and migrated under an advisory lock of its own, so
-/// several processes starting at once migrate it once. A database that holds a user store (a `users` table
-/// in the first schema of the search path) is refused: the replica keeps to a database of its own.
+/// In a database of its own, the schema is versioned (`replica_schema_migrations`, which also marks the database
+/// as a directory's: a user store refuses it) and migrated under an advisory lock of its own, so several
+/// processes starting at once migrate it once. A database that holds a user store (a `users` table in the first
+/// schema of the search path) is refused. In a user store's database the store's migrations create the tables.
 public final class PostgresDirectoryReplica: DirectoryReplica {
     private let pool: PostgresPool
     private let url: PostgresURL
+    /// Whether ``close()`` closes the pool (not a user store's, which the store closes).
+    private let owned: Bool
 
-    private init(pool: PostgresPool, url: PostgresURL) {
+    init(pool: PostgresPool, url: PostgresURL, owned: Bool) {
         self.pool = pool
         self.url = url
+        self.owned = owned
     }
 
     /// Connects and brings the replica's schema up to date.
@@ -51,11 +56,13 @@ public final class PostgresDirectoryReplica: DirectoryReplica {
                 connection, redactedURL: url.redacted, ledger: "replica_schema_migrations", lockKey: lockKey,
                 migrations: migrations)
         }
-        return PostgresDirectoryReplica(pool: pool, url: url)
+        return PostgresDirectoryReplica(pool: pool, url: url, owned: true)
     }
 
-    /// Closes every connection; later calls throw `UserStoreError` code `closed`.
+    /// Closes every connection of a replica in its own database (later calls throw `UserStoreError` code
+    /// `closed`); a user store's replica is closed with its store.
     public func close() async {
+        guard owned else { return }
         await pool.close()
     }
 
@@ -63,9 +70,11 @@ public final class PostgresDirectoryReplica: DirectoryReplica {
     static let lockKey: Int64 = 0x7265_706C_6963_6131
 
     static let migrations: [PostgresSchema.Migration] = [
-        .init(
-            version: 1, sql:
-            """
+        .init(version: 1, sql: tables)
+    ]
+
+    /// The replica's tables: in a database of its own (version 1) and in a user store's (its version 6).
+    static let tables = """
             CREATE TABLE replica_users (
                 id uuid PRIMARY KEY,
                 email text NOT NULL,
@@ -82,32 +91,37 @@ public final class PostgresDirectoryReplica: DirectoryReplica {
             CREATE INDEX replica_users_email ON replica_users (email_canonical COLLATE "C") WHERE NOT deleted;
             CREATE TABLE replica_state (name text PRIMARY KEY, value bigint NOT NULL);
             INSERT INTO replica_state (name, value) VALUES ('backfill_position', 0);
-            """)
-    ]
+            """
 
     // MARK: Writes
 
-    /// Applies events in order by the version rule, in one transaction with their checks.
-    public func apply(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome] {
-        guard !events.isEmpty else { return [] }
+    /// Applies events in order by the version rule, and moves the backfill position (never backwards), in one
+    /// transaction.
+    public func apply(_ events: [UserEventEnvelope], reaching position: EventPosition?) async throws
+        -> [ReplicaOutcome]
+    {
+        guard !events.isEmpty || position != nil else { return [] }
         return try await transaction { connection in
             try Self.lockUsers(of: events, connection)
-            return try events.map { try Self.apply($0, connection) }
+            // The batch's users' rows (under this transaction's locks), the rule worked out on them, the changed
+            // rows written back: three round trips a batch, whatever its size.
+            var rows = try PostgresDirectoryRows.rows(Set(events.map(\.userID)), connection)
+            let (outcomes, changed) = ReplicaBatch.apply(events, to: &rows)
+            try PostgresDirectoryRows.write(changed.compactMap { rows[$0] }, connection)
+            if let position {
+                try connection.query(
+                    "UPDATE replica_state SET value = greatest(value, $1::int8) WHERE name = 'backfill_position'",
+                    [String(position.rawValue)])
+            }
+            return outcomes
         }
     }
 
-    /// Applies a page of the source's history and moves the backfill position (never backwards), in one
-    /// transaction.
-    public func applyBackfill(_ events: [UserEventEnvelope], reaching position: EventPosition) async throws
-        -> ReplicaBackfillResult
-    {
+    /// Empties the replica and its backfill position, in one transaction.
+    public func reset() async throws {
         try await transaction { connection in
-            try Self.lockUsers(of: events, connection)
-            let result = ReplicaBackfillResult(counting: try events.map { try Self.apply($0, connection) })
-            try connection.query(
-                "UPDATE replica_state SET value = greatest(value, $1::int8) WHERE name = 'backfill_position'",
-                [String(position.rawValue)])
-            return result
+            _ = try connection.execute(
+                "DELETE FROM replica_users; UPDATE replica_state SET value = 0 WHERE name = 'backfill_position'")
         }
     }
 
@@ -133,29 +147,6 @@ public final class PostgresDirectoryReplica: DirectoryReplica {
         return result.rowCount == 1 ? Int(result.int64(0, 0)) : nil
     }
 
-    /// The version check and the change, inside the caller's transaction.
-    private static func apply(_ event: UserEventEnvelope, _ connection: PostgresConnection) throws -> ReplicaOutcome {
-        let outcome = ReplicaOutcome.of(event, appliedVersion: try appliedVersion(event.userID, connection) ?? 0)
-        guard outcome == .applied else { return outcome }
-        let change = DirectoryChange(event)
-        if try PostgresDirectoryRows.write(change, into: .replica, connection) { return .applied }
-        switch change {
-        case .remove(let id):
-            // The tombstone: the row stays, with the deleting event's version.
-            try connection.query(
-                """
-                UPDATE replica_users SET deleted = true, version = $2::integer,
-                    updated_at = to_timestamp($3::int8 / 1000.0)
-                WHERE id = $1::uuid
-                """, [id.description, String(event.userVersion), String(event.occurredAt.epochMilliseconds)])
-            return .applied
-        default:
-            // A registration that met a row of its user: not another applier's (the user's lock keeps them
-            // apart), so a writer outside the replica's appliers; the rule again, on what is there.
-            return ReplicaOutcome.of(event, appliedVersion: try appliedVersion(event.userID, connection) ?? 0)
-        }
-    }
-
     // MARK: Reads
 
     /// The source position the backfill reached.
@@ -176,13 +167,13 @@ public final class PostgresDirectoryReplica: DirectoryReplica {
     /// Entries whose e-mail or display name starts with `prefix`, ignoring case; tombstones never.
     public func search(prefix: String, limit: Int) async throws -> [DirectoryEntry] {
         try await read { connection in
-            try PostgresDirectoryRows.search(.replica, prefix: prefix, limit: limit, connection)
+            try PostgresDirectoryRows.search(prefix: prefix, limit: limit, connection)
         }
     }
 
     /// Counts by status, tombstones not counted.
     public func statistics() async throws -> DirectoryStatistics {
-        try await read { connection in try PostgresDirectoryRows.statistics(.replica, connection) }
+        try await read { connection in try PostgresDirectoryRows.statistics(connection) }
     }
 
     // MARK: Running statements

@@ -2,25 +2,12 @@ import Foundation
 import UserDomain
 import UserPorts
 
-/// The directory's rows in PostgreSQL, for the two tables that hold them: the store's read model
-/// (`user_directory`, every row shown) and a replica's (`replica_users`, tombstones of deleted users hidden).
-/// One query text for both, so that a prefix finds the same users in each.
+/// A directory replica's rows in PostgreSQL (`replica_users`, tombstones of deleted users hidden): the search,
+/// the counts, the rows of a batch's users as stored and their writing back (the version rule between them is
+/// `ReplicaBatch`'s).
 enum PostgresDirectoryRows {
-    enum Table: String {
-        case directory = "user_directory"
-        case replica = "replica_users"
-
-        /// The condition of the rows a query shows.
-        var shown: String {
-            switch self {
-            case .directory: "true"
-            case .replica: "NOT deleted"
-            }
-        }
-    }
-
     /// Entries whose e-mail or display name starts with `prefix`, ignoring case, by display name then id.
-    static func search(_ table: Table, prefix: String, limit: Int, _ connection: PostgresConnection) throws
+    static func search(prefix: String, limit: Int, _ connection: PostgresConnection) throws
         -> [DirectoryEntry]
     {
         let low = prefix.lowercased()
@@ -28,8 +15,8 @@ enum PostgresDirectoryRows {
             """
             SELECT id::text, email, display_name, status, version, (extract(epoch FROM created_at) * 1000)::int8,
                 (extract(epoch FROM updated_at) * 1000)::int8
-            FROM \(table.rawValue)
-            WHERE \(table.shown) AND ((email_canonical COLLATE "C" >= $1 AND email_canonical COLLATE "C" < $2)
+            FROM replica_users
+            WHERE NOT deleted AND ((email_canonical COLLATE "C" >= $1 AND email_canonical COLLATE "C" < $2)
                 OR (display_name_folded COLLATE "C" >= $1 AND display_name_folded COLLATE "C" < $2))
             ORDER BY display_name_folded COLLATE "C", id LIMIT $3::integer
             """, [low, low + "\u{10FFFF}", String(max(0, limit))])
@@ -44,60 +31,64 @@ enum PostgresDirectoryRows {
     }
 
     /// Counts by status of the rows shown.
-    static func statistics(_ table: Table, _ connection: PostgresConnection) throws -> DirectoryStatistics {
+    static func statistics(_ connection: PostgresConnection) throws -> DirectoryStatistics {
         let result = try connection.query(
             """
             SELECT count(*) FILTER (WHERE status = 'active'), count(*) FILTER (WHERE status = 'deactivated')
-            FROM \(table.rawValue) WHERE \(table.shown)
+            FROM replica_users WHERE NOT deleted
             """)
         return DirectoryStatistics(active: Int(result.int64(0, 0)), deactivated: Int(result.int64(0, 1)))
     }
 
-    /// Writes a change. A registration that meets a row of its id replaces it in the store's directory (a
-    /// projection applies each position once, so only a rebuild's replay meets one); in a replica it leaves
-    /// the row as it is and returns `false`: another applier registered the user first. A removal returns
-    /// `false` and writes nothing: the caller deletes the row or keeps a tombstone.
-    private static let replaceRow = """
-        DO UPDATE SET email = excluded.email, email_canonical = excluded.email_canonical,
-            display_name = excluded.display_name, display_name_folded = excluded.display_name_folded,
-            status = excluded.status, version = excluded.version, created_at = excluded.created_at,
-            updated_at = excluded.updated_at
-        """
-
-    static func write(_ change: DirectoryChange, into table: Table, _ connection: PostgresConnection) throws -> Bool {
-        switch change {
-        case .upsert(let entry, let emailCanonical, let displayNameFolded):
-            return try connection.query(
-                """
-                INSERT INTO \(table.rawValue) (id, email, email_canonical, display_name, display_name_folded, status,
-                    version, created_at, updated_at)
-                VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::integer, to_timestamp($8::int8 / 1000.0),
-                    to_timestamp($9::int8 / 1000.0))
-                ON CONFLICT (id) \(table == .directory ? Self.replaceRow : "DO NOTHING")
-                """,
-                [
-                    entry.id.description, entry.email, emailCanonical, entry.displayName, displayNameFolded,
-                    entry.status.rawValue, String(entry.version), String(entry.createdAt.epochMilliseconds),
-                    String(entry.updatedAt.epochMilliseconds),
-                ]
-            ).affectedRows == 1
-        case .update(let id, let fields):
-            _ = try connection.query(
-                """
-                UPDATE \(table.rawValue) SET email = coalesce($2, email),
-                    email_canonical = coalesce($3, email_canonical), display_name = coalesce($4, display_name),
-                    display_name_folded = coalesce($5, display_name_folded), status = coalesce($6, status),
-                    version = $7::integer, updated_at = to_timestamp($8::int8 / 1000.0)
-                WHERE id = $1::uuid
-                """,
-                [
-                    id.description, fields.email?.value, fields.email?.canonical, fields.displayName?.value,
-                    fields.displayName?.folded, fields.status?.rawValue, String(fields.version),
-                    String(fields.updatedAt.epochMilliseconds),
-                ])
-            return true
-        case .remove:
-            return false
+    /// The rows of `ids` (tombstones included) as stored, in one round trip.
+    static func rows(_ ids: Set<UserID>, _ connection: PostgresConnection) throws -> [UserID: ReplicaRow] {
+        guard !ids.isEmpty else { return [:] }
+        let result = try connection.query(
+            """
+            SELECT id::text, email, email_canonical, display_name, display_name_folded, status, version,
+                (extract(epoch FROM created_at) * 1000)::int8, (extract(epoch FROM updated_at) * 1000)::int8, deleted
+            FROM replica_users WHERE id = ANY($1::uuid[])
+            """, [PostgresArray.literal(ids.map(\.description))])
+        var rows: [UserID: ReplicaRow] = [:]
+        for row in 0..<result.rowCount {
+            guard let id = UserID(result.string(row, 0)), let status = UserStatus(rawValue: result.string(row, 5))
+            else { throw UserStoreError(.corrupt, "A directory row can't be decoded.") }
+            rows[id] = ReplicaRow(
+                entry: DirectoryEntry(
+                    id: id, email: result.string(row, 1), displayName: result.string(row, 3), status: status,
+                    version: Int(result.int64(row, 6)), createdAt: Date(epochMilliseconds: result.int64(row, 7)),
+                    updatedAt: Date(epochMilliseconds: result.int64(row, 8))),
+                emailCanonical: result.string(row, 2), displayNameFolded: result.string(row, 4),
+                deleted: result.string(row, 9) == "t")
         }
+        return rows
+    }
+
+    /// Writes rows as they are (inserted, or replacing the stored ones), all in one statement: one round trip
+    /// for a batch, where a statement per event made the projection wait on the network for each.
+    static func write(_ rows: [ReplicaRow], _ connection: PostgresConnection) throws {
+        guard !rows.isEmpty else { return }
+        func column(_ value: (ReplicaRow) -> String) -> String? { PostgresArray.literal(rows.map(value)) }
+        try connection.query(
+            """
+            INSERT INTO replica_users (id, email, email_canonical, display_name, display_name_folded, status,
+                version, created_at, updated_at, deleted)
+            SELECT id, email, email_canonical, display_name, display_name_folded, status, version,
+                to_timestamp(created_ms / 1000.0), to_timestamp(updated_ms / 1000.0), deleted
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[],
+                $8::int8[], $9::int8[], $10::boolean[])
+                AS batch(id, email, email_canonical, display_name, display_name_folded, status, version, created_ms,
+                    updated_ms, deleted)
+            ON CONFLICT (id) DO UPDATE SET email = excluded.email, email_canonical = excluded.email_canonical,
+                display_name = excluded.display_name, display_name_folded = excluded.display_name_folded,
+                status = excluded.status, version = excluded.version, created_at = excluded.created_at,
+                updated_at = excluded.updated_at, deleted = excluded.deleted
+            """,
+            [
+                column { $0.entry.id.description }, column(\.entry.email), column(\.emailCanonical),
+                column(\.entry.displayName), column(\.displayNameFolded), column(\.entry.status.rawValue),
+                column { String($0.entry.version) }, column { String($0.entry.createdAt.epochMilliseconds) },
+                column { String($0.entry.updatedAt.epochMilliseconds) }, column { $0.deleted ? "true" : "false" },
+            ])
     }
 }

@@ -17,6 +17,8 @@ import UserPorts
 /// A-labels and Unicode case folding instead of `lower()` (see `EmailAddress.canonical`); two users whose
 /// addresses now have one form stop it (``rewriteCanonicalEmails(_:)``). Version 5 gives each schema its own
 /// append lock (``appendLock``): stores in different schemas of one database no longer wait for each other.
+/// Version 6 moves the directory into a `DirectoryReplica`'s tables (`replica_users`, `replica_state`), rows and
+/// checkpoint included (``PostgresDirectoryReplica``).
 enum PostgresSchema {
     /// One schema version: SQL, then (for changes SQL can't compute) a step in Swift, in the same transaction.
     struct Migration: Sendable {
@@ -141,6 +143,21 @@ enum PostgresSchema {
             $$;
             """
         ),
+        Migration(
+            version: 6,
+            sql: PostgresDirectoryReplica.tables + "\n" + """
+                -- The directory becomes a DirectoryReplica (per-user versions, tombstones, the position it reached):
+                -- its rows and its checkpoint move over as they are, so a log trimmed by retention loses nothing.
+                INSERT INTO replica_users (id, email, email_canonical, display_name, display_name_folded, status,
+                    version, created_at, updated_at, deleted)
+                SELECT id, email, email_canonical, display_name, display_name_folded, status, version, created_at,
+                    updated_at, false
+                FROM user_directory;
+                UPDATE replica_state SET value = (SELECT position FROM projection_checkpoints WHERE name = 'directory')
+                WHERE name = 'backfill_position';
+                DROP TABLE user_directory;
+                DELETE FROM projection_checkpoints WHERE name = 'directory';
+                """),
     ]
 
     /// The advisory lock writers hold (shared) while appending events, and the horizon takes (exclusive), as

@@ -22,7 +22,7 @@ public import UserPorts
 /// LISTEN thread are started by ``open(_:logger:)``, not by ``run()``: a store works at once, with or
 /// without a group, so a one-shot command or a test opens it, uses it and closes it. Nothing is started by
 /// an initialiser, and everything is gone when ``close()`` (or ``run()``) returns.
-public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory {
+public final class PostgresUserStore: UserRepository, EventOutbox, DirectoryHosting {
     /// Raised when this or another process commits events (through LISTEN/NOTIFY).
     public let commitSignal: CommitSignal
     /// The URL with its password replaced by `***`: safe to log.
@@ -35,6 +35,11 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
     let logger: Logger
     /// Closes once; what ``run()`` waits on.
     let lifetime = ServiceLifetime()
+
+    /// The directory read model in this store's database (`replica_users`), on the store's pool: what
+    /// `UserSystem`'s projection keeps from this store's events. Any number of processes may project into it.
+    /// Closed with the store.
+    public var directoryReplica: any DirectoryReplica { PostgresDirectoryReplica(pool: pool, url: url, owned: false) }
 
     private init(
         url: PostgresURL, pool: PostgresPool, lookupConnections: Int, listener: PostgresListener?,
@@ -74,7 +79,10 @@ public final class PostgresUserStore: UserRepository, EventOutbox, UserDirectory
         let redacted = url.redacted
         do {
             try await withConnection(pool: pool, url: url) { connection in
-                if try connection.query("SELECT to_regclass('replica_users') IS NOT NULL").string(0, 0) == "t" {
+                // A directory database's ledger: the directory service's (PostgresDirectoryReplica) own database.
+                if try connection.query("SELECT to_regclass('replica_schema_migrations') IS NOT NULL").string(0, 0)
+                    == "t"
+                {
                     throw UserStoreError(
                         .invalidConfiguration,
                         "The database of \(redacted) holds a directory replica; a user store needs a database (or "

@@ -3,8 +3,9 @@ import Foundation
 public import UserDomain
 public import UserPorts
 
-/// A `DirectoryReplica` in a SQLite file of its own (a second service's database): one writer and one
-/// reader connection in WAL mode, each on its own `SQLiteWorker` queue, never on Swift's cooperative pool.
+/// A `DirectoryReplica` over SQLite: in a file of its own (a directory service's database, ``open(path:busyTimeout:)``),
+/// or in a user store's file beside the users (``SQLiteUserStore/directoryReplica``). Its connections live on
+/// `SQLiteWorker` queues, never on Swift's cooperative pool.
 ///
 /// Each apply reads the user's applied version and writes the change in one `BEGIN IMMEDIATE` transaction,
 /// so a crash keeps both or neither, and a redelivered event after a restart is a duplicate. Rows of deleted
@@ -18,19 +19,30 @@ public import UserPorts
 public final class SQLiteDirectoryReplica: DirectoryReplica {
     private let writer: SQLiteWorker
     private let reader: SQLiteWorker
+    /// Whether ``close()`` closes the connections (not a user store's, which the store closes).
+    private let ownsConnections: Bool
     /// The file's path, as given.
     public let path: String
 
-    private init(path: String, writer: SQLiteWorker, reader: SQLiteWorker) {
+    private init(path: String, writer: SQLiteWorker, reader: SQLiteWorker, ownsConnections: Bool) {
         self.path = path
         self.writer = writer
         self.reader = reader
+        self.ownsConnections = ownsConnections
     }
 
-    /// Opens (creating if needed) the replica's database and its tables.
+    /// The replica in a user store's file, on the store's writer and one of its readers.
+    convenience init(store: SQLiteUserStore) {
+        self.init(
+            path: store.configuration.path, writer: store.writer, reader: store.readers.last ?? store.writer,
+            ownsConnections: false)
+    }
+
+    /// Opens (creating if needed) the replica's database and brings its schema to the newest version.
     ///
     /// - Throws: `UserStoreError`, naming the path, when the database can't be opened; code
-    ///   `invalidConfiguration` when the file holds a user store or another application's data.
+    ///   `invalidConfiguration` when the file holds a user store or another application's data;
+    ///   `incompatibleSchema` when a newer version of the package wrote it.
     public static func open(path: String, busyTimeout: Duration = .seconds(5)) async throws -> SQLiteDirectoryReplica {
         let writer = SQLiteWorker(label: "user-sqlite.replica.writer")
         let reader = SQLiteWorker(label: "user-sqlite.replica.reader")
@@ -42,10 +54,7 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
                 sqlite3_busy_timeout(connection.handle, milliseconds)
                 _ = try connection.scalarText("PRAGMA journal_mode = WAL")
                 try connection.execute("PRAGMA synchronous = NORMAL")
-                try connection.writeTransaction {
-                    try SQLiteDatabaseKind.directoryReplica.claim(connection, path: path)
-                    try connection.execute(Self.schema)
-                }
+                try migrate(connection, path: path)
             }
             try await reader.open {
                 try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY)
@@ -58,16 +67,40 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
             await reader.close()
             throw SQLiteUserStore.mapError(error, path: path, opening: true)
         }
-        return SQLiteDirectoryReplica(path: path, writer: writer, reader: reader)
+        return SQLiteDirectoryReplica(path: path, writer: writer, reader: reader, ownsConnections: true)
     }
 
-    /// Closes both connections; later calls throw `UserStoreError` code `closed`.
+    /// Closes both connections of a replica in its own file (later calls throw `UserStoreError` code
+    /// `closed`); a user store's replica is closed with its store.
     public func close() async {
+        guard ownsConnections else { return }
         await reader.close()
         await writer.close()
     }
 
-    static let schema = """
+    /// The newest schema of a replica file (`PRAGMA user_version`): 1, the tables of ``tables``.
+    static let schemaVersion = 1
+
+    /// A replica file's schema, under SQLite's write lock so that processes opening one file at once migrate it
+    /// once: claimed as a replica, then brought to ``schemaVersion`` (a file of the release before the version
+    /// was recorded has the tables already).
+    private static func migrate(_ connection: SQLiteConnection, path: String) throws {
+        try connection.writeTransaction {
+            try SQLiteDatabaseKind.directoryReplica.claim(connection, path: path)
+            let version = Int(try connection.scalarText("PRAGMA user_version") ?? "0") ?? 0
+            if version > schemaVersion {
+                throw UserStoreError(
+                    .incompatibleSchema,
+                    "The directory database \(path) has schema version \(version); this version of the package knows "
+                        + "up to \(schemaVersion). Upgrade the package instead of opening it with an older one.")
+            }
+            if version < 1 { try connection.execute(tables) }
+            try connection.execute("PRAGMA user_version = \(schemaVersion)")
+        }
+    }
+
+    /// The replica's tables: in a file of its own (version 1) and in a user store's file (its version 5).
+    static let tables = """
         CREATE TABLE IF NOT EXISTS replica_users (
             id BLOB PRIMARY KEY,
             email TEXT NOT NULL,
@@ -88,28 +121,36 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
 
     // MARK: Writes
 
-    /// Applies events in order by the version rule, in one transaction with their checks.
-    public func apply(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome] {
-        guard !events.isEmpty else { return [] }
+    /// Applies events in order by the version rule, and moves the backfill position, in one transaction.
+    public func apply(_ events: [UserEventEnvelope], reaching position: EventPosition?) async throws
+        -> [ReplicaOutcome]
+    {
+        guard !events.isEmpty || position != nil else { return [] }
         return try await write { connection in
-            try connection.writeTransaction { try events.map { try Self.apply($0, connection) } }
+            try connection.writeTransaction {
+                // The batch's users' rows, the rule worked out on them, the changed rows written back.
+                var rows = try SQLiteDirectoryRows.rows(Set(events.map(\.userID)), connection)
+                let (outcomes, changed) = ReplicaBatch.apply(events, to: &rows)
+                try SQLiteDirectoryRows.write(changed.compactMap { rows[$0] }, connection)
+                if let position {
+                    try connection.withStatement(
+                        "UPDATE replica_state SET value = max(value, ?1) WHERE name = 'backfill_position'"
+                    ) { statement in
+                        try statement.bind(1, position.rawValue)
+                        _ = try statement.step()
+                    }
+                }
+                return outcomes
+            }
         }
     }
 
-    /// Applies a page of the source's history and moves the backfill position, in one transaction.
-    public func applyBackfill(_ events: [UserEventEnvelope], reaching position: EventPosition) async throws
-        -> ReplicaBackfillResult
-    {
+    /// Empties the replica and its backfill position, in one transaction.
+    public func reset() async throws {
         try await write { connection in
             try connection.writeTransaction {
-                let result = ReplicaBackfillResult(counting: try events.map { try Self.apply($0, connection) })
-                try connection.withStatement(
-                    "UPDATE replica_state SET value = max(value, ?1) WHERE name = 'backfill_position'"
-                ) { statement in
-                    try statement.bind(1, position.rawValue)
-                    _ = try statement.step()
-                }
-                return result
+                try connection.execute(
+                    "DELETE FROM replica_users; UPDATE replica_state SET value = 0 WHERE name = 'backfill_position'")
             }
         }
     }
@@ -127,25 +168,6 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
             try statement.bind(1, id.uuid)
             return try statement.step() ? Int(statement.int64(0)) : nil
         }
-    }
-
-    /// The version check and the change, inside the caller's transaction.
-    private static func apply(_ event: UserEventEnvelope, _ connection: SQLiteConnection) throws -> ReplicaOutcome {
-        let outcome = ReplicaOutcome.of(event, appliedVersion: try appliedVersion(event.userID, connection) ?? 0)
-        guard outcome == .applied else { return outcome }
-        let change = DirectoryChange(event)
-        if try !SQLiteDirectoryRows.write(change, into: .replica, connection), case .remove(let id) = change {
-            // The tombstone: the row stays, with the deleting event's version.
-            try connection.withStatement(
-                "UPDATE replica_users SET deleted = 1, version = ?2, updated_at = ?3 WHERE id = ?1"
-            ) { statement in
-                try statement.bind(1, id.uuid)
-                try statement.bind(2, event.userVersion)
-                try statement.bind(3, event.occurredAt.epochMilliseconds)
-                _ = try statement.step()
-            }
-        }
-        return .applied
     }
 
     // MARK: Reads
@@ -177,12 +199,12 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
     /// Entries whose e-mail or display name starts with `prefix`, ignoring case; tombstones never.
     public func search(prefix: String, limit: Int) async throws -> [DirectoryEntry] {
         try await read { connection in
-            try SQLiteDirectoryRows.search(.replica, prefix: prefix, limit: limit, connection)
+            try SQLiteDirectoryRows.search(prefix: prefix, limit: limit, connection)
         }
     }
 
     /// Counts by status, tombstones not counted.
     public func statistics() async throws -> DirectoryStatistics {
-        try await read { connection in try SQLiteDirectoryRows.statistics(.replica, connection) }
+        try await read { connection in try SQLiteDirectoryRows.statistics(connection) }
     }
 }

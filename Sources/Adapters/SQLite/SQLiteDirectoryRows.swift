@@ -3,33 +3,19 @@ import Foundation
 import UserDomain
 import UserPorts
 
-/// The directory's rows, written the same way for the store's projected directory (`user_directory`) and the
-/// second service's replica (`replica_users`): one upsert for a registration, one update for a change.
+/// A directory replica's rows (`replica_users`): the search, the counts, the rows of a batch's users as stored and
+/// their writing back (the version rule between them is `ReplicaBatch`'s).
 enum SQLiteDirectoryRows {
-    /// The tables that hold directory rows (the SQL names them; never user input).
-    enum Table: String {
-        case directory = "user_directory"
-        case replica = "replica_users"
-
-        /// The rows a read shows: the replica's tombstones are not users.
-        var shown: String {
-            switch self {
-            case .directory: "1"
-            case .replica: "deleted = 0"
-            }
-        }
-    }
-
     /// Entries whose e-mail (canonical) or display name (folded) starts with `prefix` ignoring case, by name
     /// then id.
     static func search(
-        _ table: Table, prefix: String, limit: Int, _ connection: SQLiteConnection
+        prefix: String, limit: Int, _ connection: SQLiteConnection
     ) throws -> [DirectoryEntry] {
         let low = prefix.lowercased()
         return try connection.withStatement(
             """
-            SELECT id, email, display_name, status, version, created_at, updated_at FROM \(table.rawValue)
-            WHERE \(table.shown) AND ((email_canonical >= ?1 AND email_canonical < ?2)
+            SELECT id, email, display_name, status, version, created_at, updated_at FROM replica_users
+            WHERE deleted = 0 AND ((email_canonical >= ?1 AND email_canonical < ?2)
                 OR (display_name_folded >= ?1 AND display_name_folded < ?2))
             ORDER BY display_name_folded, id LIMIT ?3
             """
@@ -53,11 +39,11 @@ enum SQLiteDirectoryRows {
     }
 
     /// Counts by status of the rows shown.
-    static func statistics(_ table: Table, _ connection: SQLiteConnection) throws -> DirectoryStatistics {
+    static func statistics(_ connection: SQLiteConnection) throws -> DirectoryStatistics {
         try connection.withStatement(
             """
             SELECT coalesce(sum(status = 'active'), 0), coalesce(sum(status = 'deactivated'), 0)
-            FROM \(table.rawValue) WHERE \(table.shown)
+            FROM replica_users WHERE deleted = 0
             """
         ) { statement in
             _ = try statement.step()
@@ -65,62 +51,62 @@ enum SQLiteDirectoryRows {
         }
     }
 
-    /// Writes a registration or a change; a removal is the caller's (the store deletes the row, the replica
-    /// keeps a tombstone).
-    ///
-    /// - Returns: `false` for ``DirectoryChange/remove(_:)``, which it leaves to the caller.
-    static func write(_ change: DirectoryChange, into table: Table, _ connection: SQLiteConnection) throws -> Bool {
-        switch change {
-        case .upsert(let entry, let emailCanonical, let displayNameFolded):
-            try connection.withStatement(
-                """
-                INSERT INTO \(table.rawValue) (id, email, email_canonical, display_name, display_name_folded, status,
-                    version, created_at, updated_at)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                ON CONFLICT (id) DO UPDATE SET email = excluded.email, email_canonical = excluded.email_canonical,
-                    display_name = excluded.display_name, display_name_folded = excluded.display_name_folded,
-                    status = excluded.status, version = excluded.version, created_at = excluded.created_at,
-                    updated_at = excluded.updated_at
-                """
-            ) { statement in
-                try statement.bind(1, entry.id.uuid)
-                try statement.bind(2, entry.email)
-                try statement.bind(3, emailCanonical)
-                try statement.bind(4, entry.displayName)
-                try statement.bind(5, displayNameFolded)
-                try statement.bind(6, entry.status.rawValue)
-                try statement.bind(7, entry.version)
-                try statement.bind(8, entry.createdAt.epochMilliseconds)
-                try statement.bind(9, entry.updatedAt.epochMilliseconds)
-                _ = try statement.step()
-            }
-            return true
-        case .update(let id, let fields):
-            try connection.withStatement(
-                """
-                UPDATE \(table.rawValue) SET email = coalesce(?2, email),
-                    email_canonical = coalesce(?3, email_canonical), display_name = coalesce(?4, display_name),
-                    display_name_folded = coalesce(?5, display_name_folded), status = coalesce(?6, status),
-                    version = ?7, updated_at = ?8
-                WHERE id = ?1
-                """
-            ) { statement in
-                func bind(_ index: Int32, _ value: String?) throws {
-                    if let value { try statement.bind(index, value) } else { try statement.bindNull(index) }
-                }
+    /// The rows of `ids` (tombstones included) as stored.
+    static func rows(_ ids: Set<UserID>, _ connection: SQLiteConnection) throws -> [UserID: ReplicaRow] {
+        try connection.withStatement(
+            """
+            SELECT email, email_canonical, display_name, display_name_folded, status, version, created_at, updated_at,
+                deleted
+            FROM replica_users WHERE id = ?1
+            """
+        ) { statement in
+            var rows: [UserID: ReplicaRow] = [:]
+            for id in ids {
+                statement.reset()
                 try statement.bind(1, id.uuid)
-                try bind(2, fields.email?.value)
-                try bind(3, fields.email?.canonical)
-                try bind(4, fields.displayName?.value)
-                try bind(5, fields.displayName?.folded)
-                try bind(6, fields.status?.rawValue)
-                try statement.bind(7, fields.version)
-                try statement.bind(8, fields.updatedAt.epochMilliseconds)
+                guard try statement.step() else { continue }
+                guard let status = UserStatus(rawValue: statement.text(4)) else {
+                    throw UserStoreError(.corrupt, "A directory row can't be decoded.")
+                }
+                rows[id] = ReplicaRow(
+                    entry: DirectoryEntry(
+                        id: id, email: statement.text(0), displayName: statement.text(2), status: status,
+                        version: Int(statement.int64(5)), createdAt: Date(epochMilliseconds: statement.int64(6)),
+                        updatedAt: Date(epochMilliseconds: statement.int64(7))),
+                    emailCanonical: statement.text(1), displayNameFolded: statement.text(3),
+                    deleted: statement.int64(8) != 0)
+            }
+            return rows
+        }
+    }
+
+    /// Writes rows as they are (inserted, or replacing the stored ones).
+    static func write(_ rows: [ReplicaRow], _ connection: SQLiteConnection) throws {
+        try connection.withStatement(
+            """
+            INSERT INTO replica_users (id, email, email_canonical, display_name, display_name_folded, status,
+                version, created_at, updated_at, deleted)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            ON CONFLICT (id) DO UPDATE SET email = excluded.email, email_canonical = excluded.email_canonical,
+                display_name = excluded.display_name, display_name_folded = excluded.display_name_folded,
+                status = excluded.status, version = excluded.version, created_at = excluded.created_at,
+                updated_at = excluded.updated_at, deleted = excluded.deleted
+            """
+        ) { statement in
+            for row in rows {
+                statement.reset()
+                try statement.bind(1, row.entry.id.uuid)
+                try statement.bind(2, row.entry.email)
+                try statement.bind(3, row.emailCanonical)
+                try statement.bind(4, row.entry.displayName)
+                try statement.bind(5, row.displayNameFolded)
+                try statement.bind(6, row.entry.status.rawValue)
+                try statement.bind(7, row.entry.version)
+                try statement.bind(8, row.entry.createdAt.epochMilliseconds)
+                try statement.bind(9, row.entry.updatedAt.epochMilliseconds)
+                try statement.bind(10, row.deleted ? 1 : 0)
                 _ = try statement.step()
             }
-            return true
-        case .remove:
-            return false
         }
     }
 }

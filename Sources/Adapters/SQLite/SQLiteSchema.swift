@@ -13,7 +13,8 @@ import UserPorts
 /// unpublished events with a watermark (see ``SQLiteUserStore/unpublishedEvents(limit:)``). Version 4
 /// recomputes `email_canonical` (users and the directory) in Swift: the canonical form became IDNA A-labels and
 /// Unicode case folding instead of `lower()` (see `EmailAddress.canonical`); two users whose addresses now
-/// have one form stop it (``rewriteCanonicalEmails(_:)``).
+/// have one form stop it (``rewriteCanonicalEmails(_:)``). Version 5 moves the directory into a
+/// `DirectoryReplica`'s tables (`replica_users`, `replica_state`), rows and checkpoint included.
 enum SQLiteSchema {
     /// One schema version: SQL, then (for changes SQL can't compute) a step in Swift, in the same transaction.
     struct Migration: Sendable {
@@ -142,6 +143,21 @@ enum SQLiteSchema {
         Migration(
             version: 4, sql: "-- email_canonical is recomputed in Swift: rewriteCanonicalEmails(_:)",
             rewrite: { try rewriteCanonicalEmails($0) }),
+        Migration(
+            version: 5,
+            sql: SQLiteDirectoryReplica.tables + "\n" + """
+                -- The directory becomes a DirectoryReplica (per-user versions, tombstones, the position it reached):
+                -- its rows and its checkpoint move over as they are, so a log trimmed by retention loses nothing.
+                INSERT INTO replica_users (id, email, email_canonical, display_name, display_name_folded, status,
+                    version, created_at, updated_at, deleted)
+                SELECT id, email, email_canonical, display_name, display_name_folded, status, version, created_at,
+                    updated_at, 0
+                FROM user_directory;
+                UPDATE replica_state SET value = (SELECT position FROM projection_checkpoints WHERE name = 'directory')
+                WHERE name = 'backfill_position';
+                DROP TABLE user_directory;
+                DELETE FROM projection_checkpoints WHERE name = 'directory';
+                """),
     ]
 
     /// The newest schema version this code knows.

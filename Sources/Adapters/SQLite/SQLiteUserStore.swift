@@ -19,7 +19,7 @@ public import UserPorts
 /// (``run()``), which closes it when the group shuts down. Its connections, reader pool and checkpointer
 /// are opened by ``open(_:logger:)``, not by ``run()``: a store works at once, with or without a group, so
 /// a one-shot command or a test opens it, uses it and closes it.
-public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
+public final class SQLiteUserStore: UserRepository, EventOutbox, DirectoryHosting {
     /// Raised after every commit of this store that appended events.
     public let commitSignal = CommitSignal()
     /// The configuration the store was opened with.
@@ -34,6 +34,10 @@ public final class SQLiteUserStore: UserRepository, EventOutbox, UserDirectory {
     let logger: Logger
     /// Closes once; what ``run()`` waits on.
     let lifetime = ServiceLifetime()
+
+    /// The directory read model in this store's file (`replica_users`), on the store's connections: what
+    /// `UserSystem`'s projection keeps from this store's events. Closed with the store.
+    public var directoryReplica: any DirectoryReplica { SQLiteDirectoryReplica(store: self) }
 
     private init(
         configuration: Configuration, writer: SQLiteWorker, readers: [SQLiteWorker],

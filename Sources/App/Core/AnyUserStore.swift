@@ -2,6 +2,7 @@ public import Foundation
 public import UserDomain
 public import ServiceLifecycle
 public import UserPorts
+import UserInMemory
 
 /// A store chosen at run time (by its URL), usable where one static store type is needed:
 /// `UserUseCases<AnyUserStore>`, `UserSystem<AnyUserStore>`. It forwards every call to the store it wraps, and
@@ -13,15 +14,19 @@ public import UserPorts
 /// alternating runs): 1.5–2.6 million lookups/s through it against 2.1–3.1 million without, within the VM's
 /// run-to-run noise; a few tens of nanoseconds per call at most, nothing next to the SQL stores' 12 µs thread
 /// hop.
-public struct AnyUserStore: UserRepository, EventOutbox, UserDirectory, Service {
+public struct AnyUserStore: UserRepository, EventOutbox, DirectoryHosting, Service {
     /// The wrapped store.
     public let base: any UserStore
+    /// The wrapped store's directory replica (the package's stores keep one in their database); one in memory
+    /// for a store that keeps none.
+    public let directoryReplica: any DirectoryReplica
     private let closeBase: @Sendable () async -> Void
     private let runBase: @Sendable () async throws -> Void
 
     /// Wraps a store that is a `Service` (the package's stores are): ``run()`` runs it, ``close()`` closes it.
     package init<Store: UserStore & Service>(_ base: Store, close: @escaping @Sendable () async -> Void) {
         self.base = base
+        self.directoryReplica = Self.replica(of: base)
         self.closeBase = close
         self.runBase = { try await base.run() }
     }
@@ -29,8 +34,13 @@ public struct AnyUserStore: UserRepository, EventOutbox, UserDirectory, Service 
     /// Wraps a store; ``close()`` does nothing, and ``run()`` waits for a graceful shutdown.
     package init(_ base: any UserStore) {
         self.base = base
+        self.directoryReplica = Self.replica(of: base)
         self.closeBase = {}
         self.runBase = { try? await gracefulShutdown() }
+    }
+
+    private static func replica(of store: any UserStore) -> any DirectoryReplica {
+        (store as? any DirectoryHosting)?.directoryReplica ?? InMemoryDirectoryReplica()
     }
 
     /// Runs the wrapped store's service: it closes the store when the group shuts down.
@@ -129,30 +139,5 @@ public struct AnyUserStore: UserRepository, EventOutbox, UserDirectory, Service 
     /// Forwards to the wrapped store.
     public func releaseRelayLease(owner: String) async throws {
         try await base.releaseRelayLease(owner: owner)
-    }
-
-    /// Forwards to the wrapped store.
-    public func searchDirectory(prefix: String, limit: Int) async throws -> [DirectoryEntry] {
-        try await base.searchDirectory(prefix: prefix, limit: limit)
-    }
-
-    /// Forwards to the wrapped store.
-    public func directoryStatistics() async throws -> DirectoryStatistics {
-        try await base.directoryStatistics()
-    }
-
-    /// Forwards to the wrapped store.
-    public func directoryPosition() async throws -> EventPosition? {
-        try await base.directoryPosition()
-    }
-
-    /// Forwards to the wrapped store.
-    public func applyToDirectory(_ events: [OutboxEvent]) async throws {
-        try await base.applyToDirectory(events)
-    }
-
-    /// Forwards to the wrapped store.
-    public func resetDirectory() async throws {
-        try await base.resetDirectory()
     }
 }

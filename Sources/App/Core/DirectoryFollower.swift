@@ -235,10 +235,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
             try Task.checkCancellation()
             let page = try await history.events(after: after, limit: pageSize)
             guard let last = page.items.last?.position else { break }
-            let result = try await replica.applyBackfill(page.items.map(\.envelope), reaching: last)
-            total.applied += result.applied
-            total.duplicates += result.duplicates
-            total.gaps += result.gaps
+            total += try await replica.applyBackfill(page.items.map(\.envelope), reaching: last)
             guard let next = page.next, next > (after ?? EventPosition(rawValue: 0)) else { break }
             after = next
         }

@@ -39,11 +39,12 @@ public final class UserSystem<Store: UserStore>: Sendable {
     public let publisher: (any MessagePublisher)?
     /// The outbox relay, when one runs.
     public let relay: OutboxRelay<Store>?
-    /// The projection that keeps the directory read model; `nil` when ``UserSystemOptions/directory`` is off.
+    /// The projection that keeps the directory read model from the store's event history; `nil` when
+    /// ``UserSystemOptions/directory`` is off.
     public let projection: DirectoryProjection<Store>?
     /// The directory queries (the read side), consistent with a write when given its token; `nil` when
     /// ``UserSystemOptions/directory`` is off.
-    public let directory: DirectoryQueries<Store>?
+    public let directory: DirectoryQueries?
     private let closeStore: @Sendable () async -> Void
 
     /// What the system runs besides the use cases, and how.
@@ -97,10 +98,14 @@ public final class UserSystem<Store: UserStore>: Sendable {
         var services: [any Service] = []
         if let service = store as? any Service { services.append(service) }
         if options.directory {
-            let projection = DirectoryProjection(store: store, logger: logger)
+            // The store's own replica (every store of the package keeps one in its database), else one in
+            // memory that the projection fills from the whole history at start.
+            let replica = (store as? any DirectoryHosting)?.directoryReplica ?? InMemoryDirectoryReplica()
+            let projection = DirectoryProjection(history: store, replica: replica, logger: logger)
             self.projection = projection
             directory = DirectoryQueries(
-                store: store, progress: projection.progress, timeout: options.directoryConsistencyTimeout)
+                replica: replica, history: store, progress: projection.progress,
+                timeout: options.directoryConsistencyTimeout)
             services.append(projection)
         } else {
             projection = nil
@@ -176,7 +181,10 @@ public struct UserSystemOptions: Sendable {
     /// log).
     public var eventRetention: Duration?
     /// Whether the system keeps the directory read model (its projection runs among the services and
-    /// ``UserSystem/directory`` answers queries). An app that only registers and changes users turns it off.
+    /// ``UserSystem/directory`` answers queries). The read model is the store's directory replica
+    /// (`DirectoryHosting`: every store of the package keeps one in its database); a store of your own that
+    /// keeps none gets one in memory, filled from the whole history at start. An app that only registers and
+    /// changes users turns it off.
     public var directory: Bool
     /// How long a directory query waits for the read model to reach its consistency token.
     public var directoryConsistencyTimeout: Duration

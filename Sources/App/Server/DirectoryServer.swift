@@ -171,7 +171,7 @@ public enum DirectoryServer {
                         try await Task.sleep(for: .milliseconds(20))
                     }
                 })
-            let api = DirectoryAPI(replica: replica) { [follower = follower.value] in
+            let api = DirectoryAPI(directory: DirectoryQueries(replica: replica)) { [follower = follower.value] in
                 let status = consumer.status
                 guard status.isReady else {
                     throw NotReady(

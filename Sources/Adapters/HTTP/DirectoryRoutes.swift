@@ -1,21 +1,24 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import UserDomain
 import UserPorts
 
-extension UserAPI {
-    /// `GET /directory/users?prefix=&limit=` and `GET /directory/stats`: the read model, consistent with a
-    /// write when the request sends its `Consistency-Token`.
-    static func addDirectoryRoutes(to router: Router<UserRequestContext>, _ directory: any DirectoryReading) {
+/// `GET /directory/users?prefix=&limit=` and `GET /directory/stats`: the read model, consistent with a write
+/// when the request sends its `Consistency-Token`. The one HTTP face of the directory, in both services
+/// (``UserAPI`` and ``DirectoryAPI`` add these routes).
+enum DirectoryRoutes {
+    static func add(to router: Router<UserRequestContext>, _ directory: DirectoryQueries) {
         router.get("directory/users") { request, _ in
             let query = request.uri.queryParameters
             var limit = 20
             if let text = query["limit"] {
-                guard let value = Int(text), (1...directory.searchLimit).contains(value)
+                guard let value = Int(text), (1...DirectoryQueries.maximumLimit).contains(value)
                 else {
                     throw Problem.badRequest(
-                        "invalid-limit", "limit must be a whole number from 1 to 100.", field: "limit")
+                        "invalid-limit", "limit must be a whole number from 1 to \(DirectoryQueries.maximumLimit).",
+                        field: "limit")
                 }
                 limit = value
             }
@@ -46,6 +49,12 @@ extension UserAPI {
                 "invalid-consistency-token", "Consistency-Token must be a token a write of this API returned.")
         }
         return EventPosition(rawValue: value)
+    }
+
+    static func json(_ value: some Encodable) throws -> Response {
+        let data = try JSONEncoder.sorted.encode(value)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// Runs a directory read; a consistency token not reached in time is 503 with `Retry-After`.

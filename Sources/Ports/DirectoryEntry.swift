@@ -1,7 +1,7 @@
 public import Foundation
 public import UserDomain
 
-/// One user as the directory read model shows it.
+/// One user as the directory read model (a ``DirectoryReplica``) shows it.
 public struct DirectoryEntry: Sendable, Hashable, Identifiable {
     /// The user's id.
     public var id: UserID
@@ -41,7 +41,7 @@ public struct DirectoryEntry: Sendable, Hashable, Identifiable {
 
     /// The entry after `event`, or `nil` when the event deletes the user; `nil` in, registration out.
     ///
-    /// The rules are ``DirectoryChange``'s, which the SQL stores write as rows; the in-memory store uses this.
+    /// The rules are ``DirectoryChange``'s, which the SQL replicas write as rows; the in-memory replica uses this.
     public static func applying(_ event: UserEventEnvelope, to entry: DirectoryEntry?) -> DirectoryEntry? {
         switch DirectoryChange(event) {
         case .upsert(let registered, _, _): registered
@@ -67,40 +67,9 @@ public struct DirectoryStatistics: Sendable, Hashable {
     }
 }
 
-/// The user directory: the CQRS read model, kept by a projection of the event log (``DirectoryProjection``)
-/// and read by the directory queries (``DirectoryQueries``). The write model (``UserRepository``) stays the
-/// source of truth; the directory follows it, eventually, and a reader that passes a consistency token waits
-/// until it has caught up.
-///
-/// A store keeps the directory next to its users, so the projection's rows and its checkpoint commit in one
-/// transaction: an event is applied exactly once, whatever crashes.
-public protocol UserDirectory: Sendable {
-    /// Entries whose e-mail address (ignoring case) or display name (ignoring case) starts with `prefix`,
-    /// ordered by display name (ignoring case) then id, at most `limit`. An empty prefix matches everyone.
-    func searchDirectory(prefix: String, limit: Int) async throws -> [DirectoryEntry]
-
-    /// Counts by status.
-    func directoryStatistics() async throws -> DirectoryStatistics
-
-    /// The position of the last event applied to the directory, or `nil` when none was.
-    func directoryPosition() async throws -> EventPosition?
-
-    /// Applies events, in position order, to the directory and moves its checkpoint to the last, in one
-    /// transaction. Events at or below the checkpoint are skipped, so a batch delivered twice is applied
-    /// once.
-    func applyToDirectory(_ events: [OutboxEvent]) async throws
-
-    /// Empties the directory and its checkpoint, for a rebuild from the event log.
-    ///
-    /// - Throws: `UserStoreError` code `historyTrimmed` when retention trimmed the event log, so that a
-    ///   rebuild could not see every event; nothing is emptied then.
-    func resetDirectory() async throws
-}
-
 extension DirectoryEntry {
     /// A search prefix as every directory compares it: spaces and tabs around it trimmed, in Unicode NFC (the
-    /// form names and addresses are stored in). The user service's and the directory service's searches both
-    /// use it, so one query finds the same users on both.
+    /// form names and addresses are stored in). ``DirectoryQueries`` applies it before every search.
     public static func searchPrefix(_ text: String) -> String {
         text.trimmingCharacters(in: .whitespaces).precomposedStringWithCanonicalMapping
     }
