@@ -147,6 +147,7 @@ public struct DirectoryQueries: Sendable {
     private let history: (any EventHistory)?
     private let progress: CommitSignal?
     private let timeout: Duration
+    private let behind: (@Sendable (EventPosition) async -> Void)?
 
     /// Creates the queries.
     ///
@@ -157,14 +158,18 @@ public struct DirectoryQueries: Sendable {
     ///   - progress: the projection's ``DirectoryProjection/progress`` when it runs in this process (waits
     ///     then end at once); without it waits poll the replica.
     ///   - timeout: the longest a query waits for its consistency token.
+    ///   - behind: called once by a query whose token the replica has not reached after a short wait (a
+    ///     directory service backfills from the user service then: the event may be held back on its way, or
+    ///     its position taken by no event); it is cancelled when the query's timeout ends first.
     public init(
         replica: any DirectoryReplica, history: (any EventHistory)? = nil, progress: CommitSignal? = nil,
-        timeout: Duration = .seconds(5)
+        timeout: Duration = .seconds(5), behind: (@Sendable (EventPosition) async -> Void)? = nil
     ) {
         self.replica = replica
         self.history = history
         self.progress = progress
         self.timeout = timeout
+        self.behind = behind
     }
 
     /// Users whose e-mail address or display name starts with `prefix`, ignoring case.
@@ -192,8 +197,10 @@ public struct DirectoryQueries: Sendable {
     /// Waits until the replica applied `token`.
     private func wait(for token: EventPosition?) async throws {
         guard let token else { return }
-        let deadline = ContinuousClock.now + timeout
+        let start = ContinuousClock.now
+        let deadline = start + timeout
         var checkedExists = history == nil
+        var calledBehind = behind == nil
         while true {
             let seen = progress?.generation ?? 0
             let projected = try await replica.backfillPosition()
@@ -206,6 +213,16 @@ public struct DirectoryQueries: Sendable {
             }
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { throw DirectoryNotCaughtUp(token: token, projected: projected) }
+            if !calledBehind, let behind, ContinuousClock.now - start >= .milliseconds(100) {
+                calledBehind = true
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await behind(token) }
+                    group.addTask { try? await Task.sleep(for: remaining) }
+                    await group.next()
+                    group.cancelAll()
+                }
+                continue
+            }
             let step = min(remaining, .milliseconds(progress == nil ? 20 : 250))
             if let progress {
                 _ = await progress.wait(after: seen, timeout: step)

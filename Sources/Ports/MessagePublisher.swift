@@ -16,8 +16,9 @@ public protocol MessagePublisher: Sendable {
     /// an event it may have lost.
     func publish(_ event: UserEventEnvelope) async throws
 
-    /// Publishes a batch of events (in outbox order) and reports, for each, whether the destination accepted
-    /// it: one element of the result per element of `events`, at the same index.
+    /// Publishes a batch of events (in outbox order, each with its position in the store's log, which a
+    /// broker's message may carry for its consumers' consistency tokens) and reports, for each, whether the
+    /// destination accepted it: one element of the result per element of `events`, at the same index.
     ///
     /// Contract:
     /// - ``PublishOutcome/confirmed`` only for an event the destination accepted (a broker: confirmed);
@@ -33,7 +34,7 @@ public protocol MessagePublisher: Sendable {
     ///   ``PublishOutcome/failed(_:)`` with `CancellationError`, which the relay does not count as an attempt.
     ///
     /// It never throws: a failure is an outcome of the events it concerns.
-    func publish(_ events: [UserEventEnvelope], notAfter deadline: ContinuousClock.Instant) async -> [PublishOutcome]
+    func publish(_ events: [OutboxEvent], notAfter deadline: ContinuousClock.Instant) async -> [PublishOutcome]
 }
 
 /// What became of one event of a batch given to ``MessagePublisher/publish(_:notAfter:)``.
@@ -62,13 +63,13 @@ extension MessagePublisher {
     /// Publishes the events one after another with ``publish(_:)``, in order: an event begins only after
     /// the previous one returned, none begins at or after `deadline`, and after a user's event failed,
     /// that user's later events are ``PublishOutcome/notAttempted``.
-    public func publish(_ events: [UserEventEnvelope], notAfter deadline: ContinuousClock.Instant) async
+    public func publish(_ events: [OutboxEvent], notAfter deadline: ContinuousClock.Instant) async
         -> [PublishOutcome]
     {
         var outcomes: [PublishOutcome] = []
         outcomes.reserveCapacity(events.count)
         var failedUsers: Set<UserID> = []
-        for event in events {
+        for event in events.lazy.map(\.envelope) {
             if failedUsers.contains(event.userID) || Task.isCancelled || ContinuousClock.now >= deadline {
                 outcomes.append(.notAttempted)
                 continue

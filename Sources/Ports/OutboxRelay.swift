@@ -174,7 +174,7 @@ public struct OutboxRelay<Outbox: OutboxDelivery & RelayLease>: Service {
         guard !batch.isEmpty else { return outcome }
         guard !Task.isCancelled else { return outcome }  // the batch is left for whoever runs next
         // One call for the whole batch: a confirming broker awaits the confirms of all of it together.
-        let results = await publisher.publish(batch.map(\.envelope), notAfter: deadline)
+        let results = await publisher.publish(batch, notAfter: deadline)
         var done: [EventPosition] = []
         done.reserveCapacity(batch.count)
         var failures: [(OutboxEvent, any Error)] = []

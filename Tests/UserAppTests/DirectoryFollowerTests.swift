@@ -63,6 +63,47 @@ struct DirectoryFollowerTests {
         }
     }
 
+    @Test("positions the deliveries carry move what a Consistency-Token is compared with; a backfill closes a hole")
+    func consistencyTokens() async throws {
+        let source = try SourceService(exchange: FollowerBroker.unique("dir"))
+        try await withService(source.application()) {
+            try await withService(source.publisher) {
+                try #require(try await source.waitUntilServing())
+                let replica = InMemoryDirectoryReplica()
+                let running = try RunningFollower(
+                    replica: replica, source: source, queue: FollowerBroker.unique("q"), logger: logger)
+                try await running.whileRunning {
+                    try #require(try await Patience.waitUntil { running.follower.isBackfilled })
+                    #expect(running.follower.reachedPosition == nil)
+                    _ = try await write(source, count: 3, tag: "pos")  // positions 1 to 5 (two renames)
+                    let first = try await source.store.events(after: nil, limit: 100)
+                    try await source.publishAsTheRelay(first)
+                    let five = EventPosition(rawValue: 5)
+                    try #require(try await Patience.waitUntil { running.follower.reachedPosition == five })
+                    #expect(try await replica.backfillPosition() == five, "kept as the replica's position")
+
+                    // Three more users (6, 7, 8); the broker gets 7 and 8 only (6 is held back, or its position
+                    // was taken by no event): the position stays at 5 until a backfill reads 6 from the history.
+                    for index in 0..<3 {
+                        _ = try await source.users.register(email: "hole\(index)@example.com", displayName: "Hole \(index)")
+                    }
+                    let later = try await source.store.events(after: five, limit: 100)
+                    try await source.publishAsTheRelay(Array(later.dropFirst()))
+                    try #require(try await Patience.waitUntil { try await replica.search(prefix: "hole", limit: 10).count == 2 })
+                    #expect(running.follower.reachedPosition == five, "7 and 8 applied, 6 missing")
+
+                    // A read with the token of the last write: not refused, answered once the backfill read 6.
+                    let queries = DirectoryQueries(
+                        replica: replica, progress: running.follower.progress, timeout: Patience.safetyNet,
+                        behind: { [follower = running.follower] in await follower.catchUp(to: $0) })
+                    let found = try await queries.search(prefix: "hole", consistentWith: EventPosition(rawValue: 8))
+                    #expect(found.count == 3)
+                    #expect(running.follower.reachedPosition == EventPosition(rawValue: 8))
+                }
+            }
+        }
+    }
+
     @Test("redelivered and republished events are dropped; a gap triggers a backfill")
     func duplicatesAndGaps() async throws {
         let source = try SourceService(exchange: FollowerBroker.unique("dir"), token: "history-token-1")

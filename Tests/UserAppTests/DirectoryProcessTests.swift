@@ -158,8 +158,12 @@ struct DirectoryProcessTests {
             "--port", String(directoryPort),
         ])
         let ready = try await Patience.waitUntil(pollingEvery: .milliseconds(50)) { await Self.ready(directory) }
-        let (status, _) = try await UsersBinaryTests.request(
+        let (status, _, token) = try await UsersBinaryTests.exchange(
             "POST", users + "/users", body: #"{"email":"ada@example.com","displayName":"Ada Lovelace"}"#)
+        // Read-your-writes across the services: the write's token, sent at once to the directory service,
+        // is honoured (it waits for the event to come through the broker), never answered from before it.
+        let (readStatus, read, _) = try await UsersBinaryTests.exchange(
+            "GET", directory + "/directory/users?prefix=ada", headers: ["Consistency-Token": token ?? ""])
         let arrived = try await Patience.waitUntil(pollingEvery: .milliseconds(50)) {
             try await Self.directory(directory)?.contains { $0.contains("ada@example.com Ada Lovelace active v1") }
                 ?? false
@@ -168,6 +172,9 @@ struct DirectoryProcessTests {
         await UsersBinaryTests.stop(service)
         #expect(ready)
         #expect(status == 201)
+        #expect(token != nil, "the write's Consistency-Token")
+        #expect(readStatus == 200, "the token honoured by the directory service")
+        #expect(String(decoding: read, as: UTF8.self).contains("Ada Lovelace"), "the read includes the write")
         #expect(arrived, "the registration reached the directory service")
     }
 

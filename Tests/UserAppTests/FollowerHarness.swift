@@ -92,6 +92,13 @@ final class SourceService: Sendable {
         }
     }
 
+    /// Publishes events of the log as the relay does, each message with its position, in one confirmed batch.
+    func publishAsTheRelay(_ events: [OutboxEvent]) async throws {
+        let outcomes = await publisher.publish(events, notAfter: .now + .seconds(60))
+        let confirmed = outcomes.allSatisfy { $0.isConfirmed }
+        try #require(confirmed, "\(outcomes)")
+    }
+
     /// The directory as the source sees it: (id, e-mail, name, status, version) of every user.
     func directory() async throws -> [String] {
         try await store.page(after: nil, limit: 1000).users.map {
@@ -164,7 +171,9 @@ struct RunningFollower<Replica: DirectoryReplica> {
         ) { (deliveries: [RabbitMQDelivery]) in
             // As `users directory serve` wires it: a batch in one replica transaction; a lasting gap goes back,
             // one that outlasted the bound is parked.
-            try await box.withLock { $0! }.dispositions(deliveries.map(\.envelope)).map(RabbitMQConsumer.Verdict.init)
+            try await box.withLock { $0! }.dispositions(
+                deliveries.map(\.envelope), positions: deliveries.map(\.position)
+            ).map(RabbitMQConsumer.Verdict.init)
         }
         let follower = DirectoryFollower(
             replica: replica, history: HTTPEventHistory(baseURL: source.baseURL, token: token), pageSize: 7,

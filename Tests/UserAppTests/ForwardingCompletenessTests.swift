@@ -82,7 +82,7 @@ struct ForwardingCompletenessTests {
         let found = Self.defaultedRequirements()
         #expect(
             found == [
-                "MessagePublisher": ["publish(_: [UserEventEnvelope], notAfter: ContinuousClock.Instant)"],
+                "MessagePublisher": ["publish(_: [OutboxEvent], notAfter: ContinuousClock.Instant)"],
                 "UserRepository": ["insert(_: [UserChange])"],
             ],
             "defaulted requirements found: \(found)")

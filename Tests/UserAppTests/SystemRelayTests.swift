@@ -24,10 +24,10 @@ actor CountingPublisher: MessagePublisher {
         confirmed.append(event)
     }
 
-    func publish(_ events: [UserEventEnvelope], notAfter deadline: ContinuousClock.Instant) async -> [PublishOutcome] {
+    func publish(_ events: [OutboxEvent], notAfter deadline: ContinuousClock.Instant) async -> [PublishOutcome] {
         batchCalls += 1
         guard isUp else { return events.map { _ in .unavailable(Down()) } }
-        confirmed += events
+        confirmed += events.map(\.envelope)
         return events.map { _ in .confirmed }
     }
 }

@@ -64,14 +64,24 @@ struct UsersBinaryTests {
     }
 
     static func request(_ method: String, _ url: String, body: String? = nil) async throws -> (Int, Data) {
+        let (status, data, _) = try await exchange(method, url, body: body)
+        return (status, data)
+    }
+
+    /// A request with headers; the response's status, body and `Consistency-Token`.
+    static func exchange(_ method: String, _ url: String, body: String? = nil, headers: [String: String] = [:])
+        async throws -> (Int, Data, consistencyToken: String?)
+    {
         var request = URLRequest(url: URL(string: url)!)
         request.httpMethod = method
         if let body {
             request.httpBody = Data(body.utf8)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+        let http = response as? HTTPURLResponse
+        return (http?.statusCode ?? 0, data, http?.value(forHTTPHeaderField: "Consistency-Token"))
     }
 
     static func waitUntilLive(_ base: String) async throws {

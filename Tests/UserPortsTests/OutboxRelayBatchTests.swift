@@ -33,9 +33,9 @@ actor PipeliningPublisher: MessagePublisher {
         throw Nack()
     }
 
-    func publish(_ events: [UserEventEnvelope], notAfter deadline: ContinuousClock.Instant) async -> [PublishOutcome] {
+    func publish(_ events: [OutboxEvent], notAfter deadline: ContinuousClock.Instant) async -> [PublishOutcome] {
         batchSizes.append(events.count)
-        return events.enumerated().map { index, event in
+        return events.map(\.envelope).enumerated().map { index, event in
             if let limit = notAttemptedFrom, index >= limit { return .notAttempted }
             if fails(event) { return .failed(Nack()) }
             arrived.append(event)
@@ -162,7 +162,8 @@ struct OutboxRelayBatchTests {
         let history = try await makeHistory()
         let failed = history[12]
         let publisher = RecordingPublisher(failing: .when { $0.eventID == failed.eventID })
-        let outcomes = await publisher.publish(history, notAfter: .now + .seconds(60))
+        let entries = history.enumerated().map { OutboxEvent(position: EventPosition(rawValue: Int64($0 + 1)), envelope: $1) }
+        let outcomes = await publisher.publish(entries, notAfter: .now + .seconds(60))
         #expect(outcomes.count == history.count)
         for (event, outcome) in zip(history, outcomes) {
             if event == failed {
@@ -173,7 +174,7 @@ struct OutboxRelayBatchTests {
                 #expect(outcome.isConfirmed)
             }
         }
-        let late = await publisher.publish(history, notAfter: .now - .seconds(1))
+        let late = await publisher.publish(entries, notAfter: .now - .seconds(1))
         #expect(late.allSatisfy { if case .notAttempted = $0 { true } else { false } })
     }
 }

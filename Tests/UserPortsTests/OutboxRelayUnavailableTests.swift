@@ -20,12 +20,12 @@ actor SwitchablePublisher: MessagePublisher {
         confirmed.append(event)
     }
 
-    func publish(_ events: [UserEventEnvelope], notAfter deadline: ContinuousClock.Instant) async -> [PublishOutcome] {
+    func publish(_ events: [OutboxEvent], notAfter deadline: ContinuousClock.Instant) async -> [PublishOutcome] {
         guard isUp else {
             unavailableBatches += 1
             return events.map { _ in .unavailable(Down()) }
         }
-        confirmed += events
+        confirmed += events.map(\.envelope)
         return events.map { _ in .confirmed }
     }
 }

@@ -48,7 +48,7 @@ extension RabbitMQTests {
             configuration: TestBroker.publisherConfiguration(url, topology: topology), logger: logger)
         try await withRunning([publisher], run: { try await $0.run() }) {
             try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected")
-            let outcomes = await publisher.publish(events, notAfter: .now + .seconds(600))
+            let outcomes = await publisher.publish(events.inOutbox, notAfter: .now + .seconds(600))
             try #require(outcomes.allSatisfy { $0.isConfirmed })
         }
     }

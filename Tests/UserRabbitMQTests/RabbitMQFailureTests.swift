@@ -120,7 +120,7 @@ extension RabbitMQTests {
             try #require(try await Patience.waitUntil { first.status.isReady })
             try await withRunning([publisher], run: { try await $0.run() }) {
                 try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected")
-                let outcomes = await publisher.publish(history, notAfter: .now + .seconds(600))
+                let outcomes = await publisher.publish(history.inOutbox, notAfter: .now + .seconds(600))
                 #expect(outcomes.allSatisfy { $0.isConfirmed })
             }
             try #require(try await Patience.waitUntil { handled.withLock { $0 } >= 20 })

@@ -78,7 +78,7 @@ struct RabbitMQTests {
             try #require(try await Patience.waitUntil { consumer.status.isReady })
             try await withRunning([publisher], run: { try await $0.run() }) {
                 try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected")
-                let outcomes = await publisher.publish(history, notAfter: .now + .seconds(600))
+                let outcomes = await publisher.publish(history.inOutbox, notAfter: .now + .seconds(600))
                 #expect(outcomes.count == 1000)
                 let failures = outcomes.compactMap { if case .failed(let error) = $0 { "\(error)" } else { nil } }
                 #expect(failures.isEmpty, "\(Set(failures))")
@@ -87,6 +87,8 @@ struct RabbitMQTests {
             }
         }
         #expect(await collector.envelopes == history)
+        // Each message carries its position in the outbox, for a consumer's consistency tokens.
+        #expect(await collector.deliveries.map(\.position?.rawValue) == (1...1000).map { Int64($0) })
     }
 
     @Test("an event published before any queue is bound waits in the unrouted queue and is delivered later")
@@ -244,7 +246,7 @@ struct RabbitMQTests {
             try #require(try await Patience.waitUntil { consumer.status.isReady })
             try await withRunning([publisher], run: { try await $0.run() }) {
                 try #require(try await Patience.waitUntil { publisher.status.isReady }, "the publisher never connected")
-                let outcomes = await publisher.publish(history, notAfter: .now + .seconds(600))
+                let outcomes = await publisher.publish(history.inOutbox, notAfter: .now + .seconds(600))
                 #expect(outcomes.allSatisfy { $0.isConfirmed })
             }
             let parking = configuration.parkingQueue

@@ -116,3 +116,10 @@ actor DeliveryCollector {
         try await Patience.waitUntil { await self.deliveries.count >= count }
     }
 }
+
+extension Array where Element == UserEventEnvelope {
+    /// The events as an outbox would hand them to the relay: positions 1, 2, 3, … in order.
+    var inOutbox: [OutboxEvent] {
+        enumerated().map { OutboxEvent(position: EventPosition(rawValue: Int64($0.offset + 1)), envelope: $0.element) }
+    }
+}

@@ -133,7 +133,7 @@ final class TimedPublisher: MessagePublisher {
 
     func publish(_ event: UserEventEnvelope) async throws { try await inner.publish(event) }
 
-    func publish(_ events: [UserEventEnvelope], notAfter deadline: ContinuousClock.Instant) async -> [PublishOutcome] {
+    func publish(_ events: [OutboxEvent], notAfter deadline: ContinuousClock.Instant) async -> [PublishOutcome] {
         let start = ContinuousClock.now
         let outcomes = await inner.publish(events, notAfter: deadline)
         let elapsed = ContinuousClock.now - start

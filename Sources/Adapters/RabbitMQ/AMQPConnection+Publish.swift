@@ -10,6 +10,8 @@ struct AMQPOutgoing: Sendable {
     let body: [UInt8]
     let userID: String
     let userVersion: Int64
+    /// The event's position in the source's log (the `event-position` header; 0: none).
+    let position: Int64
     let timestamp: UInt64
 
     /// A message of raw bytes (for tools and tests: a poison message).
@@ -19,15 +21,17 @@ struct AMQPOutgoing: Sendable {
         self.body = body
         userID = ""
         userVersion = 0
+        position = 0
         timestamp = 0
     }
 
-    init(_ envelope: UserEventEnvelope) {
+    init(_ envelope: UserEventEnvelope, position: EventPosition? = nil) {
         routingKey = envelope.type
         messageID = envelope.eventID.uuidString.lowercased()
         body = Array(envelope.jsonData())
         userID = "\(envelope.userID)"
         userVersion = Int64(envelope.userVersion)
+        self.position = position?.rawValue ?? 0
         timestamp = UInt64(max(0, envelope.occurredAt.timeIntervalSince1970))
     }
 }
@@ -52,11 +56,12 @@ extension AMQPConnection {
         let contentType = arena.bytes("application/json")
         let userIDKey = arena.bytes("user-id")
         let userVersionKey = arena.bytes("user-version")
+        let positionKey = arena.bytes("event-position")
         var sendFailure: RabbitMQError?
         for message in messages {
             let status = send(
                 message, exchange: exchangeBytes, contentType: contentType, userIDKey: userIDKey,
-                userVersionKey: userVersionKey)
+                userVersionKey: userVersionKey, positionKey: positionKey)
             if status != AMQP_STATUS_OK.rawValue {
                 sendFailure = libraryError(status, "publishing")
                 break
@@ -143,12 +148,14 @@ extension AMQPConnection {
 
     private func send(
         _ message: AMQPOutgoing, exchange: amqp_bytes_t, contentType: amqp_bytes_t, userIDKey: amqp_bytes_t,
-        userVersionKey: amqp_bytes_t
+        userVersionKey: amqp_bytes_t, positionKey: amqp_bytes_t
     ) -> Int32 {
         message.routingKey.utf8CString.withUnsafeBufferPointer { routingKey in
             message.messageID.utf8CString.withUnsafeBufferPointer { messageID in
                 message.userID.utf8CString.withUnsafeBufferPointer { userID in
-                    var entries = [amqp_table_entry_t](repeating: amqp_table_entry_t(), count: 2)
+                    // user-id, user-version and, for an event of the outbox, event-position.
+                    var entries = [amqp_table_entry_t](
+                        repeating: amqp_table_entry_t(), count: message.position > 0 ? 3 : 2)
                     entries[0].key = userIDKey
                     entries[0].value.kind = UInt8(ascii: "S")
                     entries[0].value.value.bytes = amqp_bytes_t(
@@ -156,6 +163,11 @@ extension AMQPConnection {
                     entries[1].key = userVersionKey
                     entries[1].value.kind = UInt8(ascii: "l")
                     entries[1].value.value.i64 = message.userVersion
+                    if message.position > 0 {
+                        entries[2].key = positionKey
+                        entries[2].value.kind = UInt8(ascii: "l")
+                        entries[2].value.value.i64 = message.position
+                    }
                     return entries.withUnsafeMutableBufferPointer { table in
                         var properties = amqp_basic_properties_t()
                         properties._flags = amqp_flags_t(
@@ -170,7 +182,8 @@ extension AMQPConnection {
                             len: routingKey.count - 1,
                             bytes: UnsafeMutableRawPointer(mutating: routingKey.baseAddress))
                         properties.timestamp = message.timestamp
-                        properties.headers = amqp_table_t(num_entries: 2, entries: table.baseAddress)
+                        properties.headers = amqp_table_t(
+                            num_entries: Int32(table.count), entries: table.baseAddress)
                         let key = amqp_bytes_t(
                             len: routingKey.count - 1,
                             bytes: UnsafeMutableRawPointer(mutating: routingKey.baseAddress))

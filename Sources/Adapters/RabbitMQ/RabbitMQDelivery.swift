@@ -1,4 +1,5 @@
 public import UserDomain
+public import UserPorts
 
 /// An event as a ``RabbitMQConsumer`` hands it to its handler: the decoded envelope and how it arrived.
 public struct RabbitMQDelivery: Sendable {
@@ -15,8 +16,16 @@ public struct RabbitMQDelivery: Sendable {
     public let contentType: String?
     /// The AMQP `delivery_mode` (2: persistent).
     public let deliveryMode: UInt8?
-    /// The headers whose values are strings or integers, as text (`user-id`, `user-version`).
+    /// The headers whose values are strings or integers, as text (`user-id`, `user-version`,
+    /// `event-position`).
     public let headers: [String: String]
     /// Whether the broker delivered it before (to this or another consumer) without an acknowledgement.
     public let redelivered: Bool
+
+    /// The event's position in the user service's event log (the `event-position` header the relay's publisher
+    /// sets), or `nil` for a message without one: what a consumer compares with a `Consistency-Token`.
+    public var position: EventPosition? {
+        guard let text = headers["event-position"], let value = Int64(text), value > 0 else { return nil }
+        return EventPosition(rawValue: value)
+    }
 }

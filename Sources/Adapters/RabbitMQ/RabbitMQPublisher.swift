@@ -89,7 +89,9 @@ public final class RabbitMQPublisher: MessagePublisher, Service {
     /// - Throws: ``RabbitMQError``: `notRunning`, `unreachable`, `accessRefused`, `unknownVirtualHost`,
     ///   `timeout`, `connectionLost`, `nacked`, `unroutable`, `protocolError`.
     public func publish(_ event: UserEventEnvelope) async throws {
-        let outcome = await publish([event], notAfter: .now + .seconds(86_400 * 365)).first ?? .notAttempted
+        let outcome =
+            await publish([AMQPOutgoing(event)], notAfter: .now + .seconds(86_400 * 365)).first
+            ?? .notAttempted
         switch outcome {
         case .confirmed: return
         case .failed(let error): throw error
@@ -102,20 +104,27 @@ public final class RabbitMQPublisher: MessagePublisher, Service {
     /// Nothing is sent when `deadline` has passed or the task is cancelled; otherwise the whole batch is sent,
     /// so a failed event's later events of the same user may have been confirmed too (the relay holds them
     /// all the same).
-    public func publish(_ events: [UserEventEnvelope], notAfter deadline: ContinuousClock.Instant) async
+    /// Each message carries the event's position in the `event-position` header.
+    public func publish(_ events: [OutboxEvent], notAfter deadline: ContinuousClock.Instant) async
         -> [PublishOutcome]
     {
-        guard !events.isEmpty else { return [] }
+        // Encoding happens here, on the caller's thread; the queue only sends and waits.
+        await publish(events.map { AMQPOutgoing($0.envelope, position: $0.position) }, notAfter: deadline)
+    }
+
+    /// Sends encoded messages and awaits their confirms (``publish(_:notAfter:)``'s work).
+    private func publish(_ messages: [AMQPOutgoing], notAfter deadline: ContinuousClock.Instant) async
+        -> [PublishOutcome]
+    {
+        guard !messages.isEmpty else { return [] }
         guard running.withLock({ $0 }) else {
             let error = RabbitMQError(
                 .notRunning, "The RabbitMQ publisher for \(configuration.url.redacted) is not running.")
-            return [PublishOutcome](repeating: .unavailable(error), count: events.count)
+            return [PublishOutcome](repeating: .unavailable(error), count: messages.count)
         }
         if Task.isCancelled || ContinuousClock.now >= deadline {
-            return [PublishOutcome](repeating: .notAttempted, count: events.count)
+            return [PublishOutcome](repeating: .notAttempted, count: messages.count)
         }
-        // Encoding happens here, on the caller's thread; the queue only sends and waits.
-        let messages = events.map(AMQPOutgoing.init)
         let exchange = configuration.topology.exchange
         let topology = configuration.topology
         let timeout = configuration.timeout
@@ -127,7 +136,7 @@ public final class RabbitMQPublisher: MessagePublisher, Service {
         } catch {
             // Connecting (or setting the connection up) failed: nothing was sent.
             health.failed(RabbitMQError.from(error))
-            return [PublishOutcome](repeating: .unavailable(RabbitMQError.from(error)), count: events.count)
+            return [PublishOutcome](repeating: .unavailable(RabbitMQError.from(error)), count: messages.count)
         }
         var confirmed = 0
         var connectionError: RabbitMQError?

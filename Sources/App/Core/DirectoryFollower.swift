@@ -39,6 +39,13 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     private let gaps = Locked<[UUID: (sightings: Int, since: ContinuousClock.Instant)]>([:])
     private let lastBackfillFailure = Locked<String?>(nil)
     private let lastApplyFailure = Locked<String?>(nil)
+    /// The highest source position below which every event is applied (``reachedPosition``), and the positions
+    /// above it applied from deliveries, waiting for the ones between.
+    private let reach = Locked<(position: Int64, above: Set<Int64>)>((0, []))
+    /// Whether a backfill asked for by a consistency token runs (one at a time).
+    private let catchingUp = Locked(false)
+    /// Raised whenever ``reachedPosition`` moves: directory queries waiting for a consistency token wake on it.
+    public let progress = CommitSignal()
 
     /// Creates a follower.
     ///
@@ -70,6 +77,16 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
 
     /// Whether the first backfill finished (deliveries are being applied).
     public var isBackfilled: Bool { gate.isOpen }
+
+    /// The highest position of the user service's event log up to which every event is applied here: moved by
+    /// each backfill and by deliveries that carry their position (the relay's publisher sets it), over the
+    /// positions they fill without a gap. Kept as the replica's backfill position, so that a `Consistency-Token`
+    /// of the user service at or below it is answered (``DirectoryQueries`` over the replica) and a restart
+    /// backfills from it.
+    public var reachedPosition: EventPosition? {
+        let position = reach.withLock { $0.position }
+        return position > 0 ? EventPosition(rawValue: position) : nil
+    }
 
     /// Why the last backfill failed, until one succeeds (a safe sentence: no token): for a readiness check.
     public var backfillFailure: String? { lastBackfillFailure.withLock { $0 } }
@@ -183,8 +200,14 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     /// ``FollowerDisposition/park``, and it is logged at `error`.
     ///
     /// - Throws: as ``handle(_:)-([UserEventEnvelope])``.
-    public func dispositions(_ events: [UserEventEnvelope]) async throws -> [FollowerDisposition] {
+    ///
+    /// `positions` (at the same indices, when the deliveries carry them) move ``reachedPosition`` over the
+    /// positions applied without a gap.
+    public func dispositions(_ events: [UserEventEnvelope], positions: [EventPosition?] = []) async throws
+        -> [FollowerDisposition]
+    {
         let outcomes = try await handle(events)
+        try await noteDeliveries(outcomes, positions: positions)
         let now = ContinuousClock.now
         return gaps.withLock { gaps in
             zip(events, outcomes).map { event, outcome in
@@ -226,6 +249,57 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
         }
     }
 
+    /// Moves ``reachedPosition`` over the positions of the deliveries applied now or before, when they close
+    /// the gap above it; a position it reaches is kept as the replica's backfill position.
+    private func noteDeliveries(_ outcomes: [ReplicaOutcome], positions: [EventPosition?]) async throws {
+        let done = zip(outcomes, positions).compactMap { outcome, position -> Int64? in
+            if case .gap = outcome { return nil }
+            return position?.rawValue
+        }
+        guard !done.isEmpty else { return }
+        let moved = reach.withLock { reach -> Int64? in
+            let before = reach.position
+            for position in done where position > reach.position { reach.above.insert(position) }
+            while reach.above.remove(reach.position + 1) != nil { reach.position += 1 }
+            // A bound on memory: positions that never come (a rolled-back transaction took them) hold the rest
+            // above them; the next backfill moves past them.
+            if reach.above.count > 100_000 { reach.above.removeAll() }
+            return reach.position > before ? reach.position : nil
+        }
+        guard let moved else { return }
+        _ = try await replica.apply([], reaching: EventPosition(rawValue: moved))
+        progress.signal()
+    }
+
+    /// Moves ``reachedPosition`` to where a backfill reached.
+    private func noteBackfill(reaching position: Int64) {
+        let moved = reach.withLock { reach -> Bool in
+            guard position > reach.position else { return false }
+            reach.position = position
+            reach.above = reach.above.filter { $0 > position }
+            while reach.above.remove(reach.position + 1) != nil { reach.position += 1 }
+            return true
+        }
+        if moved { progress.signal() }
+    }
+
+    /// Backfills once for a directory read waiting for `token` above ``reachedPosition`` (an event on its way, or
+    /// a position no event took): the history has it if the user service committed it. One such backfill runs
+    /// at a time; a read that finds one running waits on ``progress`` instead.
+    public func catchUp(to token: EventPosition) async {
+        guard isBackfilled, token.rawValue > reach.withLock({ $0.position }) else { return }
+        guard catchingUp.withLock({ running in
+            defer { running = true }
+            return !running
+        }) else { return }
+        defer { catchingUp.withLock { $0 = false } }
+        do {
+            try await backfill()
+        } catch {
+            logger.debug("a backfill for a consistency token failed", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Reads the history from the replica's backfill position to its end.
     @discardableResult
     public func backfill() async throws -> ReplicaBackfillResult {
@@ -239,6 +313,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
             guard let next = page.next, next > (after ?? EventPosition(rawValue: 0)) else { break }
             after = next
         }
+        if let reached = try await replica.backfillPosition() { noteBackfill(reaching: reached.rawValue) }
         return total
     }
 }

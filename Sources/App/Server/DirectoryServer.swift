@@ -45,13 +45,18 @@ public struct DirectoryServiceConfiguration: Sendable {
     /// The HTTP connections' idle and request time limits and their bound, as `users serve` has them (a
     /// client that trickles its request head gets 408, an idle one is closed, connections past the bound wait).
     public var connections: HTTPConnectionLimits
+    /// How long a directory read waits for the `Consistency-Token` it sends (a write's on the user service)
+    /// before it answers 503 with `Retry-After`.
+    public var consistencyTimeout: Duration
 
     /// Creates a configuration.
     public init(
         source: String, exchange: String = "users.events", queue: String = "users.directory", events: String,
         eventsToken: String? = nil, store: String = "sqlite:directory.sqlite", host: String = "127.0.0.1",
-        port: Int = 8081, apiTokens: [String] = [], connections: HTTPConnectionLimits = .init()
+        port: Int = 8081, apiTokens: [String] = [], connections: HTTPConnectionLimits = .init(),
+        consistencyTimeout: Duration = .seconds(5)
     ) {
+        self.consistencyTimeout = consistencyTimeout
         self.source = source
         self.exchange = exchange
         self.queue = queue
@@ -155,7 +160,10 @@ public enum DirectoryServer {
                 logger: logger
             ) { (deliveries: [RabbitMQDelivery]) in
                 // The deliveries that arrived together, applied in one replica transaction, acknowledged at once.
-                try await follower.value.dispositions(deliveries.map(\.envelope)).map(RabbitMQConsumer.Verdict.init)
+                // Their positions (the relay's header) move the position a Consistency-Token is compared with.
+                try await follower.value.dispositions(
+                    deliveries.map(\.envelope), positions: deliveries.map(\.position)
+                ).map(RabbitMQConsumer.Verdict.init)
             }
             follower.value = DirectoryFollower(
                 replica: replica, history: history, logger: logger,
@@ -171,7 +179,11 @@ public enum DirectoryServer {
                         try await Task.sleep(for: .milliseconds(20))
                     }
                 })
-            let api = DirectoryAPI(directory: DirectoryQueries(replica: replica)) { [follower = follower.value] in
+            // A read with a user service's Consistency-Token waits for the deliveries up to it (or backfills).
+            let queries = DirectoryQueries(
+                replica: replica, progress: follower.value.progress, timeout: configuration.consistencyTimeout,
+                behind: { [follower = follower.value] token in await follower.catchUp(to: token) })
+            let api = DirectoryAPI(directory: queries) { [follower = follower.value] in
                 let status = consumer.status
                 guard status.isReady else {
                     throw NotReady(
