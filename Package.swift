@@ -184,6 +184,7 @@ let package = Package(
                 .target(name: "UserPostgres", condition: .when(traits: ["PostgreSQL"])),
                 .target(name: "UserRabbitMQ", condition: .when(traits: ["RabbitMQ"])),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/App/Core"

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Configuration
 import Foundation
 import UserApp
 
@@ -13,47 +14,54 @@ struct DirectoryServe: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Follow the user events into a directory replica and serve it read-only over HTTP.",
         discussion: """
-            Backfills from the user service's GET /events (token from USERS_EVENTS_TOKEN when it has tokens), \
-            then consumes its own durable queue. Without USERS_API_TOKENS it serves loopback only.
+            Backfills from the user service's GET /events (its token from DIRECTORY_EVENTS_TOKEN when it has \
+            tokens), then consumes its own durable queue. Without DIRECTORY_API_TOKENS it serves loopback only. \
+            Every option is also a key (directory.source, …) read from the environment (DIRECTORY_SOURCE, …) \
+            and from --config, flags first.
             """)
 
     @Option(
         help: ArgumentHelp(
-            "The broker: amqp://user:pass@host:5672/vhost (or amqps://); env USERS_DIRECTORY_SOURCE.",
-            discussion: "A URL with a password is better given as USERS_DIRECTORY_SOURCE: ps shows flags."))
+            "The broker: amqp://user:pass@host:5672/vhost (or amqps://); env DIRECTORY_SOURCE.",
+            discussion: "A URL with a password is better given as DIRECTORY_SOURCE: ps shows flags."))
     var source: String?
 
-    @Option(help: "The user service's topic exchange.")
-    var exchange = "users.events"
+    @Option(help: "The user service's topic exchange (env DIRECTORY_EXCHANGE; default users.events).")
+    var exchange: String?
 
-    @Option(help: "The directory's own durable queue.")
-    var queue = "users.directory"
+    @Option(help: "The directory's own durable queue (env DIRECTORY_QUEUE; default users.directory).")
+    var queue: String?
 
-    @Option(help: "The user service's base URL, e.g. http://127.0.0.1:8080.")
-    var events: String
+    @Option(help: "The user service's base URL, e.g. http://127.0.0.1:8080 (env DIRECTORY_EVENTS).")
+    var events: String?
 
-    @Option(help: "The directory's store: sqlite:PATH, postgres://… (a database of its own) or memory:.")
-    var store = "sqlite:directory.sqlite"
+    @Option(
+        help: "The directory's store: sqlite:PATH, postgres://… (a database of its own) or memory: (env DIRECTORY_STORE; default sqlite:directory.sqlite).")
+    var store: String?
 
-    @Option(help: "The address to bind.")
-    var host = "127.0.0.1"
+    @Option(help: "The address to bind (env DIRECTORY_HOST; default 127.0.0.1).")
+    var host: String?
 
-    @Option(help: "The port to bind.")
-    var port = 8081
+    @Option(help: "The port to bind (env DIRECTORY_PORT; default 8081).")
+    var port: Int?
+
+    @Option(name: .long, help: "A JSON or YAML configuration file.")
+    var config: String?
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let source = source ?? environment["USERS_DIRECTORY_SOURCE"].flatMap({ $0.isEmpty ? nil : $0 }) else {
-            throw ValidationError("Name the broker with --source or USERS_DIRECTORY_SOURCE.")
+        var arguments: [String: ConfigContent] = [:]
+        for (key, value) in [
+            ("source", source), ("exchange", exchange), ("queue", queue), ("events", events), ("store", store),
+            ("host", host),
+        ] {
+            if let value { arguments["directory." + key] = .string(value) }
         }
+        if let port { arguments["directory.port"] = .int(port) }
+        // The same exit codes as the other commands: 78 for configuration, 69 for an address that can't be bound.
         do {
             try await Exit.reportingSetupErrors {
-                let tokens = try DirectoryServiceConfiguration.apiTokens(
-                    from: try await UserAppConfiguration.reader(arguments: [:]))
-                let configuration = DirectoryServiceConfiguration(
-                    source: source, exchange: exchange, queue: queue, events: events,
-                    eventsToken: environment["USERS_EVENTS_TOKEN"], store: store, host: host, port: port,
-                    apiTokens: tokens)
+                let configuration = try DirectoryServiceConfiguration(
+                    reader: try await UserAppConfiguration.reader(arguments: arguments, file: config))
                 try await DirectoryServer.run(configuration: configuration, logger: makeLogger())
             }
         } catch let error as UserServer.ListenError {

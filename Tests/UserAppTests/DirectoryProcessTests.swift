@@ -72,7 +72,7 @@ struct DirectoryProcessTests {
                     "--store", "sqlite:" + folder.appendingPathComponent("directory.sqlite").path,
                     "--port", String(port),
                 ]
-                let environment = ["USERS_EVENTS_TOKEN": "events-token-7"]
+                let environment = ["DIRECTORY_EVENTS_TOKEN": "events-token-7"]
                 // A failed expectation must not leave the process running.
                 let running = Locked<Int32?>(nil)
                 defer { if let pid = running.withLock({ $0 }) { kill(pid, SIGKILL) } }
@@ -168,6 +168,9 @@ struct DirectoryProcessTests {
             try await Self.directory(directory)?.contains { $0.contains("ada@example.com Ada Lovelace active v1") }
                 ?? false
         }
+        // Its figures, for a scraper: what it applied, where it stands, its consumer's state.
+        let (metricsStatus, metrics) = try await UsersBinaryTests.request("GET", directory + "/metrics")
+        let exposition = String(decoding: metrics, as: UTF8.self)
         await UsersBinaryTests.stop(follower)
         await UsersBinaryTests.stop(service)
         #expect(ready)
@@ -176,6 +179,13 @@ struct DirectoryProcessTests {
         #expect(readStatus == 200, "the token honoured by the directory service")
         #expect(String(decoding: read, as: UTF8.self).contains("Ada Lovelace"), "the read includes the write")
         #expect(arrived, "the registration reached the directory service")
+        #expect(metricsStatus == 200)
+        for name in [
+            "users_directory_applied_total", "users_directory_position", "users_directory_lag_seconds",
+            "users_rabbitmq_consumer_state",
+        ] {
+            #expect(exposition.contains(name), "\(name) in /metrics")
+        }
     }
 
     @Test("refusals retrying can't fix exit 78 at start (broker login, events token), secrets unprinted; a token's newline is trimmed")
@@ -202,14 +212,14 @@ struct DirectoryProcessTests {
         }
         // The broker refuses the login.
         let (loginStatus, loginOutput) = try await UsersBinaryTests.run(
-            directory(source: wrongBroker, token: token), environment: ["USERS_EVENTS_TOKEN": token])
+            directory(source: wrongBroker, token: token), environment: ["DIRECTORY_EVENTS_TOKEN": token])
         #expect(loginStatus == 78, "\(loginOutput)")
         #expect(loginOutput.contains("Retrying won't help"), "\(loginOutput)")
         #expect(!loginOutput.contains(secret))
         // The user service refuses the token (401).
         let wrongToken = "not-\(token)"
         let (tokenStatus, tokenOutput) = try await UsersBinaryTests.run(
-            directory(source: broker, token: wrongToken), environment: ["USERS_EVENTS_TOKEN": wrongToken])
+            directory(source: broker, token: wrongToken), environment: ["DIRECTORY_EVENTS_TOKEN": wrongToken])
         #expect(tokenStatus == 78, "\(tokenOutput)")
         #expect(tokenOutput.contains("401"), "\(tokenOutput)")
         #expect(!tokenOutput.contains(wrongToken))
@@ -217,7 +227,7 @@ struct DirectoryProcessTests {
         let port = try UsersBinaryTests.freePort()
         var arguments = directory(source: broker, token: token)
         arguments[arguments.count - 1] = String(port)
-        let follower = try UsersBinaryTests.start(arguments, environment: ["USERS_EVENTS_TOKEN": token + "\n"])
+        let follower = try UsersBinaryTests.start(arguments, environment: ["DIRECTORY_EVENTS_TOKEN": token + "\n"])
         defer { if follower.isRunning { follower.terminate() } }
         let ready = try await Patience.waitUntil(pollingEvery: .milliseconds(50)) {
             await Self.ready("http://127.0.0.1:\(port)")
@@ -244,6 +254,33 @@ struct DirectoryProcessTests {
         #expect(!detail.contains("secret"))
         await UsersBinaryTests.stop(follower)
         #expect(follower.terminationStatus == 0)
+    }
+
+    @Test("--config: the file's HTTP limits are applied (an idle connection is closed at its idleTimeoutMs)")
+    func configFile() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("directory-config-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let port = try UsersBinaryTests.freePort()
+        let file = folder.appendingPathComponent("directory.json").path
+        try #"{"directory": {"store": "memory:", "events": "http://127.0.0.1:1", "http": {"idleTimeoutMs": 300}}}"#
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let follower = try UsersBinaryTests.start(
+            ["directory", "serve", "--config", file, "--port", String(port), "--queue", FollowerBroker.unique("q"),
+             "--exchange", FollowerBroker.unique("cfg")],
+            environment: ["DIRECTORY_SOURCE": try FollowerBroker.url])
+        try await UsersBinaryTests.waitUntilLive("http://127.0.0.1:\(port)")
+        let fd = try #require(UsersBinaryTests.connectLoopback(port))
+        defer { close(fd) }
+        // A receive timeout far above the idle timeout: recv returns 0 (closed) long before it, or -1 after it.
+        var wait = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        let received = await Task.detached {
+            var byte: UInt8 = 0
+            return recv(fd, &byte, 1, 0)
+        }.value
+        await UsersBinaryTests.stop(follower)
+        #expect(received == 0, "the directory service closed the idle connection")
     }
 }
 

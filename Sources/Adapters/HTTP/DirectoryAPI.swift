@@ -8,21 +8,29 @@ public import UserPorts
 /// The read-only REST API of a directory service (a second service that keeps a `DirectoryReplica` from
 /// the user service's events): `GET /directory/users?prefix=&limit=` and `GET /directory/stats`, with the
 /// JSON shapes of the user service's own directory routes (`DirectoryPage`, `DirectoryStatistics` in the
-/// OpenAPI document), plus `GET /health/live` and `GET /health/ready`. Errors are RFC 9457 problems (see
-/// ``Problem``); every response carries `X-Request-ID`; `HEAD` is answered wherever `GET` is. The directory
-/// routes are the user API's own (one face for both services), `Consistency-Token` included.
+/// OpenAPI document), plus `GET /health/live`, `GET /health/ready` and `GET /metrics` (when given an
+/// exposition). Errors are RFC 9457 problems (see ``Problem``); every response carries `X-Request-ID`; `HEAD`
+/// is answered wherever `GET` is. The directory routes are the user API's own (one face for both services),
+/// `Consistency-Token` included.
 public struct DirectoryAPI: Sendable {
     private let directory: DirectoryQueries
     private let readiness: @Sendable () async throws -> Void
+    private let metrics: (@Sendable () -> [UInt8])?
 
     /// Creates the API over the directory queries of a replica.
     ///
     /// - Parameters:
     ///   - directory: the queries the routes answer.
+    ///   - metrics: the Prometheus text exposition that `GET /metrics` serves (a `PrometheusCollectorRegistry`'s
+    ///     `emitToBuffer`); without it there is no `/metrics` route.
     ///   - readiness: what `GET /health/ready` checks; it throws when the service is not ready (the backfill
     ///     has not finished, or the broker consumer is not connected), with a sentence for the operator.
-    public init(directory: DirectoryQueries, readiness: @escaping @Sendable () async throws -> Void) {
+    public init(
+        directory: DirectoryQueries, metrics: (@Sendable () -> [UInt8])? = nil,
+        readiness: @escaping @Sendable () async throws -> Void
+    ) {
         self.directory = directory
+        self.metrics = metrics
         self.readiness = readiness
     }
 
@@ -32,7 +40,7 @@ public struct DirectoryAPI: Sendable {
         let router = Router(context: UserRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: RequestMetricsMiddleware())
         router.add(middleware: RequestIDMiddleware())
-        router.add(middleware: MethodNotAllowedMiddleware(routes: Self.routes))
+        router.add(middleware: MethodNotAllowedMiddleware(routes: Self.routes(metrics: metrics != nil)))
         if !tokens.isEmpty { router.add(middleware: BearerAuthenticationMiddleware(tokens: tokens)) }
         addRoutes(to: router)
         return router
@@ -40,8 +48,9 @@ public struct DirectoryAPI: Sendable {
 
     /// The routes ``addRoutes(to:)`` adds, for the 405 answers' `Allow` lists: the user API's of the same
     /// paths.
-    static var routes: [APIRoute] {
-        let paths: Set = ["/directory/users", "/directory/stats", "/health/live", "/health/ready"]
+    static func routes(metrics: Bool) -> [APIRoute] {
+        var paths: Set = ["/directory/users", "/directory/stats", "/health/live", "/health/ready"]
+        if metrics { paths.insert("/metrics") }
         return APIRoute.all.filter { paths.contains($0.path) }
     }
 
@@ -59,5 +68,12 @@ public struct DirectoryAPI: Sendable {
             }
         }
         DirectoryRoutes.add(to: router, directory)
+        if let metrics {
+            router.get("metrics") { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
+            }
+        }
     }
 }

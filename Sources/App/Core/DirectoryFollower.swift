@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import Metrics
 public import ServiceLifecycle
 public import UserDomain
 public import UserPorts
@@ -8,7 +9,7 @@ public import UserPorts
 /// from its event history, then followed from a broker queue. A swift-service-lifecycle `Service`.
 ///
 /// The broker side stays outside (this target links no broker client): the wiring hands
-/// ``dispositions(_:)`` (an array of events in, what to do with each out) to a consumer as its batch
+/// ``dispositions(_:positions:)`` (an array of events in, what to do with each out) to a consumer as its batch
 /// handler, and gives ``init(replica:history:pageSize:retryBackoff:gapSightings:gapAge:logger:queueDeclared:)``
 /// a `queueDeclared` that returns once the consumer's durable queue and binding exist. The order is what makes
 /// it gap-free:
@@ -46,6 +47,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     private let catchingUp = Locked(false)
     /// Raised whenever ``reachedPosition`` moves: directory queries waiting for a consistency token wake on it.
     public let progress = CommitSignal()
+    private let metrics = FollowerMetrics()
 
     /// Creates a follower.
     ///
@@ -54,7 +56,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     ///   - history: the user service's event history.
     ///   - pageSize: events per history page (1…1000).
     ///   - retryBackoff: the doubling delay between failed backfill attempts.
-    ///   - gapSightings: with `gapAge`, when an event behind a gap is given up (``dispositions(_:)``): after it
+    ///   - gapSightings: with `gapAge`, when an event behind a gap is given up (``dispositions(_:positions:)``): after it
     ///     was seen behind the gap, a backfill notwithstanding, this many times …
     ///   - gapAge: … and for at least this long since the first time.
     ///   - logger: for the backfill's progress and failures.
@@ -81,7 +83,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     /// The highest position of the user service's event log up to which every event is applied here: moved by
     /// each backfill and by deliveries that carry their position (the relay's publisher sets it), over the
     /// positions they fill without a gap. Kept as the replica's backfill position, so that a `Consistency-Token`
-    /// of the user service at or below it is answered (``DirectoryQueries`` over the replica) and a restart
+    /// of the user service at or below it is answered (`DirectoryQueries` over the replica) and a restart
     /// backfills from it.
     public var reachedPosition: EventPosition? {
         let position = reach.withLock { $0.position }
@@ -126,7 +128,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
                 logger.error("directory backfill refused by the user service", metadata: ["error": "\(error)"])
                 throw ConfigurationError(
                     key: "directory.events",
-                    "\(error) Check the events URL (--events) and USERS_EVENTS_TOKEN: retrying won't help.")
+                    "\(error) Check the events URL (directory.events) and its token (DIRECTORY_EVENTS_TOKEN): retrying won't help.")
             } catch {
                 failures += 1
                 let base = retryBackoff.lowerBound * (1 << min(failures - 1, 16))
@@ -223,6 +225,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
                     return .requeue
                 }
                 gaps[event.eventID] = nil
+                metrics.parked.increment()
                 logger.error(
                     "directory gives up an event whose predecessor never came; it is parked",
                     metadata: [
@@ -239,6 +242,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     private func applyNoting(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome] {
         do {
             let outcomes = try await replica.apply(events)
+            metrics.count(outcomes, of: events)
             lastApplyFailure.withLock { $0 = nil }
             return outcomes
         } catch is CancellationError {
@@ -268,6 +272,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
         }
         guard let moved else { return }
         _ = try await replica.apply([], reaching: EventPosition(rawValue: moved))
+        metrics.position.record(moved)
         progress.signal()
     }
 
@@ -280,7 +285,10 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
             while reach.above.remove(reach.position + 1) != nil { reach.position += 1 }
             return true
         }
-        if moved { progress.signal() }
+        if moved {
+            metrics.position.record(reach.withLock { $0.position })
+            progress.signal()
+        }
     }
 
     /// Backfills once for a directory read waiting for `token` above ``reachedPosition`` (an event on its way, or
@@ -309,7 +317,10 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
             try Task.checkCancellation()
             let page = try await history.events(after: after, limit: pageSize)
             guard let last = page.items.last?.position else { break }
-            total += try await replica.applyBackfill(page.items.map(\.envelope), reaching: last)
+            let events = page.items.map(\.envelope)
+            let outcomes = try await replica.apply(events, reaching: last)
+            metrics.count(outcomes, of: events)
+            total += ReplicaBackfillResult(counting: outcomes)
             guard let next = page.next, next > (after ?? EventPosition(rawValue: 0)) else { break }
             after = next
         }
@@ -319,7 +330,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
 }
 
 /// What a consumer does with a delivered event once the follower handled it (see
-/// ``DirectoryFollower/dispositions(_:)``).
+/// ``DirectoryFollower/dispositions(_:positions:)``).
 public enum FollowerDisposition: Sendable, Hashable {
     /// Applied, or applied before: acknowledge it.
     case acknowledge
@@ -380,5 +391,26 @@ final class FollowerGate: Sendable {
             let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
             waiter?.resume(throwing: CancellationError())
         }
+    }
+}
+
+/// The follower's figures, through swift-metrics (`GET /metrics` of the directory service): events applied,
+/// duplicates and gaps (deliveries and backfill pages alike), events parked, the position reached and the lag
+/// (how old the newest applied event was when it was applied).
+struct FollowerMetrics: Sendable {
+    let applied = Counter(label: "users_directory_applied_total")
+    let duplicates = Counter(label: "users_directory_duplicates_total")
+    let gaps = Counter(label: "users_directory_gaps_total")
+    let parked = Counter(label: "users_directory_parked_total")
+    let position = Gauge(label: "users_directory_position")
+    let lag = Gauge(label: "users_directory_lag_seconds")
+
+    func count(_ outcomes: [ReplicaOutcome], of events: [UserEventEnvelope]) {
+        let result = ReplicaBackfillResult(counting: outcomes)
+        if result.applied > 0 { applied.increment(by: result.applied) }
+        if result.duplicates > 0 { duplicates.increment(by: result.duplicates) }
+        if result.gaps > 0 { gaps.increment(by: result.gaps) }
+        let newest = zip(events, outcomes).filter { $0.1 == .applied }.map(\.0.occurredAt).max()
+        if let newest { lag.record(max(0, Date().timeIntervalSince(newest))) }
     }
 }

@@ -2,7 +2,7 @@ import UserAppCore
 import Configuration
 import Foundation
 
-/// How the API's bearer tokens are read from configuration.
+/// How the API's bearer tokens are read from configuration, under the service's prefix (`users.`, `directory.`).
 ///
 /// - `users.apiTokens` (`USERS_API_TOKENS`): tokens separated by commas, each trimmed of spaces and tabs.
 ///   The value has no comment syntax: `#Zk9s/tok` is a token. Empty items (`a,,b`, a trailing comma) are
@@ -21,52 +21,66 @@ enum APITokens {
     /// - Returns: the tokens, empty when neither source is configured.
     /// - Throws: `ConfigurationError` naming the source's key, when a configured source yields no token,
     ///   holds an invalid one, or (the file) can't be read.
-    static func read(_ reader: ConfigReader) throws -> [String] {
+    /// `prefix` is the service's: `users` (`users.apiTokens`, `USERS_API_TOKENS`) or `directory`.
+    static func read(_ reader: ConfigReader, prefix: String) throws -> [String] {
+        let keys = Keys(prefix: prefix)
         var tokens: [String] = []
-        if let list = reader.stringArray(forKey: "users.apiTokens", isSecret: true) {
+        if let list = reader.stringArray(forKey: ConfigKey(keys.list), isSecret: true) {
             // A list in a configuration file: each item a token (trimmed; commas not allowed inside).
-            tokens += try parseList(list.joined(separator: ","))
-        } else if let list = try UserAppConfiguration.string(reader, "users.apiTokens", isSecret: true) {
-            tokens += try parseList(list)
+            tokens += try parseList(list.joined(separator: ","), keys)
+        } else if let list = try ConfigValues.string(reader, keys.list, isSecret: true) {
+            tokens += try parseList(list, keys)
         }
-        if let file = try UserAppConfiguration.string(reader, "users.apiTokensFile") {
+        if let file = try ConfigValues.string(reader, keys.file) {
             guard let data = FileManager.default.contents(atPath: file),
                 let text = String(data: data, encoding: .utf8)
             else {
                 throw ConfigurationError(
-                    key: "users.apiTokensFile",
-                    "The API tokens file \(file) (users.apiTokensFile) can't be read as UTF-8 text.")
+                    key: keys.file, "The API tokens file \(file) (\(keys.file)) can't be read as UTF-8 text.")
             }
-            tokens += try parseFile(text, named: file)
+            tokens += try parseFile(text, named: file, keys)
         }
         return tokens
     }
 
+    /// The keys of one service's tokens and their environment variables.
+    struct Keys {
+        let list: String
+        let file: String
+        let listVariable: String
+
+        init(prefix: String) {
+            list = prefix + ".apiTokens"
+            file = prefix + ".apiTokensFile"
+            listVariable = prefix.uppercased() + "_API_TOKENS"
+        }
+    }
+
     /// The tokens of a `users.apiTokens` value.
-    static func parseList(_ list: String) throws -> [String] {
+    static func parseList(_ list: String, _ keys: Keys = Keys(prefix: "users")) throws -> [String] {
         var tokens: [String] = []
         for (index, item) in list.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
             let token = item.trimmingCharacters(in: .whitespaces)
             if token.isEmpty { continue }
             guard isValid(token) else {
                 throw ConfigurationError(
-                    key: "users.apiTokens",
-                    "Token \(index + 1) of users.apiTokens (USERS_API_TOKENS) has a character a bearer token can't "
+                    key: keys.list,
+                    "Token \(index + 1) of \(keys.list) (\(keys.listVariable)) has a character a bearer token can't "
                         + "have: use visible ASCII without spaces or commas.")
             }
             tokens.append(token)
         }
         guard !tokens.isEmpty else {
             throw ConfigurationError(
-                key: "users.apiTokens",
-                "users.apiTokens (USERS_API_TOKENS) is set but holds no token: set comma-separated tokens, or unset "
+                key: keys.list,
+                "\(keys.list) (\(keys.listVariable)) is set but holds no token: set comma-separated tokens, or unset "
                     + "it to serve without authentication on loopback only.")
         }
         return tokens
     }
 
     /// The tokens of a tokens file's text.
-    static func parseFile(_ text: String, named file: String) throws -> [String] {
+    static func parseFile(_ text: String, named file: String, _ keys: Keys = Keys(prefix: "users")) throws -> [String] {
         var tokens: [String] = []
         // `\r\n` is one Character, and a line break like any other.
         for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
@@ -74,16 +88,16 @@ enum APITokens {
             if token.isEmpty || token.hasPrefix("#") { continue }
             guard isValid(token) else {
                 throw ConfigurationError(
-                    key: "users.apiTokensFile",
-                    "Line \(index + 1) of the API tokens file \(file) (users.apiTokensFile) has a character a bearer "
+                    key: keys.file,
+                    "Line \(index + 1) of the API tokens file \(file) (\(keys.file)) has a character a bearer "
                         + "token can't have: use visible ASCII without spaces or commas, one token a line.")
             }
             tokens.append(token)
         }
         guard !tokens.isEmpty else {
             throw ConfigurationError(
-                key: "users.apiTokensFile",
-                "The API tokens file \(file) (users.apiTokensFile) holds no token (only blank lines and # comments).")
+                key: keys.file,
+                "The API tokens file \(file) (\(keys.file)) holds no token (only blank lines and # comments).")
         }
         return tokens
     }

@@ -1,80 +1,19 @@
-public import Configuration
+import Configuration
 import Foundation
 import Hummingbird
 public import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import UserAppCore
 import UserDomain
-public import UserHTTP
+import UserHTTP
 import UserInMemory
 import UserPorts
 import UserPostgres
 import UserRabbitMQ
 import UserSQLite
-
-/// What `users directory serve` runs: the broker it follows, the user service it backfills from, its own
-/// store and address.
-public struct DirectoryServiceConfiguration: Sendable {
-    /// The directory's API tokens, read exactly as `users serve` reads its own (`USERS_API_TOKENS`,
-    /// `users.apiTokensFile`, a config file's list): a configured source without a valid token is a
-    /// `ConfigurationError`, never "no authentication".
-    public static func apiTokens(from reader: ConfigReader) throws -> [String] {
-        try APITokens.read(reader)
-    }
-
-    /// The broker, `amqp://user:pass@host:5672/vhost` (or `amqps://`).
-    public var source: String
-    /// The user service's topic exchange.
-    public var exchange: String
-    /// The follower's own durable queue.
-    public var queue: String
-    /// The user service's base URL, whose `GET /events` the backfill reads.
-    public var events: String
-    /// A bearer token of the user service (from `USERS_EVENTS_TOKEN`, never a flag), or `nil`.
-    public var eventsToken: String?
-    /// The replica's store: `sqlite:PATH`, `postgres://…` (a database of its own) or `memory:`.
-    public var store: String
-    /// The address to bind.
-    public var host: String
-    /// The port to bind (0: any free one).
-    public var port: Int
-    /// Tokens a client of the directory must send; without any, only loopback addresses are served.
-    public var apiTokens: [String]
-    /// The HTTP connections' idle and request time limits and their bound, as `users serve` has them (a
-    /// client that trickles its request head gets 408, an idle one is closed, connections past the bound wait).
-    public var connections: HTTPConnectionLimits
-    /// How long a directory read waits for the `Consistency-Token` it sends (a write's on the user service)
-    /// before it answers 503 with `Retry-After`.
-    public var consistencyTimeout: Duration
-
-    /// Creates a configuration.
-    public init(
-        source: String, exchange: String = "users.events", queue: String = "users.directory", events: String,
-        eventsToken: String? = nil, store: String = "sqlite:directory.sqlite", host: String = "127.0.0.1",
-        port: Int = 8081, apiTokens: [String] = [], connections: HTTPConnectionLimits = .init(),
-        consistencyTimeout: Duration = .seconds(5)
-    ) {
-        self.consistencyTimeout = consistencyTimeout
-        self.source = source
-        self.exchange = exchange
-        self.queue = queue
-        self.events = events
-        self.eventsToken = eventsToken
-        self.store = store
-        self.host = host
-        self.port = port
-        self.apiTokens = apiTokens
-        self.connections = connections
-    }
-
-    /// The store as it may be printed: `sqlite:PATH`, `memory:`, a PostgreSQL URL without its password, and
-    /// anything else through the one redaction every printed URL goes through.
-    var printableStore: String {
-        (try? StoreLocation(store))?.description ?? URLRedaction.redact(store)
-    }
-}
 
 /// `users directory serve`: the directory as a second service. A `DirectoryFollower` keeps a replica in
 /// the service's own database from the user events on RabbitMQ (after a backfill from the user service's
@@ -89,16 +28,18 @@ public enum DirectoryServer {
     ///   loopback without API tokens); `UserStoreError` when the store can't be opened;
     ///   ``UserServer/ListenError`` when the address can't be bound.
     public static func run(configuration: DirectoryServiceConfiguration, logger: Logger) async throws {
+        // swift-metrics reports to the Prometheus registry of `GET /metrics` from the first metric on.
+        _ = UserServer.prometheus
         let url: RabbitMQURL
         do {
             url = try RabbitMQURL(configuration.source)
         } catch {
-            throw ConfigurationError(key: "directory.source", "The broker URL (--source) is not valid: \(error).")
+            throw ConfigurationError(key: "directory.source", "The broker URL (directory.source) is not valid: \(error).")
         }
         guard let events = URL(string: configuration.events), ["http", "https"].contains(events.scheme ?? ""),
             events.host != nil
         else {
-            throw ConfigurationError(key: "directory.events", "The events URL (--events) must be http(s)://host[:port].")
+            throw ConfigurationError(key: "directory.events", "The events URL (directory.events) must be http(s)://host[:port].")
         }
         let addresses = await BindAddress.resolve(configuration.host)
         guard let address = addresses.first else {
@@ -108,7 +49,7 @@ public enum DirectoryServer {
             throw ConfigurationError(
                 key: "directory.host",
                 "Refusing to serve on \(configuration.host) without API tokens: it resolves beyond loopback. Set "
-                    + "USERS_API_TOKENS, or bind 127.0.0.1.")
+                    + "DIRECTORY_API_TOKENS (directory.apiTokens), or bind 127.0.0.1.")
         }
         let history = HTTPEventHistory(baseURL: events, token: configuration.eventsToken)
         let parts = Parts(
@@ -119,7 +60,8 @@ public enum DirectoryServer {
         } catch {
             throw ConfigurationError(
                 key: "directory.store",
-                "The store (--store) must be sqlite:PATH, postgres://… or memory:, not \(configuration.printableStore).")
+                "The store (directory.store) must be sqlite:PATH, postgres://… or memory:, not "
+                    + "\(configuration.printableStore).")
         }
         switch location {
         case .memory:
@@ -183,7 +125,9 @@ public enum DirectoryServer {
             let queries = DirectoryQueries(
                 replica: replica, progress: follower.value.progress, timeout: configuration.consistencyTimeout,
                 behind: { [follower = follower.value] token in await follower.catchUp(to: token) })
-            let api = DirectoryAPI(directory: queries) { [follower = follower.value] in
+            let registry = UserServer.prometheus
+            let api = DirectoryAPI(directory: queries, metrics: { registry.emitToBuffer() }) {
+                [follower = follower.value] in
                 let status = consumer.status
                 guard status.isReady else {
                     throw NotReady(

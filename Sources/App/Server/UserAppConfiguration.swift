@@ -83,39 +83,32 @@ public struct UserAppConfiguration: Sendable {
     /// - Throws: `ConfigurationError` naming the key, for a store URL or publisher it can't use, or a value of the wrong kind or out of range (a port of "80a", a batch size of 0): a bad
     ///   value is never silently replaced by the default.
     public init(reader: ConfigReader) throws {
-        store = try StoreLocation(try Self.string(reader, "users.store", isSecret: true) ?? "sqlite:users.sqlite")
-        publisher = try EventDestination(try Self.string(reader, "users.publisher", isSecret: true) ?? "none")
-        let amqpExchange = try Self.string(reader, "users.amqp.exchange") ?? "users.events"
+        store = try StoreLocation(try ConfigValues.string(reader, "users.store", isSecret: true) ?? "sqlite:users.sqlite")
+        publisher = try EventDestination(try ConfigValues.string(reader, "users.publisher", isSecret: true) ?? "none")
+        let amqpExchange = try ConfigValues.string(reader, "users.amqp.exchange") ?? "users.events"
         guard !amqpExchange.isEmpty, amqpExchange.utf8.count <= 255 else {
             throw ConfigurationError(key: "users.amqp.exchange", "users.amqp.exchange must be 1 to 255 bytes.")
         }
         if case .amqp(let url, _) = publisher { publisher = .amqp(url: url, exchange: amqpExchange) }
-        host = try Self.string(reader, "users.host") ?? "127.0.0.1"
-        port = try Self.int(reader, "users.port", default: 8080, in: 0...65535)
+        host = try ConfigValues.string(reader, "users.host") ?? "127.0.0.1"
+        port = try ConfigValues.int(reader, "users.port", default: 8080, in: 0...65535)
         http = .init(
-            maximumBodySize: try Self.int(reader, "users.http.maxBodySize", default: 64 * 1024, in: 1...(1 << 30)),
-            requiresIfMatch: try Self.bool(reader, "users.http.requireIfMatch", default: false),
-            idempotencyKeys: try Self.int(reader, "users.http.idempotencyKeys", default: 10_000, in: 1...10_000_000),
-            idempotencyBytes: try Self.int(
+            maximumBodySize: try ConfigValues.int(reader, "users.http.maxBodySize", default: 64 * 1024, in: 1...(1 << 30)),
+            requiresIfMatch: try ConfigValues.bool(reader, "users.http.requireIfMatch", default: false),
+            idempotencyKeys: try ConfigValues.int(reader, "users.http.idempotencyKeys", default: 10_000, in: 1...10_000_000),
+            idempotencyBytes: try ConfigValues.int(
                 reader, "users.http.idempotencyBytes", default: 16 << 20, in: 0...(1 << 34)))
-        connections = .init(
-            idleTimeout: .milliseconds(
-                try Self.int(reader, "users.http.idleTimeoutMs", default: 75_000, in: 1...3_600_000)),
-            requestHeadTimeout: .milliseconds(
-                try Self.int(reader, "users.http.requestHeadTimeoutMs", default: 10_000, in: 1...600_000)),
-            requestBodyTimeout: .milliseconds(
-                try Self.int(reader, "users.http.requestBodyTimeoutMs", default: 30_000, in: 1...3_600_000)),
-            maximumConnections: try Self.int(reader, "users.http.maxConnections", default: 1024, in: 1...1_000_000))
+        connections = try HTTPConnectionLimits(reader, prefix: "users")
         relay = .init(
-            batchSize: try Self.int(reader, "users.relay.batchSize", default: 100, in: 1...10_000),
-            maximumAttempts: try Self.int(reader, "users.relay.maxAttempts", default: 10, in: 1...1000))
-        let retentionDays = try Self.int(reader, "users.events.retentionDays", default: 0, in: 0...36_500)
+            batchSize: try ConfigValues.int(reader, "users.relay.batchSize", default: 100, in: 1...10_000),
+            maximumAttempts: try ConfigValues.int(reader, "users.relay.maxAttempts", default: 10, in: 1...1000))
+        let retentionDays = try ConfigValues.int(reader, "users.events.retentionDays", default: 0, in: 0...36_500)
         eventRetention = retentionDays == 0 ? nil : .seconds(retentionDays * 86_400)
         directoryConsistencyTimeout = .milliseconds(
-            try Self.int(reader, "users.directory.consistencyTimeoutMs", default: 5000, in: 0...60_000))
-        postgresMaximumConnections = try Self.int(reader, "users.postgres.maxConnections", default: 10, in: 1...1000)
-        postgresLookupConnections = try Self.int(reader, "users.postgres.lookupConnections", default: 2, in: 0...64)
-        let synchronous = (try Self.string(reader, "users.sqlite.synchronous") ?? "normal").lowercased()
+            try ConfigValues.int(reader, "users.directory.consistencyTimeoutMs", default: 5000, in: 0...60_000))
+        postgresMaximumConnections = try ConfigValues.int(reader, "users.postgres.maxConnections", default: 10, in: 1...1000)
+        postgresLookupConnections = try ConfigValues.int(reader, "users.postgres.lookupConnections", default: 2, in: 0...64)
+        let synchronous = (try ConfigValues.string(reader, "users.sqlite.synchronous") ?? "normal").lowercased()
         guard synchronous == "normal" || synchronous == "full" else {
             throw ConfigurationError(
                 key: "users.sqlite.synchronous",
@@ -123,71 +116,9 @@ public struct UserAppConfiguration: Sendable {
         }
         sqliteSynchronousFull = synchronous == "full"
         sqliteTunesProcess =
-            !Self.isPresent(reader, "users.sqlite.tuneProcess")
-            ? nil : try Self.bool(reader, "users.sqlite.tuneProcess", default: false)
-        apiTokens = try APITokens.read(reader)
-    }
-
-    /// Whether `key` has a value of any type. `ConfigReader.string(forKey:)` answers `nil` both for a key
-    /// that is absent and for one whose value is of another type (a list, a number where text is read), and a
-    /// value of the wrong type must never fall back to the default: `apiTokens: [a, b]` silently meant "no
-    /// tokens", an unauthenticated server. swift-configuration's error type is not public, so absence is told
-    /// apart by its message.
-    static func isPresent(_ reader: ConfigReader, _ key: String, isSecret: Bool = false) -> Bool {
-        do {
-            _ = try reader.requiredString(forKey: ConfigKey(key), isSecret: isSecret)
-            return true
-        } catch {
-            return !String(describing: error).hasPrefix("Missing required config value")
-        }
-    }
-
-    /// A text setting: `nil` when absent, an error when present with a value that is not text.
-    static func string(_ reader: ConfigReader, _ key: String, isSecret: Bool = false) throws -> String? {
-        if let value = reader.string(forKey: ConfigKey(key), isSecret: isSecret) { return value }
-        if isPresent(reader, key, isSecret: isSecret) {
-            throw ConfigurationError(key: key, "\(key) must be text (a string), not a list, a number or null.")
-        }
-        return nil
-    }
-
-    /// An integer setting: the default when absent, an error when present but not a whole number in `range`
-    /// (never a silent fall-back to the default).
-    private static func int(_ reader: ConfigReader, _ key: String, default: Int, in range: ClosedRange<Int>) throws
-        -> Int
-    {
-        let value: Int
-        if let number = reader.int(forKey: ConfigKey(key)) {
-            value = number
-        } else if let text = reader.string(forKey: ConfigKey(key)) {
-            guard let number = Int(text.trimmingCharacters(in: .whitespaces)) else {
-                throw ConfigurationError(key: key, "\(key) must be a whole number, not \"\(text)\".")
-            }
-            value = number
-        } else if isPresent(reader, key) {
-            throw ConfigurationError(key: key, "\(key) must be a whole number.")
-        } else {
-            return `default`
-        }
-        guard range.contains(value) else {
-            throw ConfigurationError(
-                key: key, "\(key) must be from \(range.lowerBound) to \(range.upperBound), not \(value).")
-        }
-        return value
-    }
-
-    /// A Boolean setting (`true`/`false`, `yes`/`no`, `1`/`0`): the default when absent, an error otherwise.
-    private static func bool(_ reader: ConfigReader, _ key: String, default: Bool) throws -> Bool {
-        if let value = reader.bool(forKey: ConfigKey(key)) { return value }
-        guard let text = reader.string(forKey: ConfigKey(key)) else {
-            if isPresent(reader, key) { throw ConfigurationError(key: key, "\(key) must be true or false.") }
-            return `default`
-        }
-        switch text.trimmingCharacters(in: .whitespaces).lowercased() {
-        case "true", "yes", "1": return true
-        case "false", "no", "0": return false
-        default: throw ConfigurationError(key: key, "\(key) must be true or false, not \"\(text)\".")
-        }
+            !ConfigValues.isPresent(reader, "users.sqlite.tuneProcess")
+            ? nil : try ConfigValues.bool(reader, "users.sqlite.tuneProcess", default: false)
+        apiTokens = try APITokens.read(reader, prefix: "users")
     }
 
     /// The reader `users` uses: `arguments` (already parsed options, as keys), then the environment (the
