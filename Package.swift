@@ -15,7 +15,9 @@ let package = Package(
         .library(name: "UserRabbitMQ", targets: ["UserRabbitMQ"]),
         .library(name: "UserAppCore", targets: ["UserAppCore"]),
         .library(name: "UserApp", targets: ["UserApp"]),
+        .library(name: "UserDirectoryService", targets: ["UserDirectoryService"]),
         .executable(name: "users", targets: ["users"]),
+        .executable(name: "users-directory", targets: ["users-directory"]),
     ],
     // What an embedding app builds: the ports, the in-memory store and UserAppCore's wiring always; each adapter
     // and its C library, and the HTTP service's packages, only with its trait. A dependency that names traits
@@ -156,11 +158,32 @@ let package = Package(
             ],
             path: "Sources/Adapters/RabbitMQ"
         ),
+        // What both services' HTTP sides and commands share: problems, request ids, bearer tokens, connection
+        // limits, the directory's routes, configuration reading, metrics, exit codes. Neither service's own code.
+        .target(
+            name: "ServiceSupport",
+            dependencies: [
+                "UserAppCore", "UserDomain", "UserPorts",
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Service"])),
+                .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["Service"])),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
+                .product(name: "HummingbirdCore", package: "hummingbird", condition: .when(traits: ["Service"])),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Service"])),
+                .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Service"])),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras", condition: .when(traits: ["Service"])),
+                .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Service"])),
+                .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Service"])),
+                .product(name: "SystemPackage", package: "swift-system", condition: .when(traits: ["Service"])),
+            ],
+            path: "Sources/Shared/ServiceSupport"
+        ),
         // The driving HTTP adapter: REST on Hummingbird 2, errors as RFC 9457 problem+json.
         .target(
             name: "UserHTTP",
             dependencies: [
-                "UserDomain", "UserPorts",
+                "ServiceSupport", "UserDomain", "UserPorts",
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
                 .product(name: "HummingbirdCore", package: "hummingbird", condition: .when(traits: ["Service"])),
                 .product(name: "Logging", package: "swift-log"),
@@ -184,7 +207,6 @@ let package = Package(
                 .target(name: "UserPostgres", condition: .when(traits: ["PostgreSQL"])),
                 .target(name: "UserRabbitMQ", condition: .when(traits: ["RabbitMQ"])),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/App/Core"
@@ -193,8 +215,8 @@ let package = Package(
         .target(
             name: "UserApp",
             dependencies: [
-                "UserAppCore", "UserDomain", "UserPorts", "UserHTTP", "UserInMemory", "UserSQLite", "UserPostgres",
-                "UserRabbitMQ",
+                "ServiceSupport", "UserAppCore", "UserDomain", "UserPorts", "UserHTTP", "UserInMemory", "UserSQLite",
+                "UserPostgres", "UserRabbitMQ",
                 .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["Service"])),
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
                 .product(name: "Logging", package: "swift-log"),
@@ -211,12 +233,42 @@ let package = Package(
         .executableTarget(
             name: "users",
             dependencies: [
-                "UserApp", "UserDomain", "UserPorts", "UserHTTP",
+                "ServiceSupport", "UserApp", "UserDirectoryService", "UserDomain", "UserPorts", "UserHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Service"])),
                 .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["Service"])),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/CLI"
+        ),
+        // The directory service, a slice of its own: a follower of the user events (backfilled from the user
+        // service's history, fed by its broker queue) into a replica of its own kind, and a read-only HTTP API.
+        // It depends on the domain, the ports, the replicas and the broker adapter, never on the user service's
+        // HTTP module.
+        .target(
+            name: "UserDirectoryService",
+            dependencies: [
+                "ServiceSupport", "UserAppCore", "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres",
+                "UserRabbitMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Service"])),
+                .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["Service"])),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Service"])),
+                .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Service"])),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Directory/Service"
+        ),
+        // `users-directory serve`: the directory service's own executable.
+        .executableTarget(
+            name: "users-directory",
+            dependencies: [
+                "UserDirectoryService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Service"])),
+            ],
+            path: "Sources/Directory/CLI"
         ),
         // A child process for the SQLite crash-durability test: registers users until it is killed.
         .executableTarget(
@@ -267,7 +319,7 @@ let package = Package(
         .testTarget(
             name: "UserHTTPTests",
             dependencies: [
-                "UserAppCore", "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres", "UserHTTP",
+                "UserAppCore", "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres", "UserHTTP", "ServiceSupport",
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
                 .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Service"])),
                 .product(name: "Logging", package: "swift-log"),
@@ -281,10 +333,23 @@ let package = Package(
         .testTarget(
             name: "UserAppTests",
             dependencies: [
-                "UserApp", "UserAppCore", "UserDomain", "UserPorts", "UserPortsTesting", "UserHTTP", "UserInMemory",
+                "ServiceSupport", "UserApp", "UserAppCore", "UserDomain", "UserPorts", "UserPortsTesting", "UserHTTP", "UserInMemory",
                 "UserSQLite", "UserRabbitMQ", "users",
                 .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["Service"])),
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "UserDirectoryServiceTests",
+            dependencies: [
+                "ServiceSupport", "UserDirectoryService", "UserAppCore", "UserDomain", "UserPorts", "UserPortsTesting",
+                "UserHTTP", "UserInMemory", "UserSQLite", "UserRabbitMQ", "users", "users-directory",
+                .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["Service"])),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
+                .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Service"])),
+                .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Service"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

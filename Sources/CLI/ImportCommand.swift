@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ServiceSupport
 import UserApp
 import UserDomain
 import UserPorts

@@ -5,22 +5,13 @@ import Logging
 import UserApp
 import UserDomain
 import UserHTTP
+import ServiceSupport
 import UserPorts
 
 /// Output options of the user commands.
 struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON (the HTTP API's representation) instead of text.")
     var json = false
-}
-
-/// Exit codes that tell outcomes apart (sysexits.h where one fits).
-enum Exit {
-    static let notFound = ExitCode(3)
-    static let conflict = ExitCode(4)
-    static let invalidInput = ExitCode(65)  // EX_DATAERR
-    static let noInput = ExitCode(66)  // EX_NOINPUT
-    static let unavailable = ExitCode(69)  // EX_UNAVAILABLE
-    static let configuration = ExitCode(78)  // EX_CONFIG
 }
 
 /// Opens the configured system (no services run: events stay in the outbox for `serve` to relay), runs
@@ -44,35 +35,6 @@ func withSystem<T>(_ options: StoreFlags, _ body: (UserSystem<AnyUserStore>) asy
 }
 
 extension Exit {
-    /// Runs `body` and turns a `ConfigurationError` or a `UserStoreError` it throws into a message on stderr
-    /// and its exit code (`report(_:)`); other errors pass through.
-    static func reportingSetupErrors<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as ConfigurationError {
-            throw report(error)
-        } catch let error as UserStoreError {
-            throw report(error)
-        }
-    }
-
-    /// Writes a configuration error to stderr, naming its key and `--help` where the message (written for
-    /// embedding apps too) does not, and returns 78 (EX_CONFIG).
-    static func report(_ error: ConfigurationError) -> ExitCode {
-        let named = error.description.contains(error.key) ? "" : " (\(error.key); see --help)"
-        FileHandle.standardError.write(Data("users: \(error.description)\(named)\n".utf8))
-        return configuration
-    }
-
-    /// Writes a store error to stderr and returns its exit code: 78 for what the operator must fix in the
-    /// configuration or the store (a bad URL or option, a schema this version can't use, a trimmed history, a
-    /// migration conflict), 69 for a store that can't be reached or used.
-    static func report(_ error: UserStoreError) -> ExitCode {
-        FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
-        return error.code == .invalidConfiguration || error.code == .incompatibleSchema
-            || error.code == .historyTrimmed || error.code == .migrationConflict ? configuration : unavailable
-    }
-
     /// The exit code of a domain error, by its stable `code`: 3 not found, 4 a conflict with the user's
     /// state, 65 refused input. A case added to `UserError` later gets 1 (a failure, unclassified) until it is
     /// named here: the mapping never stops the CLI from building.

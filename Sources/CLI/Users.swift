@@ -4,6 +4,8 @@ import Configuration
 import Foundation
 import Logging
 import UserApp
+import ServiceSupport
+import UserDirectoryService
 import UserPorts
 
 /// Options every command takes.
@@ -39,6 +41,13 @@ struct Users: AsyncParsableCommand {
         ])
 }
 
+/// `users directory serve`: the directory service (also its own executable, `users-directory`).
+struct Directory: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The directory as a second service: its own database, fed from the user events on RabbitMQ.",
+        subcommands: [DirectoryServeCommand.self])
+}
+
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the HTTP user service.")
 
@@ -63,14 +72,9 @@ struct Serve: AsyncParsableCommand {
         if let port { extra["users.port"] = .int(port) }
         // The same exit codes as the other commands: 78 for configuration (the refused public bind among
         // it), 69 for a store that can't be reached or an address that can't be bound.
-        do {
-            try await Exit.reportingSetupErrors {
-                let configuration = try await options.configuration(extra)
-                try await UserServer.run(configuration: configuration, logger: makeLogger())
-            }
-        } catch let error as UserServer.ListenError {
-            FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
-            throw Exit.unavailable
+        try await Exit.reportingSetupErrors {
+            let configuration = try await options.configuration(extra)
+            try await UserServer.run(configuration: configuration, logger: makeLogger())
         }
     }
 }
@@ -86,11 +90,4 @@ struct Migrate: AsyncParsableCommand {
         try await withUsers(options) { _ in }
         print("migrated \(configuration.store)")
     }
-}
-
-func makeLogger(defaultLevel: Logger.Level = .info) -> Logger {
-    var logger = Logger(label: "users") { LineLogHandler(label: $0) }
-    logger.logLevel =
-        ProcessInfo.processInfo.environment["USERS_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? defaultLevel
-    return logger
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+@testable import ServiceSupport
 import UserApp
 
 @Suite("Log lines")

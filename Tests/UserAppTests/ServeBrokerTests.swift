@@ -31,7 +31,7 @@ struct ServeBrokerTests {
     /// Runs `users serve` with `environment`, its stderr kept in a file.
     static func serve(_ arguments: [String], environment: [String: String], log: URL) throws -> Process {
         let process = Process()
-        process.executableURL = UsersBinaryTests.binary
+        process.executableURL = ProcessHarness.binary()
         process.arguments = ["serve"] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -70,21 +70,21 @@ struct ServeBrokerTests {
             defer { tasks.cancelAll() }
             try #require(try await Patience.waitUntil { consumer.status.isReady }, "the consumer never connected")
 
-            let port = try UsersBinaryTests.freePort()
+            let port = try ProcessHarness.freePort()
             let base = "http://127.0.0.1:\(port)"
             let server = try Self.serve(
                 ["--store", "sqlite:" + directory.appendingPathComponent("u.sqlite").path, "--port", String(port)],
                 environment: ["USERS_PUBLISHER": url, "USERS_AMQP_EXCHANGE": exchange],
                 log: directory.appendingPathComponent("serve.log"))
-            try await UsersBinaryTests.waitUntilLive(base)
+            try await ProcessHarness.waitUntilLive(base)
             var ids: [String] = []
             for index in 0..<3 {
-                let (status, data) = try await UsersBinaryTests.request(
+                let (status, data) = try await ProcessHarness.request(
                     "POST", base + "/users", body: #"{"email":"b\#(index)@example.com","displayName":"B \#(index)"}"#)
                 #expect(status == 201)
                 ids.append(try #require(Self.json(data)["id"] as? String))
             }
-            let (patched, _) = try await UsersBinaryTests.request(
+            let (patched, _) = try await ProcessHarness.request(
                 "PATCH", base + "/users/\(ids[0])", body: #"{"displayName":"Renamed"}"#)
             #expect(patched == 200)
             try #require(try await Patience.waitUntil { await received.envelopes.count >= 4 }, "the events never arrived")
@@ -96,10 +96,10 @@ struct ServeBrokerTests {
             let first = envelopes.filter { $0.userID.description == ids[0] }
             #expect(first.map(\.type) == ["user.registered", "user.renamed"])
             #expect(first.map(\.userVersion) == [1, 2])
-            let (ready, body) = try await UsersBinaryTests.request("GET", base + "/health/ready")
+            let (ready, body) = try await ProcessHarness.request("GET", base + "/health/ready")
             #expect(ready == 200)
             #expect(Self.json(body)["publisher"] as? String == "connected")
-            await UsersBinaryTests.stop(server)
+            await ProcessHarness.stop(server)
             #expect(server.terminationStatus == 0)
         }
     }
@@ -117,26 +117,26 @@ struct ServeBrokerTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = "sqlite:" + directory.appendingPathComponent("u.sqlite").path
         let log = directory.appendingPathComponent("serve.log")
-        let port = try UsersBinaryTests.freePort()
+        let port = try ProcessHarness.freePort()
         let base = "http://127.0.0.1:\(port)"
         let server = try Self.serve(
             ["--store", store, "--port", String(port), "--publisher", wrong], environment: ["USERS_LOG_LEVEL": "trace"],
             log: log)
-        try await UsersBinaryTests.waitUntilLive(base)
-        let (status, _) = try await UsersBinaryTests.request(
+        try await ProcessHarness.waitUntilLive(base)
+        let (status, _) = try await ProcessHarness.request(
             "POST", base + "/users", body: #"{"email":"w@example.com","displayName":"W"}"#)
         #expect(status == 201, "writes go on while the broker refuses us")
         try #require(
             try await Patience.waitUntil {
-                let (_, body) = try await UsersBinaryTests.request("GET", base + "/health/ready")
+                let (_, body) = try await ProcessHarness.request("GET", base + "/health/ready")
                 return ["failing", "reconnecting"].contains(Self.json(body)["publisher"] as? String)
             }, "/health/ready never showed the refused publisher")
-        await UsersBinaryTests.stop(server)
+        await ProcessHarness.stop(server)
         #expect(server.terminationStatus == 0)
         let output = try String(contentsOf: log, encoding: .utf8)
         #expect(!output.contains(secret), "the password is never printed")
         #expect(output.contains("access-refused") || output.contains("accessRefused") || output.contains("refused"))
-        let (_, statusJSON, _) = try await UsersBinaryTests.run(["events", "status", "--json", "--store", store])
+        let (_, statusJSON, _) = try await ProcessHarness.run(["events", "status", "--json", "--store", store])
         #expect(Self.json(Data(statusJSON.utf8))["pending"] as? Int == 1, "the event waits in the outbox")
     }
 
@@ -183,7 +183,7 @@ struct ServeBrokerTests {
 
         /// Whether something accepts connections on the port.
         static func accepts(_ port: Int) -> Bool {
-            guard let fd = UsersBinaryTests.connectLoopback(port) else { return false }
+            guard let fd = ProcessHarness.connectLoopback(port) else { return false }
             close(fd)
             return true
         }
@@ -206,7 +206,7 @@ struct ServeBrokerTests {
         guard let at = url.lastIndex(of: "@"), let portStart = url[at...].lastIndex(of: ":"),
             let slash = url[portStart...].firstIndex(of: "/"), let brokerPort = Int(url[url.index(after: portStart)..<slash])
         else { throw TestSetupError("USERS_TEST_AMQP_URL has no host:port") }
-        let forwardPort = try UsersBinaryTests.freePort()
+        let forwardPort = try ProcessHarness.freePort()
         let forwarded = String(url[...portStart]) + String(forwardPort) + String(url[slash...])
         let exchange = "t.outage.\(UUID().uuidString.prefix(8).lowercased())"
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("users-amqp-\(UUID())")
@@ -223,7 +223,7 @@ struct ServeBrokerTests {
             return text.components(separatedBy: "outbox relay failed; retrying").count - 1
         }
         func outbox() async throws -> (pending: Int, dead: Int) {
-            let (_, output, _) = try await UsersBinaryTests.run(["events", "status", "--json", "--store", store])
+            let (_, output, _) = try await ProcessHarness.run(["events", "status", "--json", "--store", store])
             let object = Self.json(Data(output.utf8))
             return (object["pending"] as? Int ?? -1, object["dead"] as? Int ?? -1)
         }
@@ -231,7 +231,7 @@ struct ServeBrokerTests {
             tasks.addTask { try await group.run() }
             defer { tasks.cancelAll() }
             try #require(try await Patience.waitUntil { consumer.status.isReady }, "the consumer never connected")
-            let port = try UsersBinaryTests.freePort()
+            let port = try ProcessHarness.freePort()
             let base = "http://127.0.0.1:\(port)"
             // One attempt before an event is dead: an outage that counted attempts would park at once.
             let server = try Self.serve(
@@ -245,10 +245,10 @@ struct ServeBrokerTests {
                 if server.isRunning { server.terminate() }
                 if let forwarder { Foundation.kill(forwarder.process.processIdentifier, SIGKILL) }
             }
-            try await UsersBinaryTests.waitUntilLive(base)
+            try await ProcessHarness.waitUntilLive(base)
             func register(_ names: Range<Int>) async throws {
                 for index in names {
-                    let (status, _) = try await UsersBinaryTests.request(
+                    let (status, _) = try await ProcessHarness.request(
                         "POST", base + "/users", body: #"{"email":"o\#(index)@example.com","displayName":"O"}"#)
                     #expect(status == 201)
                 }
@@ -272,7 +272,7 @@ struct ServeBrokerTests {
             status = try await outbox()
             #expect(status.pending == 0 && status.dead == 0)
             #expect(Set(await received.envelopes.map(\.eventID)).count == 8)
-            await UsersBinaryTests.stop(server)
+            await ProcessHarness.stop(server)
             #expect(server.terminationStatus == 0)
             await forwarder?.kill()
             forwarder = nil

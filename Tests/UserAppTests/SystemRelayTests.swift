@@ -74,7 +74,7 @@ struct SystemRelayTests {
 
     @Test("users serve's wiring with a broker that can't be reached (amqp:// on a closed port): 0 attempts, 0 dead")
     func unreachableBrokerThroughTheConfiguration() async throws {
-        let port = try UsersBinaryTests.freePort()
+        let port = try ProcessHarness.freePort()
         let configuration = try UserAppConfiguration(
             reader: try await UserAppConfiguration.reader(
                 arguments: [:],

@@ -2,6 +2,7 @@ import Configuration
 import Logging
 import Foundation
 import Testing
+@testable import ServiceSupport
 @testable import UserApp
 import UserHTTP
 import UserPorts

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 import UserDomain
+@testable import ServiceSupport
 @testable import UserHTTP
 import UserInMemory
 import UserPorts

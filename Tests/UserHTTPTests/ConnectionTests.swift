@@ -9,6 +9,7 @@ import NIOEmbedded
 import NIOPosix
 import Synchronization
 import Testing
+@testable import ServiceSupport
 @testable import UserHTTP
 import UserInMemory
 import UserPorts

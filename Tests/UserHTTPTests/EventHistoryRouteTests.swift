@@ -6,6 +6,7 @@ import Testing
 import UserDomain
 import UserInMemory
 import UserPorts
+@testable import ServiceSupport
 @testable import UserHTTP
 
 @Suite("GET /events")

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+@testable import ServiceSupport
 @testable import UserHTTP
 
 extension UserAPISecurityTests {

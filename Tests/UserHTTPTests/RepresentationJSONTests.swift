@@ -8,6 +8,7 @@ import Testing
 import UserDomain
 import UserInMemory
 import UserPorts
+@testable import ServiceSupport
 @testable import UserHTTP
 
 @Suite("Representation JSON")

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import Logging
 import Testing
 import UserDomain
+@testable import ServiceSupport
 @testable import UserHTTP
 import UserInMemory
 import UserPorts

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import Testing
 import UserDomain
+@testable import ServiceSupport
 @testable import UserHTTP
 import UserInMemory
 import UserPorts

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceSupport
 
 /// Remembers the responses of `POST /users` by `Idempotency-Key`, so that a retried request gets the first
 /// response instead of registering twice.

@@ -1,4 +1,5 @@
 import UserPorts
+import ServiceSupport
 
 /// An `If-Match` field value (RFC 9110 §13.1.1): `*`, or a list of entity tags compared strongly.
 ///

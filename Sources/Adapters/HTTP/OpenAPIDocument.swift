@@ -1,4 +1,5 @@
 import Foundation
+import ServiceSupport
 
 /// The OpenAPI 3.1 document of ``UserAPI``, served as is at `GET /openapi.yaml`.
 ///

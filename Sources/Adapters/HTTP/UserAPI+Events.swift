@@ -3,6 +3,7 @@ import Hummingbird
 import NIOCore
 import UserDomain
 public import UserPorts
+import ServiceSupport
 
 /// What `GET /events` reads: the event history of any store, behind one type (a backfill reads pages of up
 /// to 1,000 events: the one indirect call per page is nothing beside the store's query).

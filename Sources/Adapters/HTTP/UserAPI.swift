@@ -4,6 +4,7 @@ public import Hummingbird
 import NIOCore
 import UserDomain
 public import UserPorts
+public import ServiceSupport
 
 /// The REST API of the user service, on Hummingbird 2.
 ///
@@ -15,7 +16,7 @@ public import UserPorts
 /// read model, `GET /directory/users?prefix=` and `GET /directory/stats` (when given `DirectoryQueries`).
 /// Writes answer with a `Consistency-Token` header; a directory read that sends it back waits until the read
 /// model has caught up with that write (503 with `Retry-After` when it does not in time). Every error is an RFC 9457
-/// problem (see ``Problem``); every response carries `X-Request-ID`. `HEAD` is answered wherever `GET` is.
+/// problem (see `Problem`); every response carries `X-Request-ID`. `HEAD` is answered wherever `GET` is.
 public struct UserAPI<Repository: UserRepository>: Sendable {
     /// Limits and rules of the API.
     public typealias Configuration = UserAPIConfiguration
@@ -78,7 +79,7 @@ public struct UserAPI<Repository: UserRepository>: Sendable {
         return router
     }
 
-    /// Adds the routes to a router of the embedding application (which should add ``RequestIDMiddleware``, and
+    /// Adds the routes to a router of the embedding application (which should add `RequestIDMiddleware`, and
     /// create the router with `options: .autoGenerateHeadEndpoints` so that HEAD is served wherever GET is).
     public func addRoutes(to router: Router<UserRequestContext>) {
         router.get("health/live") { _, _ in Self.json(["status": "ok"], status: .ok) }

@@ -1,4 +1,5 @@
 import UserDomain
+import ServiceSupport
 
 /// Limits and rules of the API.
 public struct UserAPIConfiguration: Sendable, Hashable {

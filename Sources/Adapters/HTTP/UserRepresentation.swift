@@ -2,6 +2,7 @@ import Foundation
 package import UserDomain
 import HTTPTypes
 import UserPorts
+import ServiceSupport
 
 /// A user as the API shows it: camelCase keys, RFC 3339 UTC timestamps with milliseconds.
 package struct UserRepresentation: Codable, Sendable {
@@ -99,42 +100,4 @@ struct RegistrationRequest: Decodable {
 struct UpdateRequest: Decodable {
     var email: String?
     var displayName: String?
-}
-
-/// A directory entry in JSON: the user representation's keys.
-struct DirectoryEntryRepresentation: Encodable {
-    var id: String
-    var email: String
-    var displayName: String
-    var status: String
-    var version: Int
-    var createdAt: String
-    var updatedAt: String
-
-    init(_ entry: DirectoryEntry) {
-        id = entry.id.description
-        email = entry.email
-        displayName = entry.displayName
-        status = entry.status.rawValue
-        version = entry.version
-        createdAt = RFC3339.string(from: entry.createdAt)
-        updatedAt = RFC3339.string(from: entry.updatedAt)
-    }
-}
-
-/// A directory search result: `{"items":[…]}`.
-struct DirectoryPage: Encodable {
-    var items: [DirectoryEntryRepresentation]
-}
-
-/// `{"active":…,"deactivated":…,"total":…}`.
-struct DirectoryStatisticsRepresentation: Encodable {
-    var active: Int
-    var deactivated: Int
-    var total: Int
-}
-
-extension HTTPField.Name {
-    /// `Consistency-Token`: the position of a write's last event, to read one's writes from the directory.
-    static let consistencyToken = HTTPField.Name("Consistency-Token")!
 }

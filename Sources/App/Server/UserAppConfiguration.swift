@@ -4,6 +4,7 @@ import SystemPackage
 public import UserAppCore
 public import UserHTTP
 public import UserPorts
+public import ServiceSupport
 
 /// Everything `users serve` and the embedding API read from configuration.
 ///

@@ -1,5 +1,6 @@
 public import Foundation
 public import UserPorts
+import ServiceSupport
 
 /// A file of users to import: JSON lines or CSV, read into registrations with their line numbers.
 ///

@@ -9,17 +9,14 @@ import UnixSignals
 import UserHTTP
 import UserPorts
 import UserRabbitMQ
+public import ServiceSupport
 
 /// `users serve`: the HTTP service over a `UserSystem`, with graceful shutdown.
 public enum UserServer {
     /// The Prometheus registry behind swift-metrics in this process: installed as the `MetricsSystem` backend
     /// the first time it is read (``run(configuration:logger:)`` reads it). An application that bootstraps
     /// its own metrics backend must not read it: swift-metrics can be bootstrapped only once per process.
-    public static let prometheus: PrometheusCollectorRegistry = {
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        return registry
-    }()
+    public static var prometheus: PrometheusCollectorRegistry { ServiceMetrics.prometheus }
 
     /// Builds the Hummingbird application for a system: HTTP/1.1 with the idle and request-head time limits and
     /// the connection bound of ``UserAppConfiguration/connections`` (see `HTTPServerBuilder.limitedHTTP1`).
@@ -77,10 +74,10 @@ public enum UserServer {
     ///
     /// - Throws: `ConfigurationError` for `users.host` when the host does not resolve, or resolves to an
     ///   address beyond loopback without API tokens; the store's `UserStoreError` when it can't be opened;
-    ///   ``ListenError`` when the address can't be bound (in use, not permitted).
+    ///   `ListenError` when the address can't be bound (in use, not permitted).
     public static func run(configuration: UserAppConfiguration, logger: Logger) async throws {
         var configuration = configuration
-        let addresses = await BindAddress.resolve(configuration.host)
+        let addresses = await ServiceSupport.BindAddress.resolve(configuration.host)
         guard let address = addresses.first else {
             throw ConfigurationError(
                 key: "users.host", "The host \(configuration.host) (users.host) does not resolve to an address.")
@@ -152,15 +149,6 @@ public enum UserServer {
         await system.close()
     }
 
-    /// The server could not start listening: the address is in use, or not this machine's, or binding it is
-    /// not permitted.
-    public struct ListenError: Error, CustomStringConvertible {
-        /// The address asked for, `host:port`.
-        public let address: String
-        /// What the system reported.
-        public let underlying: any Error
-
-        /// A sentence for the operator.
-        public var description: String { "Can't listen on \(address): \(underlying)." }
-    }
+    /// The address could not be bound (in use, not permitted).
+    public typealias ListenError = ServiceSupport.ListenError
 }

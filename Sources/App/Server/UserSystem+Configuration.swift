@@ -1,4 +1,5 @@
 public import UserAppCore
+import ServiceSupport
 
 extension UserAppConfiguration {
     /// The store's options from this configuration (`users.sqlite.*`, `users.postgres.*`); an unset

@@ -1,37 +1,37 @@
-import HTTPTypes
+package import HTTPTypes
 
-/// One operation of ``UserAPI``: a method on a path template, as the router serves it and as the OpenAPI
-/// document (``OpenAPIDocument``) describes it.
+/// One operation of `UserAPI`: a method on a path template, as the router serves it and as the OpenAPI
+/// document (`OpenAPIDocument`) describes it.
 ///
 /// ``APIRoute/all`` is the one table the middleware read: `MethodNotAllowedMiddleware` answers 405 with the
 /// `Allow` list of a path from it, and `BearerAuthenticationMiddleware` lets the requests for its public paths
 /// through without a token. The tests compare it with the router's routes (a fully configured API) and with the
 /// document's operations, so none of the three changes without the others.
-struct APIRoute: Sendable, Hashable, CustomStringConvertible {
+package struct APIRoute: Sendable, Hashable, CustomStringConvertible {
     /// When a route exists.
-    enum Availability: Sendable, Hashable {
+    package enum Availability: Sendable, Hashable {
         /// Always.
         case always
         /// When the API is given a metrics exposition.
         case metrics
         /// When the API is given directory queries.
         case directory
-        /// When the API is given an event history (``UserAPI/servingEvents(from:)``).
+        /// When the API is given an event history (`UserAPI.servingEvents(from:)`).
         case events
     }
 
     /// The method (HEAD is not listed: the router answers it wherever GET is).
-    let method: HTTPRequest.Method
+    package let method: HTTPRequest.Method
     /// The path template, in the document's and the router's notation: `/users/{id}`.
-    let path: String
+    package let path: String
     /// The operation's `operationId` in the document.
-    let operationID: String
+    package let operationID: String
     /// Whether the route is served without a bearer token when the API has tokens.
-    let isPublic: Bool
+    package let isPublic: Bool
     /// When the route exists.
-    let availability: Availability
+    package let availability: Availability
 
-    init(
+    package init(
         _ method: HTTPRequest.Method, _ path: String, _ operationID: String, public isPublic: Bool = false,
         when availability: Availability = .always
     ) {
@@ -42,10 +42,10 @@ struct APIRoute: Sendable, Hashable, CustomStringConvertible {
         self.availability = availability
     }
 
-    var description: String { "\(method) \(path)" }
+    package var description: String { "\(method) \(path)" }
 
     /// Every route, in the order the methods of a path are listed in `Allow`.
-    static let all: [APIRoute] = [
+    package static let all: [APIRoute] = [
         APIRoute(.get, "/users", "listUsers"),
         APIRoute(.post, "/users", "registerUser"),
         APIRoute(.get, "/users/{id}", "getUser"),
@@ -63,7 +63,7 @@ struct APIRoute: Sendable, Hashable, CustomStringConvertible {
     ]
 
     /// The routes of an API with or without metrics, directory and event history.
-    static func served(metrics: Bool, directory: Bool, events: Bool) -> [APIRoute] {
+    package static func served(metrics: Bool, directory: Bool, events: Bool) -> [APIRoute] {
         all.filter {
             switch $0.availability {
             case .always: true
@@ -76,7 +76,7 @@ struct APIRoute: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether a request path (without its query) matches the template: a `{name}` segment matches any one
     /// non-empty segment.
-    func matches(path requestPath: Substring) -> Bool {
+    package func matches(path requestPath: Substring) -> Bool {
         let template = path.utf8.split(separator: UInt8(ascii: "/"))
         let parts = requestPath.utf8.split(separator: UInt8(ascii: "/"))
         guard template.count == parts.count else { return false }
@@ -86,7 +86,7 @@ struct APIRoute: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The methods served on a request path, GET followed by HEAD, or `nil` when the path names no resource.
-    static func allowedMethods(path: Substring, among routes: [APIRoute]) -> [HTTPRequest.Method]? {
+    package static func allowedMethods(path: Substring, among routes: [APIRoute]) -> [HTTPRequest.Method]? {
         var methods: [HTTPRequest.Method] = []
         for route in routes where route.matches(path: path) {
             methods.append(route.method)
@@ -96,7 +96,7 @@ struct APIRoute: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether a request path names a route open without a token (the health checks, the document).
-    static func isPublic(path: Substring) -> Bool {
+    package static func isPublic(path: Substring) -> Bool {
         all.contains { $0.isPublic && $0.matches(path: path) }
     }
 }

@@ -86,7 +86,7 @@ public struct RequestIDMiddleware: RouterMiddleware {
     /// A random (version 4) UUID, lower-case, from the kernel's CSPRNG, drawn from a buffer refilled 512 bytes
     /// at a time: Foundation's `UUID()` opens and reads `/dev/urandom` on every call on Linux, and even one
     /// `getrandom` per request showed in the profile.
-    static func randomID() -> String {
+    package static func randomID() -> String {
         let (high, low) = random.withLock { ($0.next(), $0.next()) }
         var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &bytes) { buffer in

@@ -8,12 +8,12 @@ import ServiceLifecycle
 import UnixSignals
 import UserAppCore
 import UserDomain
-import UserHTTP
 import UserInMemory
 import UserPorts
 import UserPostgres
 import UserRabbitMQ
 import UserSQLite
+import ServiceSupport
 
 /// `users directory serve`: the directory as a second service. A `DirectoryFollower` keeps a replica in
 /// the service's own database from the user events on RabbitMQ (after a backfill from the user service's
@@ -26,10 +26,10 @@ public enum DirectoryServer {
     ///
     /// - Throws: `ConfigurationError` for a bad broker URL, events URL, store or host (also a host beyond
     ///   loopback without API tokens); `UserStoreError` when the store can't be opened;
-    ///   ``UserServer/ListenError`` when the address can't be bound.
+    ///   `ListenError` (ServiceSupport) when the address can't be bound.
     public static func run(configuration: DirectoryServiceConfiguration, logger: Logger) async throws {
         // swift-metrics reports to the Prometheus registry of `GET /metrics` from the first metric on.
-        _ = UserServer.prometheus
+        _ = ServiceMetrics.prometheus
         let url: RabbitMQURL
         do {
             url = try RabbitMQURL(configuration.source)
@@ -41,7 +41,7 @@ public enum DirectoryServer {
         else {
             throw ConfigurationError(key: "directory.events", "The events URL (directory.events) must be http(s)://host[:port].")
         }
-        let addresses = await BindAddress.resolve(configuration.host)
+        let addresses = await ServiceSupport.BindAddress.resolve(configuration.host)
         guard let address = addresses.first else {
             throw ConfigurationError(key: "directory.host", "The host \(configuration.host) does not resolve.")
         }
@@ -125,7 +125,7 @@ public enum DirectoryServer {
             let queries = DirectoryQueries(
                 replica: replica, progress: follower.value.progress, timeout: configuration.consistencyTimeout,
                 behind: { [follower = follower.value] token in await follower.catchUp(to: token) })
-            let registry = UserServer.prometheus
+            let registry = ServiceMetrics.prometheus
             let api = DirectoryAPI(directory: queries, metrics: { registry.emitToBuffer() }) {
                 [follower = follower.value] in
                 let status = consumer.status
@@ -174,7 +174,7 @@ public enum DirectoryServer {
                 try await group.run()
             } catch {
                 if error is IOError, !listening.withLock({ $0 }) {
-                    throw UserServer.ListenError(address: requested, underlying: error)
+                    throw ListenError(address: requested, underlying: error)
                 }
                 throw error
             }

@@ -6,7 +6,9 @@ import Testing
 import UserDomain
 import UserInMemory
 import UserPorts
-@testable import UserHTTP
+import ServiceSupport
+import UserHTTP
+@testable import UserDirectoryService
 
 @Suite("DirectoryAPI (the directory service)")
 struct DirectoryAPITests {

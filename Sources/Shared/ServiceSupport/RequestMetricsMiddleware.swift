@@ -1,5 +1,5 @@
 import HTTPTypes
-import Hummingbird
+package import Hummingbird
 import Metrics
 import UserPorts
 
@@ -13,7 +13,7 @@ import UserPorts
 /// per request with it, one `writev` with this one). This one records when the handler has produced the
 /// response, which leaves the body as it is. Responses with a status of 400 or more count as errors (the
 /// request-id middleware inside it turns thrown errors into problem responses).
-struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+package struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     private struct Endpoint: Hashable {
         let route: String
         let method: HTTPRequest.Method
@@ -33,7 +33,10 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 
     private let cache = Cache()
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+    /// Creates the middleware.
+    package init() {}
+
+    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
         let started = ContinuousClock.now

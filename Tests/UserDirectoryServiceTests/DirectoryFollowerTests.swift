@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import UserDirectoryService
 import UserAppCore
 import UserDomain
 import UserInMemory

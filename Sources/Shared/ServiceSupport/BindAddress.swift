@@ -8,18 +8,18 @@ import Foundation
 /// other. Every address the name resolves to must be loopback (127.0.0.0/8, `::1`, or an IPv4-mapped
 /// 127.x address), and the server then binds the numeric address that was checked, so a second lookup
 /// cannot answer something else.
-struct BindAddress: Sendable, Hashable, CustomStringConvertible {
+package struct BindAddress: Sendable, Hashable, CustomStringConvertible {
     /// The numeric form, as `getnameinfo` writes it (`127.0.0.1`, `::1`).
-    let numeric: String
+    package let numeric: String
     /// Whether only this machine can reach the address.
-    let isLoopback: Bool
+    package let isLoopback: Bool
 
-    var description: String { numeric }
+    package var description: String { numeric }
 
     /// The addresses `host` resolves to, in the resolver's order; empty when it does not resolve.
     ///
     /// `getaddrinfo` can wait on DNS: it runs on a thread of Dispatch's, never on the cooperative pool.
-    static func resolve(_ host: String) async -> [BindAddress] {
+    package static func resolve(_ host: String) async -> [BindAddress] {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(returning: resolveBlocking(host)) }
         }

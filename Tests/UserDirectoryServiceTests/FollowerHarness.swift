@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Testing
-import UserApp
+import UserDirectoryService
 import UserAppCore
 import UserDomain
 import UserHTTP

@@ -1,8 +1,8 @@
 public import Configuration
 import Foundation
 import UserAppCore
-public import UserHTTP
 import UserPorts
+public import ServiceSupport
 
 /// What `users directory serve` runs: the broker it follows, the user service it backfills from, its own
 /// store, address and HTTP limits.

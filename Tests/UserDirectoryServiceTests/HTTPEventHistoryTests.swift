@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Testing
+import UserDirectoryService
 import UserAppCore
 import UserPorts
 import UserPortsTesting

@@ -1,16 +1,12 @@
-import ArgumentParser
+public import ArgumentParser
 import Configuration
 import Foundation
-import UserApp
+import ServiceSupport
 
-struct Directory: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "The directory as a second service: its own database, fed from the user events on RabbitMQ.",
-        subcommands: [DirectoryServe.self])
-}
-
-struct DirectoryServe: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `users-directory serve` (and `users directory serve`): the directory service as a command.
+public struct DirectoryServeCommand: AsyncParsableCommand {
+    /// The command's name and help.
+    public static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Follow the user events into a directory replica and serve it read-only over HTTP.",
         discussion: """
@@ -24,31 +20,36 @@ struct DirectoryServe: AsyncParsableCommand {
         help: ArgumentHelp(
             "The broker: amqp://user:pass@host:5672/vhost (or amqps://); env DIRECTORY_SOURCE.",
             discussion: "A URL with a password is better given as DIRECTORY_SOURCE: ps shows flags."))
-    var source: String?
+    public var source: String?
 
     @Option(help: "The user service's topic exchange (env DIRECTORY_EXCHANGE; default users.events).")
-    var exchange: String?
+    public var exchange: String?
 
     @Option(help: "The directory's own durable queue (env DIRECTORY_QUEUE; default users.directory).")
-    var queue: String?
+    public var queue: String?
 
     @Option(help: "The user service's base URL, e.g. http://127.0.0.1:8080 (env DIRECTORY_EVENTS).")
-    var events: String?
+    public var events: String?
 
     @Option(
         help: "The directory's store: sqlite:PATH, postgres://… (a database of its own) or memory: (env DIRECTORY_STORE; default sqlite:directory.sqlite).")
-    var store: String?
+    public var store: String?
 
     @Option(help: "The address to bind (env DIRECTORY_HOST; default 127.0.0.1).")
-    var host: String?
+    public var host: String?
 
     @Option(help: "The port to bind (env DIRECTORY_PORT; default 8081).")
-    var port: Int?
+    public var port: Int?
 
     @Option(name: .long, help: "A JSON or YAML configuration file.")
-    var config: String?
+    public var config: String?
 
-    func run() async throws {
+    /// Creates the command with no options (ArgumentParser parses them).
+    public init() {}
+
+    /// Reads the configuration and serves until SIGINT or SIGTERM; exits 78 for a configuration it can't use,
+    /// 69 for an address it can't bind, as the package's other commands.
+    public func run() async throws {
         var arguments: [String: ConfigContent] = [:]
         for (key, value) in [
             ("source", source), ("exchange", exchange), ("queue", queue), ("events", events), ("store", store),
@@ -58,15 +59,10 @@ struct DirectoryServe: AsyncParsableCommand {
         }
         if let port { arguments["directory.port"] = .int(port) }
         // The same exit codes as the other commands: 78 for configuration, 69 for an address that can't be bound.
-        do {
-            try await Exit.reportingSetupErrors {
-                let configuration = try DirectoryServiceConfiguration(
-                    reader: try await UserAppConfiguration.reader(arguments: arguments, file: config))
-                try await DirectoryServer.run(configuration: configuration, logger: makeLogger())
-            }
-        } catch let error as UserServer.ListenError {
-            FileHandle.standardError.write(Data("users: \(error.description)\n".utf8))
-            throw Exit.unavailable
+        try await Exit.reportingSetupErrors {
+            let configuration = try DirectoryServiceConfiguration(
+                reader: try await ServiceConfiguration.reader(arguments: arguments, file: config))
+            try await DirectoryServer.run(configuration: configuration, logger: makeLogger())
         }
     }
 }

@@ -1,26 +1,26 @@
-import HTTPTypes
-import Hummingbird
+package import HTTPTypes
+package import Hummingbird
 
 /// Answers 405 with an `Allow` header, instead of the router's 404, when the path names a resource of the
 /// API but the method is not one it serves (RFC 9110, section 15.5.6). HEAD is listed wherever GET is: the
 /// router answers it (section 9.3.2).
-struct MethodNotAllowedMiddleware: RouterMiddleware {
-    typealias Context = UserRequestContext
+package struct MethodNotAllowedMiddleware: RouterMiddleware {
+    package typealias Context = UserRequestContext
 
     /// The routes of this API (see ``APIRoute``).
-    let routes: [APIRoute]
+    package let routes: [APIRoute]
 
     /// Creates the middleware for a user API with or without `/metrics` and `/directory/…`.
-    init(servesMetrics: Bool, servesDirectory: Bool, servesEvents: Bool) {
+    package init(servesMetrics: Bool, servesDirectory: Bool, servesEvents: Bool) {
         routes = APIRoute.served(metrics: servesMetrics, directory: servesDirectory, events: servesEvents)
     }
 
     /// Creates the middleware for an API of these routes (the directory service's).
-    init(routes: [APIRoute]) {
+    package init(routes: [APIRoute]) {
         self.routes = routes
     }
 
-    func handle(
+    package func handle(
         _ request: Request, context: UserRequestContext, next: (Request, UserRequestContext) async throws -> Response
     ) async throws -> Response {
         do {
@@ -37,7 +37,7 @@ struct MethodNotAllowedMiddleware: RouterMiddleware {
     }
 
     /// The methods the API serves on a path (HEAD after GET), or `nil` when it names no resource.
-    func allowedMethods(path: String) -> [HTTPRequest.Method]? {
+    package func allowedMethods(path: String) -> [HTTPRequest.Method]? {
         APIRoute.allowedMethods(path: path[...], among: routes)
     }
 }

@@ -44,7 +44,7 @@ public struct BearerAuthenticationMiddleware: RouterMiddleware {
 
     /// The credentials of a `Bearer` authorization, `nil` for another scheme. The scheme is compared without
     /// regard to case and may be followed by one or more spaces (RFC 9110, section 11.1 and 11.4).
-    static func bearerCredentials(_ header: String) -> Substring? {
+    package static func bearerCredentials(_ header: String) -> Substring? {
         let value = Substring(header)
         let scheme = value.prefix { $0 != " " }
         guard scheme.lowercased() == "bearer" else { return nil }
@@ -52,7 +52,7 @@ public struct BearerAuthenticationMiddleware: RouterMiddleware {
         return credentials.isEmpty ? nil : credentials
     }
 
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    package static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         var difference = UInt64(a.count ^ b.count)
         let length = max(a.count, b.count)
         for index in 0..<length {

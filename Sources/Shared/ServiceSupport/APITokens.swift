@@ -1,5 +1,5 @@
 import UserAppCore
-import Configuration
+package import Configuration
 import Foundation
 
 /// How the API's bearer tokens are read from configuration, under the service's prefix (`users.`, `directory.`).
@@ -15,14 +15,14 @@ import Foundation
 /// given; their tokens add up. A source that is configured but yields no token (an empty variable, a file of
 /// comments only) or holds a character a token can't have is a configuration error, never "no
 /// authentication"; messages name the source and the line or item, never a token.
-enum APITokens {
+package enum APITokens {
     /// Reads the tokens of both sources.
     ///
     /// - Returns: the tokens, empty when neither source is configured.
     /// - Throws: `ConfigurationError` naming the source's key, when a configured source yields no token,
     ///   holds an invalid one, or (the file) can't be read.
     /// `prefix` is the service's: `users` (`users.apiTokens`, `USERS_API_TOKENS`) or `directory`.
-    static func read(_ reader: ConfigReader, prefix: String) throws -> [String] {
+    package static func read(_ reader: ConfigReader, prefix: String) throws -> [String] {
         let keys = Keys(prefix: prefix)
         var tokens: [String] = []
         if let list = reader.stringArray(forKey: ConfigKey(keys.list), isSecret: true) {
@@ -44,7 +44,7 @@ enum APITokens {
     }
 
     /// The keys of one service's tokens and their environment variables.
-    struct Keys {
+    package struct Keys {
         let list: String
         let file: String
         let listVariable: String
@@ -57,7 +57,7 @@ enum APITokens {
     }
 
     /// The tokens of a `users.apiTokens` value.
-    static func parseList(_ list: String, _ keys: Keys = Keys(prefix: "users")) throws -> [String] {
+    package static func parseList(_ list: String, _ keys: Keys = Keys(prefix: "users")) throws -> [String] {
         var tokens: [String] = []
         for (index, item) in list.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
             let token = item.trimmingCharacters(in: .whitespaces)
@@ -80,7 +80,7 @@ enum APITokens {
     }
 
     /// The tokens of a tokens file's text.
-    static func parseFile(_ text: String, named file: String, _ keys: Keys = Keys(prefix: "users")) throws -> [String] {
+    package static func parseFile(_ text: String, named file: String, _ keys: Keys = Keys(prefix: "users")) throws -> [String] {
         var tokens: [String] = []
         // `\r\n` is one Character, and a line break like any other.
         for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {

@@ -1,5 +1,6 @@
 public import UserDomain
 public import UserPorts
+import ServiceSupport
 
 /// One page of a user service's event history, as `GET /events?after=&limit=` answers it.
 public struct EventHistoryPage: Sendable {

@@ -3,7 +3,7 @@ public import HTTPTypes
 public import Hummingbird
 import NIOCore
 import NIOHTTP1
-import UserDomain
+package import UserDomain
 import UserPorts
 
 /// An RFC 9457 problem (`application/problem+json`): what every error of the user API answers.
@@ -83,20 +83,20 @@ extension JSONEncoder {
 }
 
 extension Problem {
-    static func validation(field: String, code: String, detail: String) -> Problem {
+    package static func validation(field: String, code: String, detail: String) -> Problem {
         Problem(
             .unprocessableContent, code: "validation", title: "The request is not valid.", detail: detail,
             errors: [FieldError(field: field, code: code, detail: detail)])
     }
 
-    static func badRequest(_ code: String, _ detail: String, field: String? = nil) -> Problem {
+    package static func badRequest(_ code: String, _ detail: String, field: String? = nil) -> Problem {
         Problem(
             .badRequest, code: code, title: "The request is malformed.", detail: detail,
             errors: field.map { [FieldError(field: $0, code: code, detail: detail)] } ?? [])
     }
 
     /// The problem for any error a handler let through.
-    static func from(_ error: any Error) -> Problem {
+    package static func from(_ error: any Error) -> Problem {
         switch error {
         case let problem as Problem:
             return problem
@@ -130,7 +130,7 @@ extension Problem {
     /// server does not implement (RFC 9112, section 6.1; `gzip` alone also breaks section 6.3's rule that
     /// `chunked` comes last, but the client is better told what is missing). The response closes the
     /// connection: after a framing error the decoder has stopped and the rest of the stream can't be trusted.
-    static func framing(_ error: any Error, headers: HTTPFields) -> (problem: Problem, clientGone: Bool)? {
+    package static func framing(_ error: any Error, headers: HTTPFields) -> (problem: Problem, clientGone: Bool)? {
         switch error {
         case HTTPParserError.invalidEOFState, is ChannelError, is IOError:
             // The connection ended (or reset) before the body did: no one reads the answer.
@@ -170,7 +170,7 @@ extension Problem {
     /// 501 when every coding of a `Transfer-Encoding` value is one of the registry's (RFC 9110, section 18.7)
     /// but some are not implemented here; 400 for anything else (an unknown coding, like `xchunked`, or no
     /// coding): the body's length can't be determined (RFC 9112, section 6.3).
-    static func transferCodingProblem(_ value: String) -> Problem {
+    package static func transferCodingProblem(_ value: String) -> Problem {
         let registered: Set<String> = ["chunked", "compress", "deflate", "gzip", "trailers", "x-compress", "x-gzip"]
         let codings = value.split(separator: ",").map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased() }
         if !codings.isEmpty, codings.allSatisfy(registered.contains) {
@@ -182,7 +182,7 @@ extension Problem {
             "invalid-transfer-encoding", "Transfer-Encoding must be chunked (it was \(value)).")
     }
 
-    static func from(_ error: UserError) -> Problem {
+    package static func from(_ error: UserError) -> Problem {
         switch error {
         case .invalidEmail(let problem):
             return .validation(field: "email", code: problem.rawValue, detail: problem.description)

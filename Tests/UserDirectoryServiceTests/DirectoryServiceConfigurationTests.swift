@@ -1,17 +1,18 @@
 import Configuration
 import Foundation
 import Testing
-@testable import UserApp
+import ServiceSupport
+@testable import UserDirectoryService
 import UserAppCore
 import UserHTTP
 
-@Suite("users directory serve configuration")
+@Suite("users-directory serve configuration")
 struct DirectoryServiceConfigurationTests {
     func read(
         _ arguments: [String: ConfigContent] = [:], environment: [String: String], file: String? = nil
     ) async throws -> DirectoryServiceConfiguration {
         try DirectoryServiceConfiguration(
-            reader: try await UserAppConfiguration.reader(arguments: arguments, environment: environment, file: file))
+            reader: try await ServiceConfiguration.reader(arguments: arguments, environment: environment, file: file))
     }
 
     let required = ["DIRECTORY_SOURCE": "amqp://dir:s3cret@127.0.0.1:5672/v", "DIRECTORY_EVENTS": "http://127.0.0.1:8080"]

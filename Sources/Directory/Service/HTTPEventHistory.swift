@@ -4,6 +4,7 @@ import FoundationNetworking
 #endif
 import UserDomain
 public import UserPorts
+import ServiceSupport
 
 /// The event history of a user service over HTTP: `GET {base}/events?after=P&limit=N`, with
 /// `Authorization: Bearer <token>` when given one.

@@ -1,15 +1,15 @@
 import Foundation
-import HTTPTypes
-import Hummingbird
+package import HTTPTypes
+package import Hummingbird
 import NIOCore
 import UserDomain
-import UserPorts
+package import UserPorts
 
 /// `GET /directory/users?prefix=&limit=` and `GET /directory/stats`: the read model, consistent with a write
 /// when the request sends its `Consistency-Token`. The one HTTP face of the directory, in both services
-/// (``UserAPI`` and ``DirectoryAPI`` add these routes).
-enum DirectoryRoutes {
-    static func add(to router: Router<UserRequestContext>, _ directory: DirectoryQueries) {
+/// (`UserAPI` and `DirectoryAPI` add these routes).
+package enum DirectoryRoutes {
+    package static func add(to router: Router<UserRequestContext>, _ directory: DirectoryQueries) {
         router.get("directory/users") { request, _ in
             let query = request.uri.queryParameters
             var limit = 20
@@ -51,7 +51,7 @@ enum DirectoryRoutes {
         return EventPosition(rawValue: value)
     }
 
-    static func json(_ value: some Encodable) throws -> Response {
+    package static func json(_ value: some Encodable) throws -> Response {
         let data = try JSONEncoder.sorted.encode(value)
         return Response(
             status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -69,4 +69,42 @@ enum DirectoryRoutes {
             throw Problem.badRequest("invalid-consistency-token", error.description)
         }
     }
+}
+
+/// A directory entry in JSON: the user representation's keys.
+package struct DirectoryEntryRepresentation: Encodable {
+    package var id: String
+    package var email: String
+    package var displayName: String
+    package var status: String
+    package var version: Int
+    package var createdAt: String
+    package var updatedAt: String
+
+    package init(_ entry: DirectoryEntry) {
+        id = entry.id.description
+        email = entry.email
+        displayName = entry.displayName
+        status = entry.status.rawValue
+        version = entry.version
+        createdAt = RFC3339.string(from: entry.createdAt)
+        updatedAt = RFC3339.string(from: entry.updatedAt)
+    }
+}
+
+/// A directory search result: `{"items":[…]}`.
+package struct DirectoryPage: Encodable {
+    package var items: [DirectoryEntryRepresentation]
+}
+
+/// `{"active":…,"deactivated":…,"total":…}`.
+package struct DirectoryStatisticsRepresentation: Encodable {
+    package var active: Int
+    package var deactivated: Int
+    package var total: Int
+}
+
+extension HTTPField.Name {
+    /// `Consistency-Token`: the position of a write's last event, to read one's writes from the directory.
+    package static let consistencyToken = HTTPField.Name("Consistency-Token")!
 }

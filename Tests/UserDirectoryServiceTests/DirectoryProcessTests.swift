@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import UserDirectoryService
 import UserDomain
 import UserPorts
 import UserPortsTesting
@@ -8,12 +9,12 @@ import UserPortsTesting
     import FoundationNetworking
 #endif
 
-/// `users directory serve` as a process: started, SIGKILLed mid-stream, restarted on the same database.
-@Suite("users directory serve", .plainPassOnly, .serialized)
+/// `users-directory serve` as a process: started, SIGKILLed mid-stream, restarted on the same database.
+@Suite("users-directory serve", .plainPassOnly, .serialized)
 struct DirectoryProcessTests {
     /// The directory the service answers, in `SourceService.directory()`'s form.
     static func directory(_ base: String) async throws -> [String]? {
-        guard let (status, data) = try? await UsersBinaryTests.request("GET", base + "/directory/users?limit=100"),
+        guard let (status, data) = try? await ProcessHarness.request("GET", base + "/directory/users?limit=100"),
             status == 200
         else { return nil }
         struct Page: Decodable {
@@ -28,7 +29,7 @@ struct DirectoryProcessTests {
     }
 
     static func ready(_ base: String) async -> Bool {
-        (try? await UsersBinaryTests.request("GET", base + "/health/ready"))?.0 == 200
+        (try? await ProcessHarness.request("GET", base + "/health/ready"))?.0 == 200
     }
 
     static func killHard(_ process: Process) async {
@@ -61,13 +62,13 @@ struct DirectoryProcessTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let source = try SourceService(exchange: FollowerBroker.unique("dir"), token: "events-token-7")
         let queue = FollowerBroker.unique("q")
-        let port = try UsersBinaryTests.freePort()
+        let port = try ProcessHarness.freePort()
         let base = "http://127.0.0.1:\(port)"
         try await withService(source.application()) {
             try await withService(source.publisher) {
                 try #require(try await source.waitUntilServing())
                 let arguments = [
-                    "directory", "serve", "--source", try FollowerBroker.url, "--exchange", source.exchange,
+                    "serve", "--source", try FollowerBroker.url, "--exchange", source.exchange,
                     "--queue", queue, "--events", source.baseURL.absoluteString,
                     "--store", "sqlite:" + folder.appendingPathComponent("directory.sqlite").path,
                     "--port", String(port),
@@ -78,7 +79,7 @@ struct DirectoryProcessTests {
                 defer { if let pid = running.withLock({ $0 }) { kill(pid, SIGKILL) } }
                 let published = Locked(0)
                 try await Self.writeAndPublish(source, published, 20, "before")
-                var server = try UsersBinaryTests.start(arguments, environment: environment)
+                var server = try ProcessHarness.start(arguments, environment: environment, executable: "users-directory")
                 running.withLock { $0 = server.processIdentifier }
                 try #require(try await Patience.waitUntil(pollingEvery: .milliseconds(50)) { await Self.ready(base) })
                 // Mid-stream: a stream of events published while the process is killed.
@@ -96,12 +97,12 @@ struct DirectoryProcessTests {
                 running.withLock { $0 = nil }
                 try await stream.value
                 try await Self.writeAndPublish(source, published, 10, "after")
-                server = try UsersBinaryTests.start(arguments, environment: environment)
+                server = try ProcessHarness.start(arguments, environment: environment, executable: "users-directory")
                 running.withLock { $0 = server.processIdentifier }
                 let converged = try await Patience.waitUntil(pollingEvery: .milliseconds(50)) {
                     try await Self.directory(base) == source.directory()
                 }
-                await UsersBinaryTests.stop(server)
+                await ProcessHarness.stop(server)
                 running.withLock { $0 = nil }
                 try #require(converged, "the restarted directory shows the source's users at their versions")
             }
@@ -128,7 +129,7 @@ struct DirectoryProcessTests {
     }
 
     @Test(
-        "end to end across processes: a POST /users on users serve appears in users directory serve",
+        "end to end across processes: a POST /users on users serve appears in users-directory serve",
         arguments: ["sqlite", "postgres"])
     func acrossProcesses(_ replica: String) async throws {
         if replica == "postgres" {
@@ -144,35 +145,35 @@ struct DirectoryProcessTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let exchange = FollowerBroker.unique("e2e")
-        let (usersPort, directoryPort) = (try UsersBinaryTests.freePort(), try UsersBinaryTests.freePort())
+        let (usersPort, directoryPort) = (try ProcessHarness.freePort(), try ProcessHarness.freePort())
         let (users, directory) = ("http://127.0.0.1:\(usersPort)", "http://127.0.0.1:\(directoryPort)")
-        let service = try UsersBinaryTests.start(
+        let service = try ProcessHarness.start(
             [
                 "serve", "--store", "sqlite:" + folder.appendingPathComponent("users.sqlite").path,
                 "--publisher", try FollowerBroker.url, "--port", String(usersPort),
             ], environment: ["USERS_AMQP_EXCHANGE": exchange])
-        let follower = try UsersBinaryTests.start([
-            "directory", "serve", "--source", try FollowerBroker.url, "--exchange", exchange,
+        let follower = try ProcessHarness.start([
+            "serve", "--source", try FollowerBroker.url, "--exchange", exchange,
             "--queue", FollowerBroker.unique("q"), "--events", users,
             "--store", replicaStore ?? "sqlite:" + folder.appendingPathComponent("directory.sqlite").path,
             "--port", String(directoryPort),
-        ])
+        ], executable: "users-directory")
         let ready = try await Patience.waitUntil(pollingEvery: .milliseconds(50)) { await Self.ready(directory) }
-        let (status, _, token) = try await UsersBinaryTests.exchange(
+        let (status, _, token) = try await ProcessHarness.exchange(
             "POST", users + "/users", body: #"{"email":"ada@example.com","displayName":"Ada Lovelace"}"#)
         // Read-your-writes across the services: the write's token, sent at once to the directory service,
         // is honoured (it waits for the event to come through the broker), never answered from before it.
-        let (readStatus, read, _) = try await UsersBinaryTests.exchange(
+        let (readStatus, read, _) = try await ProcessHarness.exchange(
             "GET", directory + "/directory/users?prefix=ada", headers: ["Consistency-Token": token ?? ""])
         let arrived = try await Patience.waitUntil(pollingEvery: .milliseconds(50)) {
             try await Self.directory(directory)?.contains { $0.contains("ada@example.com Ada Lovelace active v1") }
                 ?? false
         }
         // Its figures, for a scraper: what it applied, where it stands, its consumer's state.
-        let (metricsStatus, metrics) = try await UsersBinaryTests.request("GET", directory + "/metrics")
+        let (metricsStatus, metrics) = try await ProcessHarness.request("GET", directory + "/metrics")
         let exposition = String(decoding: metrics, as: UTF8.self)
-        await UsersBinaryTests.stop(follower)
-        await UsersBinaryTests.stop(service)
+        await ProcessHarness.stop(follower)
+        await ProcessHarness.stop(service)
         #expect(ready)
         #expect(status == 201)
         #expect(token != nil, "the write's Consistency-Token")
@@ -197,62 +198,65 @@ struct DirectoryProcessTests {
         }
         let secret = "Wr0ng-\(UUID().uuidString.prefix(6))"
         let wrongBroker = String(broker[...colon]) + secret + String(broker[at...])
-        let usersPort = try UsersBinaryTests.freePort()
+        let usersPort = try ProcessHarness.freePort()
         let users = "http://127.0.0.1:\(usersPort)"
         let token = "events-token-\(UUID().uuidString.prefix(8))"
-        let service = try UsersBinaryTests.start(
+        let service = try ProcessHarness.start(
             ["serve", "--store", "memory:", "--port", String(usersPort)], environment: ["USERS_API_TOKENS": token])
         defer { if service.isRunning { service.terminate() } }
-        try await UsersBinaryTests.waitUntilLive(users)
+        try await ProcessHarness.waitUntilLive(users)
         func directory(source: String, token: String) -> [String] {
             [
-                "directory", "serve", "--source", source, "--exchange", FollowerBroker.unique("x"),
+                "serve", "--source", source, "--exchange", FollowerBroker.unique("x"),
                 "--queue", FollowerBroker.unique("q"), "--events", users, "--store", "memory:", "--port", "0",
             ]
         }
         // The broker refuses the login.
-        let (loginStatus, loginOutput) = try await UsersBinaryTests.run(
-            directory(source: wrongBroker, token: token), environment: ["DIRECTORY_EVENTS_TOKEN": token])
+        let (loginStatus, loginOutput) = try await ProcessHarness.run(
+            directory(source: wrongBroker, token: token), environment: ["DIRECTORY_EVENTS_TOKEN": token],
+            executable: "users-directory")
         #expect(loginStatus == 78, "\(loginOutput)")
         #expect(loginOutput.contains("Retrying won't help"), "\(loginOutput)")
         #expect(!loginOutput.contains(secret))
         // The user service refuses the token (401).
         let wrongToken = "not-\(token)"
-        let (tokenStatus, tokenOutput) = try await UsersBinaryTests.run(
-            directory(source: broker, token: wrongToken), environment: ["DIRECTORY_EVENTS_TOKEN": wrongToken])
+        let (tokenStatus, tokenOutput) = try await ProcessHarness.run(
+            directory(source: broker, token: wrongToken), environment: ["DIRECTORY_EVENTS_TOKEN": wrongToken],
+            executable: "users-directory")
         #expect(tokenStatus == 78, "\(tokenOutput)")
         #expect(tokenOutput.contains("401"), "\(tokenOutput)")
         #expect(!tokenOutput.contains(wrongToken))
         // The right token with a trailing newline (as read from a file): trimmed, the directory becomes ready.
-        let port = try UsersBinaryTests.freePort()
+        let port = try ProcessHarness.freePort()
         var arguments = directory(source: broker, token: token)
         arguments[arguments.count - 1] = String(port)
-        let follower = try UsersBinaryTests.start(arguments, environment: ["DIRECTORY_EVENTS_TOKEN": token + "\n"])
+        let follower = try ProcessHarness.start(
+            arguments, environment: ["DIRECTORY_EVENTS_TOKEN": token + "\n"], executable: "users-directory")
         defer { if follower.isRunning { follower.terminate() } }
         let ready = try await Patience.waitUntil(pollingEvery: .milliseconds(50)) {
             await Self.ready("http://127.0.0.1:\(port)")
         }
         #expect(ready, "a token with a trailing newline was not trimmed")
-        await UsersBinaryTests.stop(follower)
-        await UsersBinaryTests.stop(service)
+        await ProcessHarness.stop(follower)
+        await ProcessHarness.stop(service)
     }
 
     @Test("a broker that can't be reached at start: the directory keeps trying, and /health/ready names the broker")
     func unreachableBrokerNamedByReadiness() async throws {
-        let port = try UsersBinaryTests.freePort()
+        let port = try ProcessHarness.freePort()
         let base = "http://127.0.0.1:\(port)"
-        let follower = try UsersBinaryTests.start([
-            "directory", "serve", "--source", "amqp://app:secret@127.0.0.1:1/v", "--events", "http://127.0.0.1:1",
+        let follower = try ProcessHarness.start([
+            "serve", "--source", "amqp://app:secret@127.0.0.1:1/v", "--events", "http://127.0.0.1:1",
             "--store", "memory:", "--port", String(port),
-        ])
+        ], executable: "users-directory")
         defer { if follower.isRunning { follower.terminate() } }
-        try await UsersBinaryTests.waitUntilLive(base)
-        let (status, body) = try await UsersBinaryTests.request("GET", base + "/health/ready")
+        try await ProcessHarness.waitUntilLive(base)
+        let (status, body) = try await ProcessHarness.request("GET", base + "/health/ready")
         #expect(status == 503)
         let detail = String(decoding: body, as: UTF8.self)
         #expect(detail.contains("broker consumer is not connected"), "\(detail)")
         #expect(!detail.contains("secret"))
-        await UsersBinaryTests.stop(follower)
+        await ProcessHarness.stop(follower)
         #expect(follower.terminationStatus == 0)
     }
 
@@ -261,16 +265,16 @@ struct DirectoryProcessTests {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("directory-config-\(UUID())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let port = try UsersBinaryTests.freePort()
+        let port = try ProcessHarness.freePort()
         let file = folder.appendingPathComponent("directory.json").path
         try #"{"directory": {"store": "memory:", "events": "http://127.0.0.1:1", "http": {"idleTimeoutMs": 300}}}"#
             .write(toFile: file, atomically: true, encoding: .utf8)
-        let follower = try UsersBinaryTests.start(
-            ["directory", "serve", "--config", file, "--port", String(port), "--queue", FollowerBroker.unique("q"),
+        let follower = try ProcessHarness.start(
+            ["serve", "--config", file, "--port", String(port), "--queue", FollowerBroker.unique("q"),
              "--exchange", FollowerBroker.unique("cfg")],
-            environment: ["DIRECTORY_SOURCE": try FollowerBroker.url])
-        try await UsersBinaryTests.waitUntilLive("http://127.0.0.1:\(port)")
-        let fd = try #require(UsersBinaryTests.connectLoopback(port))
+            environment: ["DIRECTORY_SOURCE": try FollowerBroker.url], executable: "users-directory")
+        try await ProcessHarness.waitUntilLive("http://127.0.0.1:\(port)")
+        let fd = try #require(ProcessHarness.connectLoopback(port))
         defer { close(fd) }
         // A receive timeout far above the idle timeout: recv returns 0 (closed) long before it, or -1 after it.
         var wait = timeval(tv_sec: 10, tv_usec: 0)
@@ -279,7 +283,7 @@ struct DirectoryProcessTests {
             var byte: UInt8 = 0
             return recv(fd, &byte, 1, 0)
         }.value
-        await UsersBinaryTests.stop(follower)
+        await ProcessHarness.stop(follower)
         #expect(received == 0, "the directory service closed the idle connection")
     }
 }

@@ -4,6 +4,8 @@ import Metrics
 public import ServiceLifecycle
 public import UserDomain
 public import UserPorts
+import ServiceSupport
+import UserAppCore
 
 /// Keeps a `DirectoryReplica` (another service's own database) from a user service's events: backfilled
 /// from its event history, then followed from a broker queue. A swift-service-lifecycle `Service`.
@@ -100,7 +102,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     /// Waits for the queue, backfills (retrying until it succeeds), opens the handler, then waits for the
     /// shutdown.
     ///
-    /// - Throws: ``ConfigurationError`` for `directory.events` when the first backfill is refused in a way that
+    /// - Throws: `ConfigurationError` for `directory.events` when the first backfill is refused in a way that
     ///   retrying can't fix (``EventHistoryError/isPermanent``: 401, 403, 404); the `queueDeclared` closure's
     ///   errors. Anything else is retried.
     public func run() async throws {

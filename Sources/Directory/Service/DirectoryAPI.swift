@@ -4,12 +4,13 @@ public import Hummingbird
 import NIOCore
 import UserDomain
 public import UserPorts
+public import ServiceSupport
 
 /// The read-only REST API of a directory service (a second service that keeps a `DirectoryReplica` from
 /// the user service's events): `GET /directory/users?prefix=&limit=` and `GET /directory/stats`, with the
 /// JSON shapes of the user service's own directory routes (`DirectoryPage`, `DirectoryStatistics` in the
 /// OpenAPI document), plus `GET /health/live`, `GET /health/ready` and `GET /metrics` (when given an
-/// exposition). Errors are RFC 9457 problems (see ``Problem``); every response carries `X-Request-ID`; `HEAD`
+/// exposition). Errors are RFC 9457 problems (see `Problem`); every response carries `X-Request-ID`; `HEAD`
 /// is answered wherever `GET` is. The directory routes are the user API's own (one face for both services),
 /// `Consistency-Token` included.
 public struct DirectoryAPI: Sendable {

@@ -9,7 +9,7 @@ public struct UserRequestContext: RequestContext {
     public var requestID: String = ""
     /// Who is calling, for scoping what the API remembers per caller (idempotency keys): the accepted bearer
     /// token's position in the configured list, `anonymous` without authentication. Never the token itself.
-    var caller: String = "anonymous"
+    package var caller: String = "anonymous"
 
     /// Creates the context for a request.
     public init(source: ApplicationRequestContextSource) {
