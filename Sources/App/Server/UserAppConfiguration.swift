@@ -128,35 +128,6 @@ public struct UserAppConfiguration: Sendable {
     public static func reader(
         arguments: [String: ConfigContent], environment: [String: String]? = nil, file: String? = nil
     ) async throws -> ConfigReader {
-        let environment = environment ?? ProcessInfo.processInfo.environment
-        var providers: [any ConfigProvider] = [
-            InMemoryProvider(
-                name: "arguments",
-                values: Dictionary(
-                    uniqueKeysWithValues: arguments.map { key, value in
-                        (
-                            AbsoluteConfigKey(key.split(separator: ".").map(String.init)),
-                            ConfigValue(value, isSecret: false)
-                        )
-                    })),
-            EnvironmentVariablesProvider(environmentVariables: environment),
-        ]
-        if let file {
-            // The file's parse error quotes the offending line, which may hold a password: not shown.
-            do {
-                if file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
-                    providers.append(try await FileProvider<YAMLSnapshot>(filePath: .init(file)))
-                } else {
-                    providers.append(try await FileProvider<JSONSnapshot>(filePath: .init(file)))
-                }
-            } catch {
-                let format = file.hasSuffix(".yaml") || file.hasSuffix(".yml") ? "YAML" : "JSON"
-                throw ConfigurationError(
-                    key: "--config",
-                    "The configuration file \(file) can't be read as \(format) (missing, unreadable, or not valid "
-                        + "\(format)); its content is not shown, as it may hold secrets.")
-            }
-        }
-        return ConfigReader(providers: providers)
+        try await ServiceConfiguration.reader(arguments: arguments, environment: environment, file: file)
     }
 }
