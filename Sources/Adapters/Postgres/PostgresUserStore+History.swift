@@ -5,8 +5,7 @@ import UserDomain
 import UserAdapterSupport
 public import UserPorts
 
-/// ``EventHistory`` and ``RelayLease``: the event log up to its horizon, its retention, and the lease of
-/// the relay.
+/// ``EventHistory``: the event log up to its horizon, and its retention.
 extension PostgresUserStore {
     /// The history after `position`, in position order, up to the horizon below which every writer has
     /// finished: a transaction that drew a lower position and commits later is waited for, never skipped.
@@ -69,31 +68,6 @@ extension PostgresUserStore {
                     AND position < (SELECT max(position) FROM user_events)
                 """, [cutoff]
             ).affectedRows
-        }
-    }
-
-
-    /// Takes or renews the relay lease, on the server's clock (so relays on machines whose clocks differ
-    /// agree on when a lease ends).
-    public func acquireRelayLease(owner: String, duration: Duration) async throws -> Bool {
-        let milliseconds = duration.wholeMilliseconds
-        return try await withConnection { connection in
-            try connection.query(
-                """
-                INSERT INTO relay_lease (name, owner, expires_at)
-                VALUES ('outbox', $1, now() + $2::int8 * interval '1 millisecond')
-                ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-                WHERE relay_lease.owner = excluded.owner OR relay_lease.expires_at <= now()
-                RETURNING owner
-                """, [owner, String(milliseconds)]
-            ).rowCount == 1
-        }
-    }
-
-    /// Gives the lease up when `owner` holds it.
-    public func releaseRelayLease(owner: String) async throws {
-        try await withConnection { connection in
-            _ = try connection.query("DELETE FROM relay_lease WHERE name = 'outbox' AND owner = $1", [owner])
         }
     }
 }
