@@ -91,16 +91,32 @@ struct Fixture: Sendable {
         }
     }
 
-    /// A projection of the store's history into its directory, in small batches.
-    func projection(batchSize: Int = 3) throws -> DirectoryProjection<AnyHistory> {
+    /// A projection of `history` (the store under test, its type opened from `any UserStore`) into the store's
+    /// directory, in small batches.
+    func projection<History: EventHistory>(of history: History, batchSize: Int = 3) throws
+        -> DirectoryProjection<History>
+    {
         DirectoryProjection(
-            history: AnyHistory(store), replica: try directory, configuration: .init(batchSize: batchSize),
-            logger: Self.quiet)
+            history: history, replica: try directory, configuration: .init(batchSize: batchSize), logger: Self.quiet)
     }
 
     /// Applies the event log after the directory's position to the directory, as the projection does.
     func project(batchSize: Int = 3) async throws {
-        try await projection(batchSize: batchSize).catchUp()
+        try await catchUp(store, batchSize: batchSize)
+    }
+
+    /// Empties the directory and replays the whole log into it, as the projection does.
+    func rebuild() async throws {
+        try await rebuild(store)
+    }
+
+    // The store's type, opened: a projection is generic over its history.
+    private func catchUp<History: EventHistory>(_ history: History, batchSize: Int) async throws {
+        try await projection(of: history, batchSize: batchSize).catchUp()
+    }
+
+    private func rebuild<History: EventHistory>(_ history: History) async throws {
+        try await projection(of: history).rebuild()
     }
 
     /// A logger that drops everything: the contract's own output stays out of the embedder's test log.
@@ -135,20 +151,4 @@ private final class Ticker: Sendable {
             return value
         }
     }
-}
-
-/// An event history of any store, as the projection's generic parameter.
-struct AnyHistory: EventHistory {
-    let base: any EventHistory
-
-    init(_ base: any EventHistory) { self.base = base }
-
-    var commitSignal: CommitSignal { base.commitSignal }
-    func events(after position: EventPosition?, limit: Int) async throws -> [OutboxEvent] {
-        try await base.events(after: position, limit: limit)
-    }
-    func deletePublishedEvents(before date: Date) async throws -> Int {
-        try await base.deletePublishedEvents(before: date)
-    }
-    func trimmedThrough() async throws -> EventPosition? { try await base.trimmedThrough() }
 }

@@ -87,7 +87,7 @@ extension UserStoreContract {
                 "deleted: all but the newest")
             try await f.project()
             do {
-                try await f.projection().rebuild()
+                try await f.rebuild()
                 throw f.expect.fail("the rebuild succeeded after the log was trimmed")
             } catch let error as UserStoreError {
                 try f.expect.equal(error.code, .historyTrimmed, "the error code")
@@ -113,7 +113,7 @@ extension UserStoreContract {
 enum ProjectorRace {
     static func run<Store: UserStore>(store: Store, fixture f: Fixture) async throws {
         let users = UserUseCases(repository: store)
-        let projections = try (0..<3).map { _ in try f.projection(batchSize: 4) }
+        let projections = try (0..<3).map { _ in try f.projection(of: store, batchSize: 4) }
         let counts = try await withThrowingTaskGroup(of: ReplicaBackfillResult.self) { group in
             group.addTask {
                 var ids: [UserID] = []
