@@ -1,9 +1,8 @@
 public import Foundation
 public import UserDomain
 
-/// What one event does to the directory read model, as the row change a store writes: the directory's rules
-/// in one place, for every store (``DirectoryEntry/applying(_:to:)`` and the SQL stores' statements both
-/// follow it).
+/// What one event does to the directory read model, as a row change: the directory's rules in one place, for
+/// every replica (the replicas' batch rule and ``DirectoryEntry/applying(_:to:)`` both follow it).
 public enum DirectoryChange: Sendable {
     /// A registration: insert the entry, or replace the row that has its id.
     case upsert(DirectoryEntry, emailCanonical: String, displayNameFolded: String)

@@ -41,7 +41,8 @@ public struct DirectoryEntry: Sendable, Hashable, Identifiable {
 
     /// The entry after `event`, or `nil` when the event deletes the user; `nil` in, registration out.
     ///
-    /// The rules are ``DirectoryChange``'s, which the SQL replicas write as rows; the in-memory replica uses this.
+    /// The rules are ``DirectoryChange``'s, as the replicas apply them to their rows; the replica contract checks
+    /// them against this.
     public static func applying(_ event: UserEventEnvelope, to entry: DirectoryEntry?) -> DirectoryEntry? {
         switch DirectoryChange(event) {
         case .upsert(let registered, _, _): registered

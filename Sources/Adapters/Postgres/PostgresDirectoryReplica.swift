@@ -141,7 +141,7 @@ public final class PostgresDirectoryReplica: DirectoryReplica {
     /// The seed of the advisory lock keys of users ("replica" as an integer), apart from other locks' keys.
     static let lockSeed: Int64 = 0x72_6570_6C69_6361
 
-    /// The version applied for `id`, tombstones included (inside an apply, under the user's lock).
+    /// The version applied for `id`, tombstones included.
     private static func appliedVersion(_ id: UserID, _ connection: PostgresConnection) throws -> Int? {
         let result = try connection.query("SELECT version FROM replica_users WHERE id = $1::uuid", [id.description])
         return result.rowCount == 1 ? Int(result.int64(0, 0)) : nil

@@ -2,7 +2,6 @@ public import Foundation
 public import UserDomain
 public import ServiceLifecycle
 public import UserPorts
-import UserInMemory
 
 /// A store chosen at run time (by its URL), usable where one static store type is needed:
 /// `UserUseCases<AnyUserStore>`, `UserSystem<AnyUserStore>`. It forwards every call to the store it wraps, and
@@ -26,7 +25,7 @@ public struct AnyUserStore: UserRepository, EventOutbox, DirectoryHosting, Servi
     /// Wraps a store that is a `Service` (the package's stores are): ``run()`` runs it, ``close()`` closes it.
     package init<Store: UserStore & Service>(_ base: Store, close: @escaping @Sendable () async -> Void) {
         self.base = base
-        self.directoryReplica = Self.replica(of: base)
+        self.directoryReplica = UserAppCore.directoryReplica(of: base)
         self.closeBase = close
         self.runBase = { try await base.run() }
     }
@@ -34,13 +33,9 @@ public struct AnyUserStore: UserRepository, EventOutbox, DirectoryHosting, Servi
     /// Wraps a store; ``close()`` does nothing, and ``run()`` waits for a graceful shutdown.
     package init(_ base: any UserStore) {
         self.base = base
-        self.directoryReplica = Self.replica(of: base)
+        self.directoryReplica = UserAppCore.directoryReplica(of: base)
         self.closeBase = {}
         self.runBase = { try? await gracefulShutdown() }
-    }
-
-    private static func replica(of store: any UserStore) -> any DirectoryReplica {
-        (store as? any DirectoryHosting)?.directoryReplica ?? InMemoryDirectoryReplica()
     }
 
     /// Runs the wrapped store's service: it closes the store when the group shuts down.

@@ -98,9 +98,7 @@ public final class UserSystem<Store: UserStore>: Sendable {
         var services: [any Service] = []
         if let service = store as? any Service { services.append(service) }
         if options.directory {
-            // The store's own replica (every store of the package keeps one in its database), else one in
-            // memory that the projection fills from the whole history at start.
-            let replica = (store as? any DirectoryHosting)?.directoryReplica ?? InMemoryDirectoryReplica()
+            let replica = directoryReplica(of: store)
             let projection = DirectoryProjection(history: store, replica: replica, logger: logger)
             self.projection = projection
             directory = DirectoryQueries(
@@ -227,4 +225,10 @@ struct EventRetention<Store: EventHistory>: Service {
             _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
         }
     }
+}
+
+/// The directory replica of a store: its own (every store of the package keeps one in its database,
+/// `DirectoryHosting`), else one in memory that the projection fills from the whole history at start.
+func directoryReplica(of store: any UserStore) -> any DirectoryReplica {
+    (store as? any DirectoryHosting)?.directoryReplica ?? InMemoryDirectoryReplica()
 }

@@ -315,18 +315,19 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     public func backfill() async throws -> ReplicaBackfillResult {
         var total = ReplicaBackfillResult()
         var after = try await replica.backfillPosition()
+        var reached = after?.rawValue ?? 0  // where the replica's backfill position stands (it never moves back)
         while true {
             try Task.checkCancellation()
             let page = try await history.events(after: after, limit: pageSize)
             guard let last = page.items.last?.position else { break }
             let events = page.items.map(\.envelope)
             let outcomes = try await replica.apply(events, reaching: last)
-            metrics.count(outcomes, of: events)
-            total += ReplicaBackfillResult(counting: outcomes)
+            total += metrics.count(outcomes, of: events)
+            reached = max(reached, last.rawValue)
             guard let next = page.next, next > (after ?? EventPosition(rawValue: 0)) else { break }
             after = next
         }
-        if let reached = try await replica.backfillPosition() { noteBackfill(reaching: reached.rawValue) }
+        noteBackfill(reaching: reached)
         return total
     }
 }

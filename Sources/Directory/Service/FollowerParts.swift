@@ -80,12 +80,15 @@ struct FollowerMetrics: Sendable {
     let position = Gauge(label: "users_directory_position")
     let lag = Gauge(label: "users_directory_lag_seconds")
 
-    func count(_ outcomes: [ReplicaOutcome], of events: [UserEventEnvelope]) {
+    /// Counts a batch's outcomes, and returns them counted.
+    @discardableResult
+    func count(_ outcomes: [ReplicaOutcome], of events: [UserEventEnvelope]) -> ReplicaBackfillResult {
         let result = ReplicaBackfillResult(counting: outcomes)
         if result.applied > 0 { applied.increment(by: result.applied) }
         if result.duplicates > 0 { duplicates.increment(by: result.duplicates) }
         if result.gaps > 0 { gaps.increment(by: result.gaps) }
         let newest = zip(events, outcomes).filter { $0.1 == .applied }.map(\.0.occurredAt).max()
         if let newest { lag.record(max(0, Date().timeIntervalSince(newest))) }
+        return result
     }
 }
