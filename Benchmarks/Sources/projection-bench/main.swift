@@ -3,9 +3,10 @@
 //   projection-bench --store sqlite:/tmp/p.sqlite --users 20000 --changes 20000
 //   projection-bench --store postgres://…/empty --users 20000 --changes 20000
 //
-// It registers `--users` users and makes `--changes` renames (spread over them) through the repository port
-// (directory off, so nothing is projected yet), then times the projection catching up from an empty directory
-// to the end of the history, in its default batches. One JSON line on stdout.
+// It opens the store as an app does (`UserSystem.open`, the directory on), registers `--users` users and makes
+// `--changes` renames (spread over them) through the repository port (the system's services are not run, so
+// nothing is projected yet), then times the system's own projection catching up from an empty directory to the
+// end of the history, in its default batches. One JSON line on stdout.
 import Foundation
 import Logging
 import UserAppCore
@@ -38,7 +39,8 @@ if store.hasPrefix("sqlite:") {
     SQLiteUserStore.configureProcess()
 }
 let logger = Logger(label: "projection-bench")
-let system = try await UserSystem.open(store: store, events: .none, options: .init(directory: false), logger: logger)
+let system = try await UserSystem.open(store: store, events: .none, logger: logger)
+guard let projection = system.projection else { throw BenchError("the system keeps no directory") }
 let backend = store.hasPrefix("sqlite:") ? "sqlite" : store.hasPrefix("postgres") ? "postgres" : "memory"
 let start = Date(timeIntervalSince1970: 1_700_000_000)
 var batch: [UserChange] = []
@@ -73,7 +75,7 @@ for i in 0..<changes {
 FileHandle.standardError.write(Data("== \(backend): \(users + changes) events written; projecting\n".utf8))
 let clock = ContinuousClock()
 var applied = 0
-let elapsed = try await clock.measure { applied = try await project(system) }
+let elapsed = try await clock.measure { applied = try await projection.catchUp().applied }
 guard applied == users + changes else { throw BenchError("projected \(applied) of \(users + changes) events") }
 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 print(
