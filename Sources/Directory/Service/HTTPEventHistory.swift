@@ -84,37 +84,42 @@ public struct HTTPEventHistory: EventHistorySource {
         }
     }
 
-    /// `session.data(for:)`, but cancelled from another thread: FoundationNetworking's own cancellation handler
-    /// calls `URLSessionTask.cancel()`, which waits on the session's queue, while that queue may be resuming this
-    /// very task, which waits for the lock the handler holds: a deadlock, seen when a follower was stopped in the
-    /// middle of a request (a test hung; `users directory serve` would hang on SIGTERM).
+    /// `session.data(for:)`, but never cancelled through FoundationNetworking, whose two ways to cancel both fail:
+    /// its own cancellation handler (in `data(for:)`) waits on the session's queue while that queue may be resuming
+    /// this very task (a deadlock: a test hung, `users directory serve` would hang on SIGTERM), and
+    /// `URLSessionTask.cancel()` on a task that completes at that moment stops the process ("Trying to access a
+    /// behaviour for a task that in not in the registry", a fatal error seen in a test run). So a cancelled caller
+    /// is answered at once with `CancellationError`, and its request runs on to its answer or its timeout
+    /// (`timeoutInterval`), which nobody reads.
     private static func fetch(_ request: URLRequest) async throws -> (Data, URLResponse) {
-        let pending = Locked<(task: URLSessionDataTask?, cancelled: Bool)>((nil, false))
+        typealias Waiter = CheckedContinuation<(Data, URLResponse), any Error>
+        let state = Locked<(waiter: Waiter?, cancelled: Bool)>((nil, false))
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let task = session.dataTask(with: request) { data, response, error in
+            try await withCheckedThrowingContinuation { (continuation: Waiter) in
+                let waiting = state.withLock { state in
+                    if !state.cancelled { state.waiter = continuation }
+                    return !state.cancelled
+                }
+                guard waiting else { return continuation.resume(throwing: CancellationError()) }
+                session.dataTask(with: request) { data, response, error in
+                    guard let waiter = state.withLock({ state in defer { state.waiter = nil }; return state.waiter })
+                    else { return }  // the caller was cancelled and answered
                     if let error {
-                        let cancelled = (error as? URLError)?.code == .cancelled
-                        continuation.resume(throwing: cancelled ? CancellationError() : error)
+                        waiter.resume(throwing: error)
                     } else if let data, let response {
-                        continuation.resume(returning: (data, response))
+                        waiter.resume(returning: (data, response))
                     } else {
-                        continuation.resume(throwing: URLError(.badServerResponse))
+                        waiter.resume(throwing: URLError(.badServerResponse))
                     }
-                }
-                let cancelled = pending.withLock { state in
-                    state.task = task
-                    return state.cancelled
-                }
-                task.resume()
-                if cancelled { DispatchQueue.global().async { task.cancel() } }
+                }.resume()
             }
         } onCancel: {
-            let task = pending.withLock { state in
+            let waiter = state.withLock { state in
                 state.cancelled = true
-                return state.task
+                defer { state.waiter = nil }
+                return state.waiter
             }
-            if let task { DispatchQueue.global().async { task.cancel() } }
+            waiter?.resume(throwing: CancellationError())
         }
     }
 
