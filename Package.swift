@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "UserPostgres", targets: ["UserPostgres"]),
         .library(name: "UserHTTP", targets: ["UserHTTP"]),
         .library(name: "UserRabbitMQ", targets: ["UserRabbitMQ"]),
+        .library(name: "UserRedis", targets: ["UserRedis"]),
         .library(name: "UserAppCore", targets: ["UserAppCore"]),
         .library(name: "UserApp", targets: ["UserApp"]),
         .library(name: "UserDirectoryService", targets: ["UserDirectoryService"]),
@@ -158,6 +159,23 @@ let package = Package(
             ],
             path: "Sources/Adapters/RabbitMQ"
         ),
+        // hiredis 0.14 (Debian: libhiredis-dev), in the system's include and library paths. Not through
+        // pkg-config: its flags carry -D_FILE_OFFSET_BITS=64, which SwiftPM refuses (with a warning each build).
+        .systemLibrary(
+            name: "CHiredis",
+            path: "Sources/Adapters/CHiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        // A directory replica in Redis (the read side of CQRS in a store built for reads), each connection on a
+        // queue of its own.
+        .target(
+            name: "UserRedis",
+            dependencies: [
+                "CHiredis", "UserAdapterSupport", "UserDomain", "UserPorts",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Adapters/Redis"
+        ),
         // What both services' HTTP sides and commands share: problems, request ids, bearer tokens, connection
         // limits, the directory's routes, configuration reading, metrics, exit codes. Neither service's own code.
         .target(
@@ -248,7 +266,7 @@ let package = Package(
             name: "UserDirectoryService",
             dependencies: [
                 "ServiceSupport", "UserAppCore", "UserDomain", "UserPorts", "UserInMemory", "UserSQLite", "UserPostgres",
-                "UserRabbitMQ",
+                "UserRabbitMQ", "UserRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Service"])),
                 .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["Service"])),
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
@@ -308,6 +326,13 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "UserRedisTests",
+            dependencies: [
+                "UserDomain", "UserPorts", "UserPortsTesting", "UserRedis",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "UserRabbitMQTests",
             dependencies: [
                 "UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory", "UserSQLite", "UserRabbitMQ",
@@ -345,7 +370,7 @@ let package = Package(
             name: "UserDirectoryServiceTests",
             dependencies: [
                 "ServiceSupport", "UserDirectoryService", "UserAppCore", "UserDomain", "UserPorts", "UserPortsTesting",
-                "UserHTTP", "UserInMemory", "UserSQLite", "UserRabbitMQ", "users", "users-directory",
+                "UserHTTP", "UserInMemory", "UserSQLite", "UserRabbitMQ", "UserRedis", "users", "users-directory",
                 .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["Service"])),
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
                 .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Service"])),

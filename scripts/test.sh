@@ -15,15 +15,15 @@
 # scripts/client-check.sh calls the API through the Swift client generated from its document (Clients/UserClient).
 #
 # It installs the system packages the build and the tests need when they are missing (as root, through
-# apt-get), and starts (and at the end stops) the throwaway PostgreSQL servers and the RabbitMQ node the tests
-# run against.
+# apt-get), and starts (and at the end stops) the throwaway PostgreSQL servers, the RabbitMQ node and the Redis
+# server the tests run against.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
 # shellcheck disable=SC2046
-scripts/install-packages.sh $(scripts/build-packages.sh) postgresql rabbitmq-server python3 python3-venv curl
+scripts/install-packages.sh $(scripts/build-packages.sh) postgresql rabbitmq-server redis-server redis-tools python3 python3-venv curl
 
 # Two throwaway PostgreSQL servers, stopped on exit: one shared by the PostgreSQL suites, one that the restart
 # test restarts. Set USERS_TEST_POSTGRES_URL (and the RESTART_ variables) to use servers of your own instead.
@@ -31,6 +31,7 @@ cleanup() {
     [ -n "${STARTED_MAIN:-}" ] && scripts/postgres-test-server.sh stop "$USERS_TEST_POSTGRES_DIR"
     [ -n "${STARTED_RESTART:-}" ] && scripts/postgres-test-server.sh stop "$USERS_TEST_POSTGRES_RESTART_DIR"
     [ -n "${STARTED_AMQP:-}" ] && scripts/rabbitmq-test-server.sh stop "$USERS_TEST_AMQP_DIR"
+    [ -n "${STARTED_REDIS:-}" ] && scripts/redis-test-server.sh stop "$USERS_TEST_REDIS_DIR"
     return 0
 }
 trap cleanup EXIT
@@ -50,6 +51,14 @@ if [ -z "${USERS_TEST_AMQP_URL:-}" ]; then
     log "starting a throwaway RabbitMQ"
     eval "$(scripts/rabbitmq-test-server.sh start)"
     STARTED_AMQP=1
+fi
+
+# A throwaway Redis (the Redis directory replica's tests; the tests that flush, kill or reconfigure one start
+# servers of their own through the same script). Set USERS_TEST_REDIS_URL, _DIR and _CTL to use one of your own.
+if [ -z "${USERS_TEST_REDIS_URL:-}" ]; then
+    log "starting a throwaway Redis"
+    eval "$(scripts/redis-test-server.sh start)"
+    STARTED_REDIS=1
 fi
 
 log "swift build --build-tests"

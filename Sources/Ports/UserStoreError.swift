@@ -28,6 +28,11 @@ public struct UserStoreError: Error, Sendable, Hashable, CustomStringConvertible
         public static let closed = Code("closed")
         /// A failure the adapter did not expect; the underlying error says more.
         public static let `internal` = Code("internal")
+        /// The store no longer holds data it had acknowledged: a Redis restarted without persistence, flushed, or
+        /// restored from an older snapshot. Nothing is answered from what is left; a directory replica is rebuilt
+        /// from the event history (`DirectoryReplica.reset()`, then a backfill: the directory service's follower
+        /// does it by itself).
+        public static let dataLost = Code("data-lost")
         /// The event log was trimmed by retention: what needs every event (a rebuild) can't be done.
         public static let historyTrimmed = Code("history-trimmed")
         /// A schema migration found data it can't carry over without a person's decision (two users whose
