@@ -13,7 +13,8 @@ import UserHTTP
 @Suite("DirectoryAPI (the directory service)")
 struct DirectoryAPITests {
     func withClient(
-        tokens: [String] = [], ready: Bool = true, _ body: @Sendable (any TestClientProtocol) async throws -> Void
+        tokens: [String] = [], ready: Bool = true, incomplete: String? = nil,
+        _ body: @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
         struct NotReady: Error {}
         let replica = InMemoryDirectoryReplica()
@@ -22,7 +23,9 @@ struct DirectoryAPITests {
             event: .registered(email: try EmailAddress("ada@example.com"), displayName: try DisplayName("Ada")))
         // A page of the user service's history, up to position 5.
         _ = try await replica.apply([user], reaching: EventPosition(rawValue: 5))
-        let api = DirectoryAPI(directory: DirectoryQueries(replica: replica, timeout: .milliseconds(100))) {
+        let api = DirectoryAPI(
+            directory: DirectoryQueries(replica: replica, timeout: .milliseconds(100)), incomplete: { incomplete }
+        ) {
             if !ready { throw NotReady() }
         }
         try await Application(router: api.makeRouter(tokens: tokens)).test(.router, body)
@@ -52,6 +55,20 @@ struct DirectoryAPITests {
                     #expect(response.headers[.contentType] == "application/problem+json")
                 }
             }
+        }
+    }
+
+    @Test("while the directory is incomplete (a backfill or a rebuild runs) its routes answer 503, not a part of it")
+    func incomplete() async throws {
+        try await withClient(incomplete: "The directory is being built.") { client in
+            for path in ["/directory/users?prefix=a", "/directory/stats"] {
+                try await client.execute(uri: path, method: .get) { response in
+                    #expect(response.status == .serviceUnavailable, "\(path)")
+                    #expect(response.headers[.retryAfter] == "1")
+                    #expect(String(buffer: response.body).contains("directory-incomplete"))
+                }
+            }
+            try await client.execute(uri: "/health/live", method: .get) { #expect($0.status == .ok) }
         }
     }
 

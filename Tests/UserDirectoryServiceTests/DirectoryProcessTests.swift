@@ -130,10 +130,12 @@ struct DirectoryProcessTests {
 
     @Test(
         "end to end across processes: a POST /users on users serve appears in users-directory serve",
-        arguments: ["sqlite", "postgres"])
+        arguments: ["sqlite", "postgres", "redis"])
     func acrossProcesses(_ replica: String) async throws {
         if replica == "postgres" {
             try await Self.withFreshPostgresSchema { url in try await acrossProcesses(replicaStore: url) }
+        } else if replica == "redis" {
+            try await acrossProcesses(replicaStore: try TestRedis.url(prefix: TestRedis.uniquePrefix()))
         } else {
             try await acrossProcesses(replicaStore: nil)
         }

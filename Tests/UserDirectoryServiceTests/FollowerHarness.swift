@@ -143,7 +143,13 @@ final class CountingReplica<Base: DirectoryReplica>: DirectoryReplica {
         return outcomes
     }
 
-    func reset() async throws { try await base.reset() }
+    /// How often the replica was reset (a rebuild).
+    let resets = Locked(0)
+
+    func reset() async throws {
+        try await base.reset()
+        resets.withLock { $0 += 1 }
+    }
 
     func backfillPosition() async throws -> EventPosition? { try await base.backfillPosition() }
     func appliedVersion(of user: UserID) async throws -> Int? { try await base.appliedVersion(of: user) }

@@ -17,6 +17,7 @@ public struct DirectoryAPI: Sendable {
     private let directory: DirectoryQueries
     private let readiness: @Sendable () async throws -> Void
     private let metrics: (@Sendable () -> [UInt8])?
+    private let incomplete: @Sendable () -> String?
 
     /// Creates the API over the directory queries of a replica.
     ///
@@ -24,13 +25,18 @@ public struct DirectoryAPI: Sendable {
     ///   - directory: the queries the routes answer.
     ///   - metrics: the Prometheus text exposition that `GET /metrics` serves (a `PrometheusCollectorRegistry`'s
     ///     `emitToBuffer`); without it there is no `/metrics` route.
+    ///   - incomplete: why the directory is not whole yet (its first backfill, or a rebuild after its store lost
+    ///     data, runs), or `nil` when it is: meanwhile the directory routes answer 503 `directory-incomplete`
+    ///     with `Retry-After`, never a page from part of the users as if it were all of them.
     ///   - readiness: what `GET /health/ready` checks; it throws when the service is not ready (the backfill
     ///     has not finished, or the broker consumer is not connected), with a sentence for the operator.
     public init(
         directory: DirectoryQueries, metrics: (@Sendable () -> [UInt8])? = nil,
+        incomplete: @escaping @Sendable () -> String? = { nil },
         readiness: @escaping @Sendable () async throws -> Void
     ) {
         self.directory = directory
+        self.incomplete = incomplete
         self.metrics = metrics
         self.readiness = readiness
     }
@@ -43,6 +49,7 @@ public struct DirectoryAPI: Sendable {
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: MethodNotAllowedMiddleware(routes: Self.routes(metrics: metrics != nil)))
         if !tokens.isEmpty { router.add(middleware: BearerAuthenticationMiddleware(tokens: tokens)) }
+        router.add(middleware: IncompleteDirectoryMiddleware(incomplete: incomplete))
         addRoutes(to: router)
         return router
     }
@@ -75,6 +82,31 @@ public struct DirectoryAPI: Sendable {
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                     body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
             }
+        }
+    }
+}
+
+/// Answers the directory routes with 503 while the directory is not whole (see ``DirectoryAPI``'s `incomplete`).
+struct IncompleteDirectoryMiddleware: RouterMiddleware {
+    typealias Context = UserRequestContext
+    let incomplete: @Sendable () -> String?
+
+    func handle(
+        _ request: Request, context: UserRequestContext, next: (Request, UserRequestContext) async throws -> Response
+    ) async throws -> Response {
+        guard request.uri.path.hasPrefix("/directory/") else { return try await next(request, context) }
+        try check()
+        let response = try await next(request, context)
+        // A rebuild that began while the replica was read may have answered from part of it: checked again.
+        try check()
+        return response
+    }
+
+    private func check() throws {
+        if let reason = incomplete() {
+            throw Problem(
+                .serviceUnavailable, code: "directory-incomplete", title: "The directory is not complete yet.",
+                detail: reason, headers: [.retryAfter: "1"])
         }
     }
 }

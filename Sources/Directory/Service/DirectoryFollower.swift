@@ -12,7 +12,7 @@ import UserAppCore
 ///
 /// The broker side stays outside (this target links no broker client): the wiring hands
 /// ``dispositions(_:positions:)`` (an array of events in, what to do with each out) to a consumer as its batch
-/// handler, and gives ``init(replica:history:pageSize:retryBackoff:gapSightings:gapAge:logger:queueDeclared:)``
+/// handler, and gives ``init(replica:history:pageSize:retryBackoff:gapSightings:gapAge:lossCheckInterval:logger:queueDeclared:)``
 /// a `queueDeclared` that returns once the consumer's durable queue and binding exist. The order is what makes
 /// it gap-free:
 ///
@@ -47,6 +47,11 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     private let reach = Locked<(position: Int64, above: Set<Int64>)>((0, []))
     /// Whether a backfill asked for by a consistency token runs (one at a time).
     private let catchingUp = Locked(false)
+    /// Whether the replica's store lost data and ``run()`` is to reset and rebuild it.
+    private let lost = Locked(false)
+    /// Raised when a loss is noted, so that ``run()`` rebuilds at once.
+    private let lossSignal = CommitSignal()
+    private let lossCheckInterval: Duration
     /// Raised whenever ``reachedPosition`` moves: directory queries waiting for a consistency token wake on it.
     public let progress = CommitSignal()
     private let metrics = FollowerMetrics()
@@ -61,14 +66,17 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     ///   - gapSightings: with `gapAge`, when an event behind a gap is given up (``dispositions(_:positions:)``): after it
     ///     was seen behind the gap, a backfill notwithstanding, this many times …
     ///   - gapAge: … and for at least this long since the first time.
+    ///   - lossCheckInterval: how often the replica is asked whether its store lost data, between deliveries
+    ///     (a delivery that finds it so starts the rebuild at once).
     ///   - logger: for the backfill's progress and failures.
     ///   - queueDeclared: returns once the broker queue the handler is fed from exists and is bound.
     public init(
         replica: Replica, history: any EventHistorySource, pageSize: Int = 500,
         retryBackoff: ClosedRange<Duration> = .milliseconds(100)...(.seconds(5)), gapSightings: Int = 20,
-        gapAge: Duration = .seconds(60), logger: Logger,
+        gapAge: Duration = .seconds(60), lossCheckInterval: Duration = .seconds(1), logger: Logger,
         queueDeclared: @escaping @Sendable () async throws -> Void
     ) {
+        self.lossCheckInterval = lossCheckInterval
         self.gapSightings = max(1, gapSightings)
         self.gapAge = gapAge
         self.replica = replica
@@ -79,7 +87,8 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
         self.queueDeclared = queueDeclared
     }
 
-    /// Whether the first backfill finished (deliveries are being applied).
+    /// Whether the directory is complete: the first backfill finished, and no rebuild after a loss of the
+    /// replica's data runs (deliveries are being applied).
     public var isBackfilled: Bool { gate.isOpen }
 
     /// The highest position of the user service's event log up to which every event is applied here: moved by
@@ -99,8 +108,10 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     /// is applied again: for a readiness check, so that a directory that can't apply anything is not ready.
     public var applyFailure: String? { lastApplyFailure.withLock { $0 } }
 
-    /// Waits for the queue, backfills (retrying until it succeeds), opens the handler, then waits for the
-    /// shutdown.
+    /// Waits for the queue, backfills (retrying until it succeeds), opens the handler, then watches the replica
+    /// until the shutdown: when its store lost data (`UserStoreError` code `dataLost`: a Redis restarted without
+    /// persistence or flushed), it closes the handler again, resets the replica and rebuilds it from the
+    /// history (``isBackfilled`` is `false` meanwhile, and the directory is not served as complete).
     ///
     /// - Throws: `ConfigurationError` for `directory.events` when the first backfill is refused in a way that
     ///   retrying can't fix (``EventHistoryError/isPermanent``: 401, 403, 404); the `queueDeclared` closure's
@@ -111,10 +122,25 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
         } catch is CancellationError {
             return  // shut down before the queue was there (the broker unreachable): nothing to undo
         }
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try await build()
+            guard gate.isOpen else { return }  // shut down meanwhile
+            await watch()
+        }
+    }
+
+    /// Backfills until it succeeds (resetting the replica first when it lost data), then opens the handler.
+    private func build() async throws {
         var failures = 0
         var reported: String?  // the trimmed-history error last logged at `error`: not repeated every retry
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
+                if lost.withLock({ $0 }) {
+                    try await replica.reset()
+                    reach.withLock { $0 = (0, []) }
+                    lost.withLock { $0 = false }
+                    logger.warning("directory replica reset after its store lost data; rebuilding from the history")
+                }
                 let result = try await backfill()
                 let position = try await replica.backfillPosition()?.rawValue ?? 0
                 logger.info(
@@ -125,12 +151,16 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
                     ])
                 lastBackfillFailure.withLock { $0 = nil }
                 gate.open()
-                break
+                return
             } catch let error as EventHistoryError where error.isPermanent {
                 logger.error("directory backfill refused by the user service", metadata: ["error": "\(error)"])
                 throw ConfigurationError(
                     key: "directory.events",
                     "\(error) Check the events URL (directory.events) and its token (DIRECTORY_EVENTS_TOKEN): retrying won't help.")
+            } catch let error as UserStoreError where error.code == .dataLost {
+                lost.withLock { $0 = true }
+                lastBackfillFailure.withLock { $0 = "\(error)" }
+                continue  // reset at once, then backfill again
             } catch {
                 failures += 1
                 let base = retryBackoff.lowerBound * (1 << min(failures - 1, 16))
@@ -155,8 +185,39 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
                 _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             }
         }
-        // Nothing more to do here: the consumer's handler does the rest until the shutdown.
-        try? await gracefulShutdown()
+    }
+
+    /// Returns when the replica's store lost data (seen by a delivery's apply, or by a look at the replica's
+    /// backfill position every `lossCheckInterval`), or at the shutdown.
+    private func watch() async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let seen = lossSignal.generation
+            if !lost.withLock({ $0 }) {
+                do {
+                    _ = try await replica.backfillPosition()
+                } catch let error as UserStoreError where error.code == .dataLost {
+                    noteLoss(error)
+                } catch {
+                    logger.debug("directory replica check failed", metadata: ["error": "\(error)"])
+                }
+            }
+            if lost.withLock({ $0 }) { return }
+            let (signal, interval) = (lossSignal, lossCheckInterval)
+            _ = await cancelWhenGracefulShutdown { await signal.wait(after: seen, timeout: interval) }
+        }
+    }
+
+    /// Closes the handler (deliveries wait, the directory is not ready) until ``run()`` rebuilt the replica.
+    private func noteLoss(_ error: UserStoreError) {
+        let first = lost.withLock { lost in
+            defer { lost = true }
+            return !lost
+        }
+        guard first else { return }
+        gate.close()
+        lastBackfillFailure.withLock { $0 = "The directory's store lost data; it is being rebuilt from the history." }
+        logger.error("directory replica lost data; rebuilding it from the history", metadata: ["error": "\(error)"])
+        lossSignal.signal()
     }
 
     /// Applies one delivered event. Waits until the first backfill finished.
@@ -180,7 +241,18 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     /// - Throws: the replica's and the history's errors; `CancellationError` when a shutdown begins while it
     ///   waits for the backfill.
     public func handle(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome] {
-        try await cancelWhenGracefulShutdown { try await self.gate.wait() }
+        while true {
+            try await cancelWhenGracefulShutdown { try await self.gate.wait() }
+            do {
+                return try await applyFillingGaps(events)
+            } catch let error as UserStoreError where error.code == .dataLost {
+                noteLoss(error)  // the gate is closed until run() rebuilt the replica; then these are applied
+            }
+        }
+    }
+
+    /// Applies, and backfills once for events behind a gap and applies those again.
+    private func applyFillingGaps(_ events: [UserEventEnvelope]) async throws -> [ReplicaOutcome] {
         var outcomes = try await applyNoting(events)
         let behind = outcomes.indices.filter { if case .gap = outcomes[$0] { true } else { false } }
         guard let first = behind.first else { return outcomes }
@@ -249,6 +321,8 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
             return outcomes
         } catch is CancellationError {
             throw CancellationError()
+        } catch let error as UserStoreError where error.code == .dataLost {
+            throw error  // not a refusal: handle(_:) has the replica rebuilt
         } catch {
             lastApplyFailure.withLock { $0 = "\(error)" }
             throw error

@@ -12,6 +12,7 @@ import UserInMemory
 import UserPorts
 import UserPostgres
 import UserRabbitMQ
+import UserRedis
 import UserSQLite
 import ServiceSupport
 
@@ -54,13 +55,18 @@ public enum DirectoryServer {
         let history = HTTPEventHistory(baseURL: events, token: configuration.eventsToken)
         let parts = Parts(
             configuration: configuration, url: url, history: history, address: address.numeric, logger: logger)
+        if configuration.store.hasPrefix("redis://") || configuration.store.hasPrefix("rediss://") {
+            let replica = try await RedisDirectoryReplica.open(url: configuration.store, logger: logger)
+            try await parts.serve(replica, closing: { await replica.close() })
+            return
+        }
         let location: StoreLocation
         do {
             location = try StoreLocation(configuration.store)
         } catch {
             throw ConfigurationError(
                 key: "directory.store",
-                "The store (directory.store) must be sqlite:PATH, postgres://… or memory:, not "
+                "The store (directory.store) must be sqlite:PATH, postgres://…, redis://… or memory:, not "
                     + "\(configuration.printableStore).")
         }
         switch location {
@@ -126,8 +132,15 @@ public enum DirectoryServer {
                 replica: replica, progress: follower.value.progress, timeout: configuration.consistencyTimeout,
                 behind: { [follower = follower.value] token in await follower.catchUp(to: token) })
             let registry = ServiceMetrics.prometheus
-            let api = DirectoryAPI(directory: queries, metrics: { registry.emitToBuffer() }) {
-                [follower = follower.value] in
+            let api = DirectoryAPI(
+                directory: queries, metrics: { registry.emitToBuffer() },
+                incomplete: { [follower = follower.value] in
+                    follower.isBackfilled
+                        ? nil
+                        : "The directory is being built from the user service's history"
+                            + (follower.backfillFailure.map { ": \($0)" } ?? ".")
+                }
+            ) { [follower = follower.value] in
                 let status = consumer.status
                 guard status.isReady else {
                     throw NotReady(

@@ -18,7 +18,7 @@ public import ServiceSupport
 /// | `directory.queue` (`DIRECTORY_QUEUE`) | `users.directory` | the directory's own durable queue (poison messages go to `<queue>.parked`) |
 /// | `directory.events` (`DIRECTORY_EVENTS`) | (required) | the user service's base URL, whose `GET /events` the backfill reads |
 /// | `directory.eventsToken` (`DIRECTORY_EVENTS_TOKEN`) | none | a bearer token of the user service; a secret, never a flag; trimmed |
-/// | `directory.store` (`DIRECTORY_STORE`) | `sqlite:directory.sqlite` | `sqlite:PATH`, `postgres://…` (a database of its own) or `memory:`; a secret |
+/// | `directory.store` (`DIRECTORY_STORE`) | `sqlite:directory.sqlite` | `sqlite:PATH`, `postgres://…` (a database of its own), `redis://…` (`?prefix=` names its keys) or `memory:`; a secret |
 /// | `directory.host` (`DIRECTORY_HOST`) | `127.0.0.1` | the address to bind |
 /// | `directory.port` (`DIRECTORY_PORT`) | `8081` | the port to bind (0: any free one) |
 /// | `directory.http.idleTimeoutMs` (`DIRECTORY_HTTP_IDLE_TIMEOUT_MS`) | `75000` | a connection waiting for a request is closed after this |
@@ -39,7 +39,7 @@ public struct DirectoryServiceConfiguration: Sendable {
     public var events: String
     /// A bearer token of the user service (`directory.eventsToken`, `DIRECTORY_EVENTS_TOKEN`: never a flag), or `nil`.
     public var eventsToken: String?
-    /// The replica's store: `sqlite:PATH`, `postgres://…` (a database of its own) or `memory:`.
+    /// The replica's store: `sqlite:PATH`, `postgres://…` (a database of its own), `redis://…` or `memory:`.
     public var store: String
     /// The address to bind.
     public var host: String
@@ -107,6 +107,7 @@ public struct DirectoryServiceConfiguration: Sendable {
     /// The store as it may be printed: `sqlite:PATH`, `memory:`, a PostgreSQL URL without its password, and
     /// anything else through the one redaction every printed URL goes through.
     var printableStore: String {
-        (try? StoreLocation(store))?.description ?? URLRedaction.redact(store)
+        (try? StoreLocation(store))?.description
+            ?? URLRedaction.redact(store, visibleParameters: store.hasPrefix("redis") ? ["prefix", "timeoutMs"] : [])
     }
 }

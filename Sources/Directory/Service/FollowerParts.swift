@@ -31,12 +31,17 @@ public struct FollowerGap: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Opens once; waiters resume then.
+/// Waiters wait while it is closed, and resume when it opens.
 final class FollowerGate: Sendable {
     private let state = Locked<(open: Bool, waiters: [UInt64: CheckedContinuation<Void, any Error>], next: UInt64)>(
         (false, [:], 0))
 
     var isOpen: Bool { state.withLock { $0.open } }
+
+    /// Makes waiters wait again, until the next ``open()``.
+    func close() {
+        state.withLock { $0.open = false }
+    }
 
     func open() {
         let waiters = state.withLock { state in

@@ -106,6 +106,11 @@ extension Problem {
             return Problem(
                 .serviceUnavailable, code: "unavailable", title: "The service is unavailable.",
                 detail: "The user store can't be reached right now; retry shortly.", headers: [.retryAfter: "1"])
+        case let error as UserStoreError where error.code == .dataLost:
+            return Problem(
+                .serviceUnavailable, code: "directory-incomplete", title: "The directory is not complete yet.",
+                detail: "The directory's store lost data; it is being rebuilt from the event history. Retry shortly.",
+                headers: [.retryAfter: "1"])
         case is NIOTooManyBytesError:
             return Problem(
                 .contentTooLarge, code: "body-too-large", title: "The request body is too large.",
