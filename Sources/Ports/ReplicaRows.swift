@@ -27,10 +27,12 @@ package struct ReplicaRow: Sendable, Hashable {
 package enum ReplicaBatch {
     /// Applies `events` in order by the version rule to `rows` (every row of the batch's users, as stored).
     ///
-    /// - Returns: each event's outcome, at its index, and the ids whose rows changed (to write back).
+    /// - Returns: each event's outcome, at its index; the ids whose rows changed (to write back); and how the
+    ///   counts by status change (negative for fewer), for replicas that keep counters instead of counting rows.
     package static func apply(_ events: [UserEventEnvelope], to rows: inout [UserID: ReplicaRow])
-        -> (outcomes: [ReplicaOutcome], changed: Set<UserID>)
+        -> (outcomes: [ReplicaOutcome], changed: Set<UserID>, counts: DirectoryStatistics)
     {
+        let stored = rows
         var changed: Set<UserID> = []
         let outcomes = events.map { event -> ReplicaOutcome in
             let id = event.userID
@@ -56,6 +58,19 @@ package enum ReplicaBatch {
             changed.insert(id)
             return outcome
         }
-        return (outcomes, changed)
+        var counts = DirectoryStatistics(active: 0, deactivated: 0)
+        for id in changed {
+            counts.add(stored[id], -1)
+            counts.add(rows[id], 1)
+        }
+        return (outcomes, changed, counts)
+    }
+}
+
+extension DirectoryStatistics {
+    /// Counts `row` (when it is shown: not a tombstone) `times` times under its status.
+    fileprivate mutating func add(_ row: ReplicaRow?, _ times: Int) {
+        guard let row, !row.deleted else { return }
+        if row.entry.status == .active { active += times } else { deactivated += times }
     }
 }

@@ -190,7 +190,7 @@ struct PostgresUserStoreTests {
         }
     }
 
-    @Test("versions 4 to 6 upgrade a version 3 schema: e-mail forms rewritten, the directory moved to the replica")
+    @Test("versions 4 to 7 upgrade a version 3 schema: e-mail forms rewritten, the directory moved to the replica, its counters counted")
     func upgradeFromVersion3() async throws {
         try await TestPostgres.withFreshSchema { url in
             let (idn, wide, greek, plain) = (UserID(UUID()), UserID(UUID()), UserID(UUID()), UserID(UUID()))

@@ -70,7 +70,8 @@ public final class PostgresDirectoryReplica: DirectoryReplica {
     static let lockKey: Int64 = 0x7265_706C_6963_6131
 
     static let migrations: [PostgresSchema.Migration] = [
-        .init(version: 1, sql: tables)
+        .init(version: 1, sql: tables),
+        .init(version: 2, sql: PostgresDirectoryRows.counters),
     ]
 
     /// The replica's tables: in a database of its own (version 1) and in a user store's (its version 6).
@@ -104,24 +105,20 @@ public final class PostgresDirectoryReplica: DirectoryReplica {
         return try await transaction { connection in
             try Self.lockUsers(of: events, connection)
             // The batch's users' rows (under this transaction's locks), the rule worked out on them, the changed
-            // rows written back: three round trips a batch, whatever its size.
+            // rows written back, the counters and the position moved: four round trips a batch at most, whatever
+            // its size.
             var rows = try PostgresDirectoryRows.rows(Set(events.map(\.userID)), connection)
-            let (outcomes, changed) = ReplicaBatch.apply(events, to: &rows)
+            let (outcomes, changed, counts) = ReplicaBatch.apply(events, to: &rows)
             try PostgresDirectoryRows.write(changed.compactMap { rows[$0] }, connection)
-            if let position {
-                try connection.query(
-                    "UPDATE replica_state SET value = greatest(value, $1::int8) WHERE name = 'backfill_position'",
-                    [String(position.rawValue)])
-            }
+            try PostgresDirectoryRows.moveState(counts, position: position, connection)
             return outcomes
         }
     }
 
-    /// Empties the replica and its backfill position, in one transaction.
+    /// Empties the replica, its counters and its backfill position, in one transaction.
     public func reset() async throws {
         try await transaction { connection in
-            _ = try connection.execute(
-                "DELETE FROM replica_users; UPDATE replica_state SET value = 0 WHERE name = 'backfill_position'")
+            _ = try connection.execute("DELETE FROM replica_users; UPDATE replica_state SET value = 0")
         }
     }
 

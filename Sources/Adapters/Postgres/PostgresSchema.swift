@@ -158,6 +158,8 @@ enum PostgresSchema {
                 DROP TABLE user_directory;
                 DELETE FROM projection_checkpoints WHERE name = 'directory';
                 """),
+        // The directory's counts by status become counters that each apply moves (counted once here).
+        Migration(version: 7, sql: PostgresDirectoryRows.counters),
     ]
 
     /// The advisory lock writers hold (shared) while appending events, and the horizon takes (exclusive), as

@@ -135,14 +135,14 @@ public final class RedisDirectoryReplica: DirectoryReplica {
                     }
                 }
                 var rows = before
-                let (outcomes, changed) = ReplicaBatch.apply(events, to: &rows)
+                let (outcomes, changed, counts) = ReplicaBatch.apply(events, to: &rows)
                 let moves = position.map { $0.rawValue > stored } ?? false
                 guard !changed.isEmpty || moves else {
                     _ = try connection.command(["UNWATCH"])
                     return (outcomes, stored)
                 }
                 var writes = [["MULTI"]]
-                writes += Self.writes(changed.map { (before[$0], rows[$0]!) }, keys)
+                writes += Self.writes(changed.map { (before[$0], rows[$0]!) }, counts, keys)
                 if let position, moves { writes.append(["HSET", keys.meta, "position", String(position.rawValue)]) }
                 writes.append(["EXEC"])
                 let results = try connection.pipeline(writes)
@@ -161,30 +161,28 @@ public final class RedisDirectoryReplica: DirectoryReplica {
         return outcomes
     }
 
-    /// The commands that write changed rows: the row, its index members, the counters.
-    private static func writes(_ changes: [(before: ReplicaRow?, after: ReplicaRow)], _ keys: RedisDirectoryKeys)
-        -> [[String]]
-    {
+    /// The commands that write changed rows (the row, its index members) and the counters.
+    private static func writes(
+        _ changes: [(before: ReplicaRow?, after: ReplicaRow)], _ counts: DirectoryStatistics, _ keys: RedisDirectoryKeys
+    ) -> [[String]] {
         var commands: [[String]] = []
-        var active = 0
-        var deactivated = 0
         for (before, after) in changes {
             let id = after.entry.id
             commands.append(["SET", keys.user(id), RedisDirectoryKeys.encode(after)])
             if let before, !before.deleted {
                 commands.append(["ZREM", keys.names, RedisDirectoryKeys.nameMember(before)])
                 commands.append(["ZREM", keys.emails, RedisDirectoryKeys.emailMember(before)])
-                if before.entry.status == .active { active -= 1 } else { deactivated -= 1 }
             }
             if before == nil { commands.append(["SADD", keys.ids, id.description]) }
             if !after.deleted {
                 commands.append(["ZADD", keys.names, "0", RedisDirectoryKeys.nameMember(after)])
                 commands.append(["ZADD", keys.emails, "0", RedisDirectoryKeys.emailMember(after)])
-                if after.entry.status == .active { active += 1 } else { deactivated += 1 }
             }
         }
-        if active != 0 { commands.append(["HINCRBY", keys.counts, "active", String(active)]) }
-        if deactivated != 0 { commands.append(["HINCRBY", keys.counts, "deactivated", String(deactivated)]) }
+        if counts.active != 0 { commands.append(["HINCRBY", keys.counts, "active", String(counts.active)]) }
+        if counts.deactivated != 0 {
+            commands.append(["HINCRBY", keys.counts, "deactivated", String(counts.deactivated)])
+        }
         return commands
     }
 

@@ -78,8 +78,9 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
         await writer.close()
     }
 
-    /// The newest schema of a replica file (`PRAGMA user_version`): 1, the tables of ``tables``.
-    static let schemaVersion = 1
+    /// The newest schema of a replica file (`PRAGMA user_version`): 1, the tables of ``tables``; 2, the counters
+    /// of the rows shown (`SQLiteDirectoryRows.counters`).
+    static let schemaVersion = 2
 
     /// A replica file's schema, under SQLite's write lock so that processes opening one file at once migrate it
     /// once: claimed as a replica, then brought to ``schemaVersion`` (a file of the release before the version
@@ -95,6 +96,7 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
                         + "up to \(schemaVersion). Upgrade the package instead of opening it with an older one.")
             }
             if version < 1 { try connection.execute(tables) }
+            if version < 2 { try connection.execute(SQLiteDirectoryRows.counters) }
             try connection.execute("PRAGMA user_version = \(schemaVersion)")
         }
     }
@@ -130,8 +132,9 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
             try connection.writeTransaction {
                 // The batch's users' rows, the rule worked out on them, the changed rows written back.
                 var rows = try SQLiteDirectoryRows.rows(Set(events.map(\.userID)), connection)
-                let (outcomes, changed) = ReplicaBatch.apply(events, to: &rows)
+                let (outcomes, changed, counts) = ReplicaBatch.apply(events, to: &rows)
                 try SQLiteDirectoryRows.write(changed.compactMap { rows[$0] }, connection)
+                try SQLiteDirectoryRows.count(counts, connection)
                 if let position {
                     try connection.withStatement(
                         "UPDATE replica_state SET value = max(value, ?1) WHERE name = 'backfill_position'"
@@ -145,12 +148,11 @@ public final class SQLiteDirectoryReplica: DirectoryReplica {
         }
     }
 
-    /// Empties the replica and its backfill position, in one transaction.
+    /// Empties the replica, its counters and its backfill position, in one transaction.
     public func reset() async throws {
         try await write { connection in
             try connection.writeTransaction {
-                try connection.execute(
-                    "DELETE FROM replica_users; UPDATE replica_state SET value = 0 WHERE name = 'backfill_position'")
+                try connection.execute("DELETE FROM replica_users; UPDATE replica_state SET value = 0")
             }
         }
     }

@@ -158,6 +158,8 @@ enum SQLiteSchema {
                 DROP TABLE user_directory;
                 DELETE FROM projection_checkpoints WHERE name = 'directory';
                 """),
+        // The directory's counts by status become counters that each apply moves (counted once here).
+        Migration(version: 6, sql: SQLiteDirectoryRows.counters),
     ]
 
     /// The newest schema version this code knows.
