@@ -52,6 +52,19 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // The directory replicas (SQLite, PostgreSQL, Redis) applying the same events and answering searches and
+        // counts (Benchmarks/replica.sh).
+        .executableTarget(
+            name: "replica-bench",
+            dependencies: [
+                .product(name: "UserDomain", package: "swift-user-domain"),
+                .product(name: "UserPorts", package: "swift-user-domain"),
+                .product(name: "UserSQLite", package: "swift-user-domain"),
+                .product(name: "UserPostgres", package: "swift-user-domain"),
+                .product(name: "UserRedis", package: "swift-user-domain"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // A bare Hummingbird route with a constant body: the ceiling for `users serve` in Benchmarks/http.sh.
         .executableTarget(
             name: "bare-server",

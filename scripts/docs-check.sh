@@ -13,7 +13,7 @@ if git grep -n -e "\.\./$beside/" -- . >&2; then
     echo "docs-check: the lines above point outside the repository" >&2
     exit 1
 fi
-targets=(UserDomain UserPorts UserPortsTesting UserInMemory UserSQLite UserPostgres UserRabbitMQ ServiceSupport UserHTTP UserAppCore UserApp UserDirectoryService)
+targets=(UserDomain UserPorts UserPortsTesting UserInMemory UserSQLite UserPostgres UserRedis UserRabbitMQ ServiceSupport UserHTTP UserAppCore UserApp UserDirectoryService)
 args=()
 for target in "${targets[@]}"; do args+=(--target "$target"); done
 log="$(mktemp)"

@@ -26,7 +26,7 @@ ln -sfn "$repo" "$work/swift-user-domain"
 python3 - "$repo" "$work" <<'PY'
 import json, pathlib, re, shutil, sys
 repo, work = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-ours = {"UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory", "UserSQLite", "UserPostgres", "UserHTTP",
+ours = {"UserDomain", "UserPorts", "UserPortsTesting", "UserInMemory", "UserSQLite", "UserPostgres", "UserRedis", "UserHTTP",
         "UserRabbitMQ", "UserAppCore", "UserApp"}
 theirs = {"Logging": "swift-log", "ServiceLifecycle": "swift-service-lifecycle",
           "UnixSignals": "swift-service-lifecycle", "ServiceLifecycleTestKit": "swift-service-lifecycle"}

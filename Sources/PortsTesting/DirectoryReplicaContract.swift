@@ -1,5 +1,5 @@
 import Foundation
-import UserDomain
+package import UserDomain
 public import UserPorts
 
 /// The contract of a `DirectoryReplica`, as a list of checks that run against a fresh, empty replica each:
@@ -263,17 +263,18 @@ enum RandomDeliveries {
     }
 }
 
-/// Events of one made-up user, for the replica checks.
-struct ReplicaEvents: Sendable {
-    let id = UserID(UUID())
-    let email: EmailAddress
-    let name: DisplayName
+/// Events of one made-up user, for the replica checks and the package's replica tests.
+package struct ReplicaEvents: Sendable {
+    package let id = UserID(UUID())
+    package let email: EmailAddress
+    package let name: DisplayName
     let start = Date(timeIntervalSince1970: 1_700_000_000)
 
-    init(name: String) {
+    /// A user named `name`, whose address is `email` or made of the name's letters and digits.
+    package init(name: String, email: String? = nil) {
         let local = name.lowercased().filter { $0.isLetter || $0.isNumber }
-        // Valid by construction: letters and digits at a fixed domain.
-        email = try! EmailAddress("\(local.isEmpty ? "x" : local)@example.com")
+        // Valid by construction: letters and digits at a fixed domain (or an address the caller chose).
+        self.email = try! EmailAddress(email ?? "\(local.isEmpty ? "x" : local)@example.com")
         self.name = try! DisplayName(name)
     }
 
@@ -283,10 +284,10 @@ struct ReplicaEvents: Sendable {
             event: event)
     }
 
-    var registered: UserEventEnvelope { envelope(.registered(email: email, displayName: name), version: 1) }
-    func renamed(_ new: String, version: Int) -> UserEventEnvelope {
+    package var registered: UserEventEnvelope { envelope(.registered(email: email, displayName: name), version: 1) }
+    package func renamed(_ new: String, version: Int) -> UserEventEnvelope {
         envelope(.renamed(displayName: try! DisplayName(new), previous: name), version: version)
     }
-    func deactivated(version: Int) -> UserEventEnvelope { envelope(.deactivated, version: version) }
-    func deleted(version: Int) -> UserEventEnvelope { envelope(.deleted, version: version) }
+    package func deactivated(version: Int) -> UserEventEnvelope { envelope(.deactivated, version: version) }
+    package func deleted(version: Int) -> UserEventEnvelope { envelope(.deleted, version: version) }
 }

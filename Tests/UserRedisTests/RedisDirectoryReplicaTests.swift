@@ -30,7 +30,7 @@ struct RedisDirectoryReplicaTests {
     func prefixes() async throws {
         let first = try await RedisDirectoryReplica.open(url: try TestRedis.url(prefix: TestRedis.uniquePrefix()))
         let second = try await RedisDirectoryReplica.open(url: try TestRedis.url(prefix: TestRedis.uniquePrefix()))
-        let ada = TestUser("Ada")
+        let ada = ReplicaEvents(name: "Ada")
         _ = try await first.apply([ada.registered], reaching: EventPosition(rawValue: 1))
         #expect(try await first.search(prefix: "ada", limit: 10).map(\.id) == [ada.id])
         #expect(try await second.search(prefix: "ada", limit: 10).isEmpty)
@@ -47,14 +47,14 @@ struct RedisDirectoryReplicaTests {
         let server = try await TestRedis.Server.start()
         defer { server.stop() }
         let replica = try await RedisDirectoryReplica.open(url: server.url)
-        let ada = TestUser("Ada")
+        let ada = ReplicaEvents(name: "Ada")
         _ = try await replica.apply([ada.registered], reaching: EventPosition(rawValue: 1))
         try await TestRedis.cli(["FLUSHALL"], url: server.url)
         try await expectLost { _ = try await replica.search(prefix: "", limit: 10) }
         try await expectLost { _ = try await replica.statistics() }
         try await expectLost { _ = try await replica.appliedVersion(of: ada.id) }
         try await expectLost { _ = try await replica.backfillPosition() }
-        try await expectLost { _ = try await replica.apply([TestUser("Bea").registered], reaching: nil) }
+        try await expectLost { _ = try await replica.apply([ReplicaEvents(name: "Bea").registered], reaching: nil) }
         #expect(try await TestRedis.cli(["DBSIZE"], url: server.url) == "0", "a refused apply wrote nothing")
         try await replica.reset()
         #expect(try await replica.backfillPosition() == nil)
@@ -67,10 +67,10 @@ struct RedisDirectoryReplicaTests {
     func positionWentBack() async throws {
         let prefix = TestRedis.uniquePrefix()
         let replica = try await RedisDirectoryReplica.open(url: try TestRedis.url(prefix: prefix))
-        _ = try await replica.apply([TestUser("Ada").registered], reaching: EventPosition(rawValue: 5))
+        _ = try await replica.apply([ReplicaEvents(name: "Ada").registered], reaching: EventPosition(rawValue: 5))
         try await TestRedis.cli(["HSET", "\(prefix)meta", "position", "2"])
         try await expectLost { _ = try await replica.backfillPosition() }
-        try await expectLost { _ = try await replica.apply([TestUser("Bea").registered], reaching: nil) }
+        try await expectLost { _ = try await replica.apply([ReplicaEvents(name: "Bea").registered], reaching: nil) }
         await replica.close()
     }
 
@@ -81,7 +81,7 @@ struct RedisDirectoryReplicaTests {
             try await RedisDirectoryReplica.open(url: url), try await RedisDirectoryReplica.open(url: url),
             try await RedisDirectoryReplica.open(url: url),
         ]
-        let users = (0..<30).map { TestUser("User \($0)") }
+        let users = (0..<30).map { ReplicaEvents(name: "User \($0)") }
         // Each user: registered, renamed, deactivated (every third), deleted (every fifth).
         let events = users.enumerated().flatMap { index, user -> [UserEventEnvelope] in
             var events = [user.registered, user.renamed("Renamed \(index)", version: 2)]
@@ -119,10 +119,10 @@ struct RedisDirectoryReplicaTests {
     func searchOrder() async throws {
         let replica = try await RedisDirectoryReplica.open(url: try TestRedis.url(prefix: TestRedis.uniquePrefix()))
         // E-mail "zed…" but named "Álvaro"; named "Zed"; "zeta" in both; names that differ only in case.
-        let alvaro = TestUser("Álvaro", email: "zed.alvaro@example.com")
-        let zed = TestUser("Zed", email: "a@example.com")
-        let zeta = TestUser("zeta", email: "zeta@example.com")
-        let upper = TestUser("ZEBRA", email: "b@example.com")
+        let alvaro = ReplicaEvents(name: "Álvaro", email: "zed.alvaro@example.com")
+        let zed = ReplicaEvents(name: "Zed", email: "a@example.com")
+        let zeta = ReplicaEvents(name: "zeta", email: "zeta@example.com")
+        let upper = ReplicaEvents(name: "ZEBRA", email: "b@example.com")
         _ = try await replica.apply([alvaro.registered, zed.registered, zeta.registered, upper.registered])
         let found = try await replica.search(prefix: "ze", limit: 10).map(\.displayName)
         #expect(found == ["Zed", "ZEBRA", "zeta", "Álvaro"].sorted { $0.lowercased().utf8.lexicographicallyPrecedes($1.lowercased().utf8) })
@@ -171,7 +171,7 @@ struct RedisDirectoryReplicaTests {
         let server = try await TestRedis.Server.start(persistent: persistent)
         defer { server.stop() }
         let replica = try await RedisDirectoryReplica.open(url: server.url)
-        let users = (0..<40).map { TestUser("Member \($0)") }
+        let users = (0..<40).map { ReplicaEvents(name: "Member \($0)") }
         let events = users.enumerated().flatMap { index, user -> [UserEventEnvelope] in
             index % 4 == 0 ? [user.registered, user.deactivated(version: 2)] : [user.registered]
         }

@@ -79,23 +79,25 @@ enum RedisDirectoryScripts {
     static let search = """
         if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return redis.error_reply('DIRECTORYLOST the epoch is gone') end
         local low, high, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
-        if limit <= 0 then return {} end
+        if limit <= 0 then return {{}, {}} end
         local picked = redis.call('ZRANGE', KEYS[2], '[' .. low, '(' .. high, 'BYLEX', 'LIMIT', 0, limit)
         if low ~= '' then
-          local function less(a, b)
-            local n = math.min(#a, #b)
-            for i = 1, n do
-              local x, y = string.byte(a, i), string.byte(b, i)
+          -- Whether a's bytes from `from` on sort before b's (no substring made: most differ at once).
+          local function less(a, from, b)
+            local n, m = #a - from + 1, #b
+            for i = 1, math.min(n, m) do
+              local x, y = string.byte(a, from + i - 1), string.byte(b, i)
               if x ~= y then return x < y end
             end
-            return #a < #b
+            return n < m
           end
           local found = redis.call('ZRANGE', KEYS[3], '[' .. low, '(' .. high, 'BYLEX')
           for _, member in ipairs(found) do
-            local key = string.sub(member, string.find(member, '\\0', 1, true) + 1)
-            if #picked < limit or less(key, picked[#picked]) then
+            local from = string.find(member, '\\0', 1, true) + 1
+            if #picked < limit or less(member, from, picked[#picked]) then
+              local key = string.sub(member, from)
               local at = #picked + 1
-              while at > 1 and less(key, picked[at - 1]) do at = at - 1 end
+              while at > 1 and less(key, 1, picked[at - 1]) do at = at - 1 end
               if not (at > 1 and picked[at - 1] == key) then
                 table.insert(picked, at, key)
                 if #picked > limit then table.remove(picked) end
