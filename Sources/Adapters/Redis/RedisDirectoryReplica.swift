@@ -5,7 +5,7 @@ public import UserPorts
 
 /// A `DirectoryReplica` in Redis (over hiredis): the read side of CQRS in a store built for reads. Prefix search
 /// reads two sorted sets by range (`ZRANGE … BYLEX`), counts are two counters; every key is under a prefix of
-/// its own (``RedisDirectoryKeys``), so several directories share one Redis.
+/// its own (`RedisDirectoryKeys`), so several directories share one Redis.
 ///
 /// **Applying.** A batch is applied optimistically, in two round trips: `WATCH` the directory's `meta` key and
 /// the batch's users' rows, read them, run the version rule (`ReplicaBatch`, the same code as every replica's)
@@ -21,7 +21,7 @@ public import UserPorts
 /// answer from what is left) until ``reset()`` starts a new epoch, which the directory service's follower does
 /// before it rebuilds the directory from the event history.
 ///
-/// Every call runs on a connection's own queue (``RedisClient``), never on Swift's cooperative pool; a lost
+/// Every call runs on a connection's own queue (`RedisClient`), never on Swift's cooperative pool; a lost
 /// connection is made again, with a backoff after a failed connect. The server must not evict keys on its own
 /// (`maxmemory-policy` `noeviction`, the default, or a `volatile-*` one: no key here expires): ``open(url:connections:logger:)``
 /// refuses an `allkeys-*` policy. Redis Cluster is not supported (a search reads several keys in one script).
