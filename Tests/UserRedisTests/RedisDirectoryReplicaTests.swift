@@ -63,6 +63,25 @@ struct RedisDirectoryReplicaTests {
         await replica.close()
     }
 
+    @Test("two replicas on one prefix that both saw a loss: the second reset takes up the first one's, never wipes it")
+    func resetTakesUpAnother() async throws {
+        let server = try await TestRedis.Server.start()
+        defer { server.stop() }
+        let first = try await RedisDirectoryReplica.open(url: server.url)
+        let second = try await RedisDirectoryReplica.open(url: server.url)
+        try await TestRedis.cli(["FLUSHALL"], url: server.url)
+        try await first.reset()
+        let ada = ReplicaEvents(name: "Ada")
+        _ = try await first.apply([ada.registered], reaching: EventPosition(rawValue: 3))
+        try await expectLost { _ = try await second.search(prefix: "", limit: 10) }
+        try await second.reset()
+        #expect(try await second.appliedVersion(of: ada.id) == 1, "the first one's rebuild is kept")
+        #expect(try await second.backfillPosition() == EventPosition(rawValue: 3), "and its position taken up")
+        #expect(try await first.search(prefix: "ada", limit: 10).map(\.id) == [ada.id], "the first one goes on")
+        await first.close()
+        await second.close()
+    }
+
     @Test("a backfill position that went back (an older snapshot restored) is a loss too")
     func positionWentBack() async throws {
         let prefix = TestRedis.uniquePrefix()

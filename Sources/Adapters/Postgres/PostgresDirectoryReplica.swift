@@ -118,22 +118,30 @@ public final class PostgresDirectoryReplica: DirectoryReplica {
     /// Empties the replica, its counters and its backfill position, in one transaction.
     public func reset() async throws {
         try await transaction { connection in
+            // Alone: appliers hold this lock shared (`lockUsers`), so none is between reading its rows and moving
+            // the counters while they are emptied.
+            try connection.query("SELECT pg_advisory_xact_lock($1::int8)", [String(Self.resetLockKey)])
             _ = try connection.execute("DELETE FROM replica_users; UPDATE replica_state SET value = 0")
         }
     }
 
-    /// Takes a transaction-scoped advisory lock for each user of `events`, all in one order (by key), before
+    /// Takes the reset lock shared, then a transaction-scoped advisory lock for each user of `events`, all in one
+    /// order (by key), before
     /// any row is read or written: appliers whose batches share users wait for each other instead of
     /// deadlocking (row locks and key waits taken in batch order did, between three racing appliers), and two
     /// registrations of one new user never both insert.
     private static func lockUsers(of events: [UserEventEnvelope], _ connection: PostgresConnection) throws {
         try connection.query(
             """
-            SELECT count(pg_advisory_xact_lock(key)) FROM (
+            SELECT pg_advisory_xact_lock_shared($3::int8), count(pg_advisory_xact_lock(key)) FROM (
                 SELECT DISTINCT hashtextextended(id::text, $2::int8) AS key FROM unnest($1::uuid[]) AS id ORDER BY key
             ) AS keys
-            """, [PostgresArray.literal(events.map(\.userID.description)), String(lockSeed)])
+            """,
+            [PostgresArray.literal(events.map(\.userID.description)), String(lockSeed), String(resetLockKey)])
     }
+
+    /// The advisory lock a reset holds alone and every apply holds shared ("replrset" as an integer).
+    static let resetLockKey: Int64 = 0x7265_706C_7273_6574
 
     /// The seed of the advisory lock keys of users ("replica" as an integer), apart from other locks' keys.
     static let lockSeed: Int64 = 0x72_6570_6C69_6361

@@ -50,18 +50,26 @@ enum PostgresDirectoryRows {
     static func moveState(_ counts: DirectoryStatistics, position: EventPosition?, _ connection: PostgresConnection)
         throws
     {
-        guard counts.active != 0 || counts.deactivated != 0 || position != nil else { return }
+        // Only the rows that move: a batch of renames locks none, a delivery batch no position.
+        var moving: [String] = []
+        if counts.active != 0 { moving.append("active") }
+        if position != nil { moving.append("backfill_position") }
+        if counts.deactivated != 0 { moving.append("deactivated") }
+        guard !moving.isEmpty else { return }
         try connection.query(
             """
             WITH locked AS MATERIALIZED (
-                SELECT name FROM replica_state WHERE name IN ('active', 'backfill_position', 'deactivated')
-                ORDER BY name FOR UPDATE)
+                SELECT name FROM replica_state WHERE name = ANY($4::text[]) ORDER BY name FOR UPDATE)
             UPDATE replica_state SET value = CASE replica_state.name
                 WHEN 'backfill_position' THEN greatest(value, $3::int8)
                 WHEN 'active' THEN value + $1::int8
                 ELSE value + $2::int8 END
             FROM locked WHERE replica_state.name = locked.name
-            """, [String(counts.active), String(counts.deactivated), String(position?.rawValue ?? 0)])
+            """,
+            [
+                String(counts.active), String(counts.deactivated), String(position?.rawValue ?? 0),
+                PostgresArray.literal(moving),
+            ])
     }
 
     /// The counters of the rows shown, counted once from the rows: a replica database's version 2, a user

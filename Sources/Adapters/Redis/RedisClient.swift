@@ -41,10 +41,20 @@ actor RedisClient {
                 throw UserStoreError(
                     .unavailable, "The connection to Redis at \(url.redacted) was lost: \(message)")
             } catch RedisFailure.server(let message) {
-                throw UserStoreError(.internal, "Redis at \(url.redacted) refused a command: \(message)")
+                throw UserStoreError(
+                    Self.isTransient(message) ? .unavailable : .internal,
+                    "Redis at \(url.redacted) refused a command: \(message)")
             }
         }
         preconditionFailure("unreachable: the second attempt returns or throws")
+    }
+
+    /// Whether an error reply says "not now" rather than "never": a server loading its data after a restart, a
+    /// script running too long, a replica without its primary, a primary that became a replica, no memory left.
+    static func isTransient(_ message: String) -> Bool {
+        ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY", "OOM", "CLUSTERDOWN", "EXECABORT"].contains {
+            message.hasPrefix($0)
+        }
     }
 
     /// Closes the connection; later calls throw `closed`.
@@ -74,6 +84,8 @@ actor RedisClient {
             case .server(let message) where message.hasPrefix("WRONGPASS") || message.hasPrefix("NOAUTH")
                 || message.contains("invalid password") || message.hasPrefix("NOPERM"):
                 mapped = UserStoreError(.accessDenied, "Redis at \(url.redacted) refused the credentials.")
+            case .server(let message) where Self.isTransient(message):
+                mapped = UserStoreError(.unavailable, "Redis at \(url.redacted) is not ready: \(message)")
             case .server(let message):
                 mapped = UserStoreError(.invalidConfiguration, "Redis at \(url.redacted) refused the connection: \(message)")
             case .connection(let message):

@@ -19,6 +19,13 @@ enum RedisValue: Sendable, Equatable {
         }
     }
 
+    /// The reply itself; an error reply thrown as `RedisFailure.server`.
+    @discardableResult
+    func checked() throws(RedisFailure) -> RedisValue {
+        if case .error(let message) = self { throw .server(message) }
+        return self
+    }
+
     /// The elements of an array reply (empty otherwise).
     var elements: [RedisValue] {
         if case .array(let elements) = self { elements } else { [] }

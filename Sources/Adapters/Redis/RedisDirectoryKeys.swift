@@ -34,6 +34,18 @@ struct RedisDirectoryKeys: Sendable {
 
     func user(_ id: UserID) -> String { userPrefix + id.description }
 
+    /// The epoch (`nil`: there is none) and the backfill position of an `HMGET meta epoch position` reply.
+    ///
+    /// - Throws: `RedisFailure.server` for an error reply (a server still loading its data, a busy script) or a
+    ///   reply of another shape: never taken for a loss.
+    static func meta(_ reply: RedisValue) throws(RedisFailure) -> (epoch: String?, position: Int64) {
+        let fields = try reply.checked().elements
+        guard fields.count == 2, fields[0] == .null || fields[0].text != nil else {
+            throw .server("the directory's meta key answered \(reply)")
+        }
+        return (fields[0].text, fields[1].text.flatMap { Int64($0) } ?? 0)
+    }
+
     /// The row's member of the name index.
     static func nameMember(_ row: ReplicaRow) -> String {
         row.displayNameFolded + "\u{0}" + row.entry.id.description
@@ -114,17 +126,21 @@ enum RedisDirectoryScripts {
         return {ids, redis.call('MGET', unpack(keys))}
         """
 
-    /// Reset: KEYS meta, ids, names, emails, counts; ARGV new epoch, user key prefix. Removes every row (in
-    /// chunks, `UNLINK`: freed in the background) and the indexes, then writes a new epoch at position 0.
+    /// Reset: KEYS meta, ids, names, emails, counts; ARGV the epoch the caller worked on, a new epoch, user key
+    /// prefix. When the epoch there is another one (another process reset it since), nothing is removed: it answers
+    /// that epoch and its position. Otherwise it removes every row (in chunks, `UNLINK`: freed in the background)
+    /// and the indexes, writes the new epoch at position 0, and answers it.
     static let reset = """
+        local current = redis.call('HMGET', KEYS[1], 'epoch', 'position')
+        if current[1] and current[1] ~= ARGV[1] then return {current[1], current[2] or '0'} end
         local ids = redis.call('SMEMBERS', KEYS[2])
         for i = 1, #ids, 1000 do
           local keys = {}
-          for j = i, math.min(i + 999, #ids) do keys[#keys + 1] = ARGV[2] .. ids[j] end
+          for j = i, math.min(i + 999, #ids) do keys[#keys + 1] = ARGV[3] .. ids[j] end
           redis.call('UNLINK', unpack(keys))
         end
         redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-        redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'position', '0', 'format', '1')
-        return 1
+        redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'position', '0', 'format', '1')
+        return {ARGV[2], '0'}
         """
 }

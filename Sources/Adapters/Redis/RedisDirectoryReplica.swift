@@ -72,7 +72,7 @@ public final class RedisDirectoryReplica: DirectoryReplica {
                     ["HSETNX", keys.meta, "epoch", fresh], ["HSETNX", keys.meta, "format", RedisDirectoryKeys.format],
                     ["HMGET", keys.meta, "epoch", "position", "format"],
                 ])
-                return (policy, meta[2].elements.map(\.text))
+                return (policy, try meta.map { try $0.checked() }[2].elements.map(\.text))
             }
             if let name = policy.elements.last?.text, name.hasPrefix("allkeys-") {
                 throw UserStoreError(
@@ -115,48 +115,66 @@ public final class RedisDirectoryReplica: DirectoryReplica {
     {
         guard !events.isEmpty || position != nil else { return [] }
         let ids = Array(Set(events.map(\.userID)))
-        let (keys, expected, lost) = (self.keys, seen.withLock { $0 }, lostError)
-        let (outcomes, stored) = try await client().run(retrying: true) { connection in
+        let (keys, seen, lost) = (self.keys, self.seen, lostError)
+        let (outcomes, epoch, stored) = try await client().run(retrying: true) { connection in
             for _ in 0..<Self.maximumAttempts {
+                // What this replica works on now: a reset by this replica since the call began is taken up.
+                let expected = seen.withLock { $0 }
                 let userKeys = ids.map(keys.user)
                 var reads = [["WATCH", keys.meta] + userKeys, ["HMGET", keys.meta, "epoch", "position"]]
                 if !userKeys.isEmpty { reads.append(["MGET"] + userKeys) }
                 let replies = try connection.pipeline(reads)
-                let meta = replies[1].elements
-                let stored = meta.count == 2 ? (meta[1].text.flatMap { Int64($0) } ?? 0) : 0
-                guard meta.first?.text == expected.epoch, stored >= expected.position else {
-                    _ = try connection.command(["UNWATCH"])
-                    throw lost
-                }
-                var before: [UserID: ReplicaRow] = [:]
-                if userKeys.count > 0 {
-                    for (id, value) in zip(ids, replies[2].elements) {
-                        if let text = value.text { before[id] = try RedisDirectoryKeys.decode(text, id: id) }
+                do {
+                    try replies[0].checked()
+                    let meta = try RedisDirectoryKeys.meta(replies[1])
+                    guard meta.epoch == expected.epoch, meta.position >= expected.position else {
+                        _ = try connection.command(["UNWATCH"])
+                        if seen.withLock({ $0.epoch }) != expected.epoch { continue }  // reset meanwhile: again
+                        throw lost
                     }
+                    var before: [UserID: ReplicaRow] = [:]
+                    if !userKeys.isEmpty {
+                        for (id, value) in zip(ids, try replies[2].checked().elements) {
+                            if let text = value.text { before[id] = try RedisDirectoryKeys.decode(text, id: id) }
+                        }
+                    }
+                    var rows = before
+                    let (outcomes, changed, counts) = ReplicaBatch.apply(events, to: &rows)
+                    let moves = position.map { $0.rawValue > meta.position } ?? false
+                    guard !changed.isEmpty || moves else {
+                        _ = try connection.command(["UNWATCH"])
+                        return (outcomes, expected.epoch, meta.position)
+                    }
+                    var writes = [["MULTI"]]
+                    writes += Self.writes(changed.map { (before[$0], rows[$0]!) }, counts, keys)
+                    if let position, moves { writes.append(["HSET", keys.meta, "position", String(position.rawValue)]) }
+                    writes.append(["EXEC"])
+                    let results = try connection.pipeline(writes)
+                    switch results.last! {
+                    case .null:
+                        continue  // a watched key changed since it was read: work the batch out again
+                    case .array(let done):
+                        // Redis runs every command of a transaction it runs; one it refused (a key of the wrong
+                        // type: someone else's key under this prefix) is not undone.
+                        if let refused = done.first(where: { if case .error = $0 { true } else { false } }) {
+                            throw UserStoreError(.corrupt, "Redis refused a write of the directory: \(refused).")
+                        }
+                        return (outcomes, expected.epoch, moves ? position!.rawValue : meta.position)
+                    case let other:
+                        try other.checked()  // EXECABORT (out of memory, a replica that became read-only, …)
+                        throw RedisFailure.server("EXEC answered \(other)")
+                    }
+                } catch {
+                    if case RedisFailure.connection = error { throw error }
+                    _ = try? connection.command(["UNWATCH"])  // the next call on this connection starts clean
+                    throw error
                 }
-                var rows = before
-                let (outcomes, changed, counts) = ReplicaBatch.apply(events, to: &rows)
-                let moves = position.map { $0.rawValue > stored } ?? false
-                guard !changed.isEmpty || moves else {
-                    _ = try connection.command(["UNWATCH"])
-                    return (outcomes, stored)
-                }
-                var writes = [["MULTI"]]
-                writes += Self.writes(changed.map { (before[$0], rows[$0]!) }, counts, keys)
-                if let position, moves { writes.append(["HSET", keys.meta, "position", String(position.rawValue)]) }
-                writes.append(["EXEC"])
-                let results = try connection.pipeline(writes)
-                guard case .array(let done) = results.last! else { continue }  // a watched key changed: again
-                if case .error(let message)? = done.first(where: { if case .error = $0 { true } else { false } }) {
-                    throw UserStoreError(.corrupt, "Redis refused a write of the directory: \(message)")
-                }
-                return (outcomes, moves ? position!.rawValue : stored)
             }
             throw UserStoreError(
                 .unavailable, "Other writers kept changing the directory's keys; the batch was not applied.")
         }
         seen.withLock { seen in
-            if seen.epoch == expected.epoch { seen.position = max(seen.position, stored) }
+            if seen.epoch == epoch { seen.position = max(seen.position, stored) }
         }
         return outcomes
     }
@@ -187,15 +205,25 @@ public final class RedisDirectoryReplica: DirectoryReplica {
     }
 
     /// Empties the directory and starts a new epoch at position 0, in one script; this replica takes it up.
+    ///
+    /// When another process reset the directory since this replica took up its epoch (the epoch there is another
+    /// one), it is not emptied again: this replica takes up that epoch and its position, so that two directory
+    /// services that both saw a loss don't wipe each other's rebuild.
     public func reset() async throws {
-        let (keys, scripts, epoch) = (self.keys, self.scripts, UUID().uuidString)
-        _ = try await client().run(retrying: true) { connection in
-            try scripts.evaluate(
+        let (keys, scripts, previous, fresh) = (self.keys, self.scripts, seen.withLock { $0.epoch }, UUID().uuidString)
+        let (epoch, position) = try await client().run(retrying: true) { connection in
+            let reply = try scripts.evaluate(
                 RedisDirectoryScripts.reset, keys: [keys.meta, keys.ids, keys.names, keys.emails, keys.counts],
-                arguments: [epoch, keys.userPrefix], connection)
+                arguments: [previous, fresh, keys.userPrefix], connection
+            ).checked().elements
+            guard reply.count == 2, let epoch = reply[0].text, let position = reply[1].text.flatMap({ Int64($0) })
+            else { throw RedisFailure.server("the reset script answered \(reply)") }
+            return (epoch, position)
         }
-        seen.withLock { $0 = (epoch, 0) }
-        logger.info("redis directory reset", metadata: ["url": "\(url.redacted)", "prefix": "\(url.prefix)"])
+        seen.withLock { $0 = (epoch, position) }
+        logger.info(
+            epoch == fresh ? "redis directory reset" : "redis directory reset by another process; taken up",
+            metadata: ["url": "\(url.redacted)", "prefix": "\(url.prefix)", "position": "\(position)"])
     }
 
     // MARK: Reads
@@ -204,10 +232,9 @@ public final class RedisDirectoryReplica: DirectoryReplica {
     public func backfillPosition() async throws -> EventPosition? {
         let (keys, expected, lost) = (self.keys, seen.withLock { $0 }, lostError)
         let position = try await client().run(retrying: true) { connection in
-            let meta = try connection.command(["HMGET", keys.meta, "epoch", "position"]).elements
-            let position = meta.count == 2 ? (meta[1].text.flatMap { Int64($0) } ?? 0) : 0
-            guard meta.first?.text == expected.epoch, position >= expected.position else { throw lost }
-            return position
+            let meta = try RedisDirectoryKeys.meta(connection.command(["HMGET", keys.meta, "epoch", "position"]))
+            guard meta.epoch == expected.epoch, meta.position >= expected.position else { throw lost }
+            return meta.position
         }
         seen.withLock { seen in
             if seen.epoch == expected.epoch { seen.position = max(seen.position, position) }
@@ -229,11 +256,8 @@ public final class RedisDirectoryReplica: DirectoryReplica {
             let reply = try scripts.evaluate(
                 RedisDirectoryScripts.search, keys: [keys.meta, keys.names, keys.emails],
                 arguments: [epoch, low, low + "\u{10FFFF}", String(max(0, limit)), keys.userPrefix], connection)
-            if case .error(let message) = reply {
-                if message.contains("DIRECTORYLOST") { throw lost }  // Redis may put "ERR " before it
-                throw RedisFailure.server(message)
-            }
-            return reply.elements
+            if case .error(let message) = reply, message.contains("DIRECTORYLOST") { throw lost }  // maybe "ERR …"
+            return try reply.checked().elements
         }
         guard found.count == 2 else { throw UserStoreError(.corrupt, "A directory search in Redis answered no rows.") }
         return try zip(found[0].elements, found[1].elements).compactMap { id, value -> DirectoryEntry? in
@@ -260,11 +284,12 @@ public final class RedisDirectoryReplica: DirectoryReplica {
         let (keys, epoch, lost) = (self.keys, seen.withLock { $0.epoch }, lostError)
         return try await client().run(retrying: true) { connection in
             let replies = try connection.pipeline([["MULTI"], ["HGET", keys.meta, "epoch"], command, ["EXEC"]])
-            let done = replies[3].elements
+            let done = try replies[3].checked().elements
             guard done.count == 2 else { throw RedisFailure.server("the transaction was not run") }
-            guard done[0].text == epoch else { throw lost }
-            if case .error(let message) = done[1] { throw RedisFailure.server(message) }
-            return done[1]
+            let stored = try done[0].checked()
+            guard stored == .null || stored.text != nil else { throw RedisFailure.server("the epoch is not a string") }
+            guard stored.text == epoch else { throw lost }
+            return try done[1].checked()
         }
     }
 

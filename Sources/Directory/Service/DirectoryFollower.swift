@@ -123,25 +123,34 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
             return  // shut down before the queue was there (the broker unreachable): nothing to undo
         }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try await build()
-            guard gate.isOpen else { return }  // shut down meanwhile
+            guard try await build() else { return }  // shut down meanwhile
             await watch()
         }
     }
 
     /// Backfills until it succeeds (resetting the replica first when it lost data), then opens the handler.
-    private func build() async throws {
+    ///
+    /// - Returns: `false` when the service shut down first.
+    private func build() async throws -> Bool {
         var failures = 0
+        var losses = 0
+        // After a reset, backfill from the start of the history until a backfill finished: a position written
+        // meanwhile by a delivery handled before the loss (`noteDeliveries`) must not make it skip events.
+        var fromStart = false
         var reported: String?  // the trimmed-history error last logged at `error`: not repeated every retry
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 if lost.withLock({ $0 }) {
+                    gate.close()
                     try await replica.reset()
                     reach.withLock { $0 = (0, []) }
                     lost.withLock { $0 = false }
+                    fromStart = true
                     logger.warning("directory replica reset after its store lost data; rebuilding from the history")
                 }
-                let result = try await backfill()
+                let result = try await backfill(fromStart: fromStart)
+                fromStart = false
+                guard !lost.withLock({ $0 }) else { continue }  // lost again during the backfill: reset again
                 let position = try await replica.backfillPosition()?.rawValue ?? 0
                 logger.info(
                     "directory backfill finished",
@@ -151,7 +160,11 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
                     ])
                 lastBackfillFailure.withLock { $0 = nil }
                 gate.open()
-                return
+                if lost.withLock({ $0 }) {  // noted between the check and the opening: closed again, rebuilt
+                    gate.close()
+                    continue
+                }
+                return true
             } catch let error as EventHistoryError where error.isPermanent {
                 logger.error("directory backfill refused by the user service", metadata: ["error": "\(error)"])
                 throw ConfigurationError(
@@ -160,7 +173,11 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
             } catch let error as UserStoreError where error.code == .dataLost {
                 lost.withLock { $0 = true }
                 lastBackfillFailure.withLock { $0 = "\(error)" }
-                continue  // reset at once, then backfill again
+                losses += 1
+                if losses > 1 {  // lost again at once (another process resetting it too): not in a tight loop
+                    let delay = min(retryBackoff.lowerBound * (1 << min(losses - 2, 16)), retryBackoff.upperBound)
+                    _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                }
             } catch {
                 failures += 1
                 let base = retryBackoff.lowerBound * (1 << min(failures - 1, 16))
@@ -185,6 +202,7 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
                 _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             }
         }
+        return false
     }
 
     /// Returns when the replica's store lost data (seen by a delivery's apply, or by a look at the replica's
@@ -213,8 +231,8 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
             defer { lost = true }
             return !lost
         }
-        guard first else { return }
         gate.close()
+        guard first else { return }
         lastBackfillFailure.withLock { $0 = "The directory's store lost data; it is being rebuilt from the history." }
         logger.error("directory replica lost data; rebuilding it from the history", metadata: ["error": "\(error)"])
         lossSignal.signal()
@@ -387,8 +405,13 @@ public final class DirectoryFollower<Replica: DirectoryReplica>: Service {
     /// Reads the history from the replica's backfill position to its end.
     @discardableResult
     public func backfill() async throws -> ReplicaBackfillResult {
+        try await backfill(fromStart: false)
+    }
+
+    /// Reads the history to its end, from its start or from the replica's backfill position.
+    private func backfill(fromStart: Bool) async throws -> ReplicaBackfillResult {
         var total = ReplicaBackfillResult()
-        var after = try await replica.backfillPosition()
+        var after = fromStart ? nil : try await replica.backfillPosition()
         var reached = after?.rawValue ?? 0  // where the replica's backfill position stands (it never moves back)
         while true {
             try Task.checkCancellation()
