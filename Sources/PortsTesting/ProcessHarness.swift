@@ -56,8 +56,8 @@ package enum ProcessHarness {
     /// Starts `executable ARGUMENTS` with `environment` added to this process's, its output discarded.
     package static func start(
         _ arguments: [String], environment: [String: String] = [:], executable: String = "users"
-    ) throws -> Process {
-        let process = Process()
+    ) throws -> ChildProcess {
+        let process = ChildProcess()
         process.executableURL = binary(executable)
         process.arguments = arguments
         if !environment.isEmpty {
@@ -103,7 +103,7 @@ package enum ProcessHarness {
     }
 
     /// SIGTERM, then waits for the exit (on a Dispatch thread, not the cooperative pool).
-    package static func stop(_ process: Process) async {
+    package static func stop(_ process: ChildProcess) async {
         kill(process.processIdentifier, SIGTERM)
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
@@ -133,7 +133,7 @@ package enum ProcessHarness {
         let errorsFile = directory.appendingPathComponent("users-stderr-\(UUID())")
         _ = FileManager.default.createFile(atPath: errorsFile.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: errorsFile) }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = binary(executable)
         process.arguments = arguments
         let output = Pipe()
@@ -155,7 +155,7 @@ package enum ProcessHarness {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("users-out-\(UUID())")
             _ = FileManager.default.createFile(atPath: file.path, contents: nil)
             defer { try? FileManager.default.removeItem(at: file) }
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = binary(executable)
             process.arguments = arguments
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

@@ -60,7 +60,7 @@ package enum TestRedis {
         package func restart() async throws { try await run(control, ["restart", directory]) }
 
         package func stop() {
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = URL(fileURLWithPath: control)
             process.arguments = ["stop", directory]
             try? process.run()
@@ -71,7 +71,7 @@ package enum TestRedis {
     @discardableResult
     package static func run(_ command: String, _ arguments: [String]) async throws -> String {
         try await ProcessHarness.offPool {
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = [command] + arguments
             let output = Pipe()

@@ -29,8 +29,8 @@ struct ServeBrokerTests {
     }
 
     /// Runs `users serve` with `environment`, its stderr kept in a file.
-    static func serve(_ arguments: [String], environment: [String: String], log: URL) throws -> Process {
-        let process = Process()
+    static func serve(_ arguments: [String], environment: [String: String], log: URL) throws -> ChildProcess {
+        let process = ChildProcess()
         process.executableURL = ProcessHarness.binary()
         process.arguments = ["serve"] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -169,10 +169,10 @@ struct ServeBrokerTests {
                     await server.serve_forever()
             asyncio.run(main())
             """
-        let process: Process
+        let process: ChildProcess
 
         init(port: Int, to target: Int) async throws {
-            process = Process()
+            process = ChildProcess()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["python3", "-c", Self.script, String(port), "127.0.0.1", String(target)]
             process.standardOutput = FileHandle.nullDevice

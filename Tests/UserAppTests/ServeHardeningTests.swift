@@ -79,7 +79,7 @@ extension UsersBinaryTests {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("users-serve-\(UUID())")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
-        let server = Process()
+        let server = ChildProcess()
         server.executableURL = ProcessHarness.binary()
         server.arguments = ["serve", "--store", "memory:", "--port", "\(port)"]
         server.environment = ProcessInfo.processInfo.environment.merging(["USERS_API_TOKENS": "#Zk9s/tok"]) { $1 }

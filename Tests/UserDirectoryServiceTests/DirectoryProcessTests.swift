@@ -32,7 +32,7 @@ struct DirectoryProcessTests {
         (try? await ProcessHarness.request("GET", base + "/health/ready"))?.0 == 200
     }
 
-    static func killHard(_ process: Process) async {
+    static func killHard(_ process: ChildProcess) async {
         kill(process.processIdentifier, SIGKILL)
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
@@ -115,7 +115,7 @@ struct DirectoryProcessTests {
             throw PostgresSchemaError.notConfigured
         }
         func psql(_ sql: String) throws {
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["psql", base, "-qc", sql]
             try process.run()

@@ -70,7 +70,7 @@ enum TestBroker {
     static func control(_ command: String) async throws {
         let ctl = try environment("USERS_TEST_AMQP_CTL")
         let dir = try environment("USERS_TEST_AMQP_DIR")
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: ctl)
         process.arguments = [command, dir]
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in

@@ -1,6 +1,7 @@
 import CSQLite
 import Foundation
 import Testing
+import UserPortsTesting
 import UserDomain
 import UserPorts
 @testable import UserSQLite
@@ -20,7 +21,7 @@ struct SQLiteCrashDurabilityTests {
             DispatchQueue.global().async {
                 continuation.resume(
                     with: Result {
-                        let process = Process()
+                        let process = ChildProcess()
                         process.executableURL = Self.writerURL
                         process.arguments = ["configure-process"]
                         let output = Pipe()
@@ -43,7 +44,7 @@ struct SQLiteCrashDurabilityTests {
             // Blocking pipe reads run on a dispatch thread, not the cooperative pool.
             DispatchQueue.global().async {
                 do {
-                    let process = Process()
+                    let process = ChildProcess()
                     process.executableURL = writerURL
                     process.arguments = [path]
                     let output = Pipe()
