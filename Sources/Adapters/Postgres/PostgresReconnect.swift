@@ -1,4 +1,5 @@
 import Logging
+import UserAdapterSupport
 import UserPorts
 
 /// Connecting with backoff, for the pool and the lookup connections alike: after a failed connect, further
@@ -7,8 +8,7 @@ import UserPorts
 struct PostgresReconnect {
     let url: PostgresURL
     let logger: Logger
-    private var failures = 0
-    private var retryAfter: ContinuousClock.Instant?
+    private var backoff = ReconnectBackoff()
     private var lastError: (any Error)?
 
     init(url: PostgresURL, logger: Logger) {
@@ -18,7 +18,7 @@ struct PostgresReconnect {
 
     /// Throws `unavailable` while the backoff after a failed connect runs.
     func check() throws {
-        if let retryAfter, ContinuousClock.now < retryAfter {
+        if backoff.isWaiting {
             throw UserStoreError(
                 .unavailable, "The PostgreSQL server at \(url.redacted) is unreachable; retrying shortly.",
                 underlying: lastError)
@@ -27,16 +27,12 @@ struct PostgresReconnect {
 
     /// Records a connect that worked (and says so in the log after failures).
     mutating func succeeded() {
-        if failures > 0 { logger.info("postgres connection restored", metadata: ["url": "\(url.redacted)"]) }
-        failures = 0
-        retryAfter = nil
+        if backoff.succeeded() { logger.info("postgres connection restored", metadata: ["url": "\(url.redacted)"]) }
     }
 
     /// Records a connect that failed and starts the backoff; returns the error to give callers.
     mutating func failed(_ error: any Error) -> any Error {
-        failures += 1
-        let delay = Duration.milliseconds(100) * (1 << min(failures - 1, 6))
-        retryAfter = .now + min(delay, .seconds(5))
+        backoff.failed()
         let mapped = PostgresErrors.map(error, url: url, connecting: true)
         lastError = mapped
         logger.warning("postgres connection failed", metadata: ["url": "\(url.redacted)", "error": "\(mapped)"])

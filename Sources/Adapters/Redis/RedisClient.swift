@@ -4,8 +4,8 @@ import UserPorts
 
 /// Owns one Redis connection on a serial queue of its own: every blocking hiredis call runs there, never on
 /// Swift's cooperative thread pool. Connects on first use and again after the connection is lost; after a
-/// failed connect, calls fail at once with `unavailable` for a backoff (100 ms doubling to 5 s), so that no call
-/// waits on a server that is down, and the first call after it connects again.
+/// failed connect, calls fail at once with `unavailable` for the adapters' `ReconnectBackoff` (100 ms doubling to
+/// 5 s), so that no call waits on a server that is down, and the first call after it connects again.
 actor RedisClient {
     private let executor = QueueExecutor(label: "user-redis.connection")
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
@@ -13,8 +13,7 @@ actor RedisClient {
     private let url: RedisURL
     private let logger: Logger
     private var connection: RedisConnection?
-    private var failures = 0
-    private var retryAfter: ContinuousClock.Instant?
+    private var backoff = ReconnectBackoff()
     private var closed = false
 
     init(url: RedisURL, logger: Logger) {
@@ -66,19 +65,16 @@ actor RedisClient {
     private func connected() throws(UserStoreError) -> RedisConnection {
         if closed { throw UserStoreError(.closed, "The Redis directory is closed.") }
         if let connection { return connection }
-        if let retryAfter, ContinuousClock.now < retryAfter {
+        if backoff.isWaiting {
             throw UserStoreError(.unavailable, "Redis at \(url.redacted) is unreachable; retrying shortly.")
         }
         do {
             let fresh = try RedisConnection(url: url)
-            if failures > 0 { logger.info("redis connection restored", metadata: ["url": "\(url.redacted)"]) }
-            failures = 0
-            retryAfter = nil
+            if backoff.succeeded() { logger.info("redis connection restored", metadata: ["url": "\(url.redacted)"]) }
             connection = fresh
             return fresh
         } catch {
-            failures += 1
-            retryAfter = .now + min(.milliseconds(100) * (1 << min(failures - 1, 6)), .seconds(5))
+            backoff.failed()
             let mapped: UserStoreError
             switch error {
             case .server(let message) where message.hasPrefix("WRONGPASS") || message.hasPrefix("NOAUTH")
