@@ -75,13 +75,12 @@ extension DirectoryFollower {
                 lastBackfillFailure.withLock { $0 = "\(error)" }
                 losses += 1
                 if losses > 1 {  // lost again at once (another process resetting it too): not in a tight loop
-                    let delay = min(retryBackoff.lowerBound * (1 << min(losses - 2, 16)), retryBackoff.upperBound)
+                    let delay = retryDelay(after: losses - 1)
                     _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
                 }
             } catch {
                 failures += 1
-                let base = retryBackoff.lowerBound * (1 << min(failures - 1, 16))
-                let delay = min(base, retryBackoff.upperBound)
+                let delay = retryDelay(after: failures)
                 if let trimmed = error as? EventHistoryError, trimmed.isTrimmed {
                     // Never ready on a history that can't make this replica whole (it would serve a directory
                     // with users missing as if complete); an operator has to act.
@@ -103,6 +102,11 @@ extension DirectoryFollower {
             }
         }
         return false
+    }
+
+    /// The wait after the `attempts`-th failure in a row: `retryBackoff`'s lower bound, doubling, at most its upper.
+    private func retryDelay(after attempts: Int) -> Duration {
+        min(retryBackoff.lowerBound * (1 << min(attempts - 1, 16)), retryBackoff.upperBound)
     }
 
     /// Returns when the replica's store lost data (seen by a delivery's apply, or by a look at the replica's
