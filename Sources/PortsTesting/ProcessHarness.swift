@@ -129,12 +129,18 @@ package enum ProcessHarness {
 
     /// ``run(_:executable:)`` on the calling thread.
     package static func runBlocking(_ arguments: [String], executable: String = "users") throws -> (Int32, String, String) {
+        try runBlocking(arguments, at: binary(executable))
+    }
+
+    /// Runs the program at `program` with `arguments` to completion, on the calling thread; returns the exit status,
+    /// stdout and stderr.
+    package static func runBlocking(_ arguments: [String], at program: URL) throws -> (Int32, String, String) {
         let directory = FileManager.default.temporaryDirectory
         let errorsFile = directory.appendingPathComponent("users-stderr-\(UUID())")
         _ = FileManager.default.createFile(atPath: errorsFile.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: errorsFile) }
         let process = ChildProcess()
-        process.executableURL = binary(executable)
+        process.executableURL = program
         process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output

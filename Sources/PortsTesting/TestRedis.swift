@@ -60,28 +60,17 @@ package enum TestRedis {
         package func restart() async throws { try await run(control, ["restart", directory]) }
 
         package func stop() {
-            let process = ChildProcess()
-            process.executableURL = URL(fileURLWithPath: control)
-            process.arguments = ["stop", directory]
-            try? process.run()
-            process.waitUntilExit()
+            _ = try? ProcessHarness.runBlocking(["stop", directory], at: URL(fileURLWithPath: control))
         }
     }
 
     @discardableResult
     package static func run(_ command: String, _ arguments: [String]) async throws -> String {
         try await ProcessHarness.offPool {
-            let process = ChildProcess()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [command] + arguments
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw Failed(command: command, status: process.terminationStatus) }
-            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let (status, output, _) = try ProcessHarness.runBlocking(
+                [command] + arguments, at: URL(fileURLWithPath: "/usr/bin/env"))
+            guard status == 0 else { throw Failed(command: command, status: status) }
+            return output.trimmingCharacters(in: .whitespacesAndNewlines)
         }
     }
 
