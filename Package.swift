@@ -2,6 +2,18 @@
 
 import PackageDescription
 
+/// The HTTP stack that both services' HTTP modules (ServiceSupport, UserHTTP) build on, with the trait `Service`.
+let httpStack: [Target.Dependency] = [
+    .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
+    .product(name: "HummingbirdCore", package: "hummingbird", condition: .when(traits: ["Service"])),
+    .product(name: "Logging", package: "swift-log"),
+    .product(name: "Metrics", package: "swift-metrics"),
+    .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Service"])),
+    .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Service"])),
+    .product(name: "NIOHTTPTypes", package: "swift-nio-extras", condition: .when(traits: ["Service"])),
+    .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Service"])),
+]
+
 let package = Package(
     name: "swift-user-domain",
     products: [
@@ -184,17 +196,9 @@ let package = Package(
                 "UserAppCore", "UserDomain", "UserPorts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Service"])),
                 .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["Service"])),
-                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
-                .product(name: "HummingbirdCore", package: "hummingbird", condition: .when(traits: ["Service"])),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Service"])),
-                .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Service"])),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras", condition: .when(traits: ["Service"])),
-                .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Service"])),
                 .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Service"])),
                 .product(name: "SystemPackage", package: "swift-system", condition: .when(traits: ["Service"])),
-            ],
+            ] + httpStack,
             path: "Sources/Shared/ServiceSupport"
         ),
         // The driving HTTP adapter: REST on Hummingbird 2, errors as RFC 9457 problem+json.
@@ -202,15 +206,7 @@ let package = Package(
             name: "UserHTTP",
             dependencies: [
                 "ServiceSupport", "UserDomain", "UserPorts",
-                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Service"])),
-                .product(name: "HummingbirdCore", package: "hummingbird", condition: .when(traits: ["Service"])),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Service"])),
-                .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Service"])),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras", condition: .when(traits: ["Service"])),
-                .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Service"])),
-            ],
+            ] + httpStack,
             path: "Sources/Adapters/HTTP",
             // The OpenAPI document, served as is at GET /openapi.yaml.
             resources: [.copy("openapi.yaml")]
